@@ -1,0 +1,146 @@
+"""Every hyper-parameter of fitting and locating, in one frozen dataclass.
+
+`Config()` is the `paper` preset: the seed's defaults (ubc-vision/LDM_correspondences, the values it
+ran for the paper's SPair-71k numbers), value for value. Other presets change named fields only and
+say so in `PRESET_NOTES`; the CLI passes on only the options a user set, so no default is restated
+anywhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import InputError
+
+NoiseKind = Literal["uniform", "gaussian", "none"]
+HeadsRule = Literal["second_half", "all"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Hyper-parameters of the method. Pixel sizes are in the `image_size` x `image_size` space."""
+
+    # --- model input -------------------------------------------------------------------------
+    # The seed squashes every image to 512x512 (no aspect kept) before anything else.
+    image_size: int = 512
+    # Cross-attention layers in the seed's numbering (attention.number_layers): up 16x16 x3 and
+    # the first up 32x32 layer, the seed's eval default.
+    layers: tuple[int, ...] = (5, 6, 7, 8)
+    # The seed keeps attn[h // 2:], a prompt-to-prompt leftover that assumed classifier-free
+    # guidance: with no CFG that is the second half of the heads (4..7 of SD 1.x's 8).
+    heads: HeadsRule = "second_half"
+    # Only the map of the token at this index is supervised and read (the seed's `[..., 1]`).
+    token_index: int = 1
+    # Length of the optimized embedding: CLIP's context length in SD 1.x.
+    num_tokens: int = 77
+
+    # --- diffusion -----------------------------------------------------------------------------
+    # DDIM with 50 steps gives timesteps 980, 960, ..., 0; the seed fits at timesteps[-8] (t=140)
+    # and locates at timesteps[-3] (t=40), the latter hard-coded whatever its noise_level flag says.
+    num_inference_steps: int = 50
+    fit_timestep_index: int = -8
+    locate_timestep_index: int = -3
+    # The seed draws the "noise" with torch.rand_like: uniform on [0, 1), not Gaussian.
+    noise: NoiseKind = "uniform"
+
+    # --- fitting -------------------------------------------------------------------------------
+    # Seed sweep optimum (eval config of the paper's SPair-71k run).
+    num_steps: int = 129
+    lr: float = 0.0023755632081200314
+    # Gaussian target std in pixels at image_size (seed sweep optimum).
+    sigma: float = 27.97853316316864
+    # Side of a random crop as a percentage of the image side (seed sweep optimum).
+    crop_percent: float = 93.16549294381423
+    # The point stays at least this fraction of the crop size from the crop's edges (crop_image).
+    crop_margin: float = 0.15
+    # Probability of a horizontal flip per fit step; the seed's eval runs with 0.
+    flip_prob: float = 0.0
+    # Independent optimizations per point (the seed's num_opt_iterations); maps are averaged.
+    restarts: int = 5
+    # Start embeddings from the CLIP text encoder's output for this prompt instead of N(0, 1)
+    # noise. Off in the seed.
+    init_prompt: str | None = None
+
+    # --- locating ------------------------------------------------------------------------------
+    # Crop iterations per embedding (the seed's num_iterations): 4 corner crops, then crops
+    # centred on the running argmax.
+    crops: int = 20
+
+    # --- execution (changes how, never what, is computed) ------------------------------------
+    seed: int = 0
+    # Most (point x restart) samples per UNet call; None sizes micro-batches automatically.
+    max_batch: int | None = None
+    # Stop the UNet after the deepest captured layer (the rest cannot change the maps).
+    stop_early: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.image_size > 0 and self.image_size % 64 == 0, "image_size", self.image_size,
+               "a positive multiple of 64")
+        _check(len(self.layers) > 0 and all(int(i) >= 0 for i in self.layers), "layers", self.layers,
+               "a non-empty list of layer numbers >= 0")
+        _check(self.heads in ("second_half", "all"), "heads", self.heads, "'second_half' or 'all'")
+        _check(self.noise in ("uniform", "gaussian", "none"), "noise", self.noise,
+               "'uniform', 'gaussian' or 'none'")
+        _check(self.num_steps >= 0, "num_steps", self.num_steps, ">= 0")
+        _check(self.restarts >= 1, "restarts", self.restarts, ">= 1")
+        _check(self.crops >= 1, "crops", self.crops, ">= 1")
+        _check(0 < self.crop_percent <= 100, "crop_percent", self.crop_percent, "in (0, 100]")
+        _check(0 <= self.crop_margin < 0.5, "crop_margin", self.crop_margin, "in [0, 0.5)")
+        _check(0 <= self.flip_prob <= 1, "flip_prob", self.flip_prob, "in [0, 1]")
+        _check(self.sigma > 0, "sigma", self.sigma, "> 0")
+        _check(self.lr > 0, "lr", self.lr, "> 0")
+        _check(self.max_batch is None or self.max_batch >= 1, "max_batch", self.max_batch, ">= 1")
+        object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
+
+    @staticmethod
+    def preset(name: str, **overrides: Any) -> Config:
+        """The named preset (`paper`, `balanced`, `fast`), with `overrides` applied on top."""
+        if name not in PRESETS:
+            raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return dataclasses.replace(Config(**PRESETS[name]), **overrides)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with `changes` applied (validated like any Config)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Config:
+        """Inverse of `to_dict`; unknown keys are an error (a file from a newer vidcorr)."""
+        known = {f.name for f in dataclasses.fields(Config)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown config fields {unknown}")
+        data = dict(data)
+        if "layers" in data:
+            data["layers"] = tuple(data["layers"])
+        return Config(**data)
+
+
+def _check(ok: bool, name: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise InputError(f"config {name} must be {expected}, got {value!r}")
+
+
+# Changes from the paper preset. `balanced` and `fast` change the math (fewer restarts and
+# crops); neither has been validated on the benchmarks here.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "balanced": {"restarts": 2, "crops": 8},
+    "fast": {"restarts": 1, "crops": 4},
+}
+
+PRESET_NOTES: dict[str, str] = {
+    "paper": "the seed's schedule: 5 restarts x 129 fit steps, 20 crops per embedding per image",
+    "balanced": "2 restarts x 129 fit steps, 8 crops per embedding per image (changes the math)",
+    "fast": "1 restart x 129 fit steps, the 4 corner crops per image (changes the math)",
+}

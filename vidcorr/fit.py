@@ -1,0 +1,184 @@
+"""Optimize one text embedding per point (and restart) so its attention map peaks on the point.
+
+Per step and sample, in the seed's order (utils/optimize_token.py, optimize_prompt): flip with
+probability flip_prob (x -> S - x); a random crop of crop_percent of the side that keeps the point
+at least crop_margin of the crop from its edges; bilinear resize of the crop to S; VAE encode; noise
+at the fit timestep; UNet; the chosen layers' maps of token 1 (heads averaged, upsampled to S); MSE
+against one Gaussian target at the point's crop position for every layer; an Adam step.
+
+`fit` runs all points x restarts in the UNet's batch dimension (micro-batched); `fit_reference`
+runs the seed's literal loops (one point, one restart, batch 1, full UNet, explicit attention) and
+is the yardstick for tests and the speed benchmark. Both draw from the same per-sample streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import streams
+from .attention import layer_maps
+from .batching import auto_batch, chunks
+from .config import Config
+from .embeddings import Embeddings
+from .geometry import (
+    CropWindow,
+    check_image,
+    check_points,
+    crop_resize,
+    crop_side,
+    draw_window,
+    gaussian_targets,
+    point_in_crop,
+    squash_points,
+    to_model_image,
+)
+from .model import LDM
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): called after each unit of work (a fit step, a locate crop)."""
+
+
+@dataclass(frozen=True)
+class _FitDraw:
+    flipped: bool
+    window: CropWindow
+    target_xy: tuple[float, float]
+    noise: torch.Tensor
+
+
+def _draw(point_model: np.ndarray, cfg: Config, side: int, latent_shape: tuple[int, ...],
+          generator: torch.Generator) -> _FitDraw:
+    """One fit step's random choices for one sample, in the seed's order: flip, crop x, crop y, noise."""
+    size = cfg.image_size
+    flipped = bool(torch.rand((), generator=generator) < cfg.flip_prob)
+    x, y = float(point_model[0]), float(point_model[1])
+    if flipped:
+        x = size - x
+    window = draw_window((x, y), size, side, cfg.crop_margin, generator)
+    noise = streams.draw_noise(cfg.noise, latent_shape, generator)
+    return _FitDraw(flipped, window, point_in_crop((x, y), window, size), noise)
+
+
+def _initial_contexts(ldm: LDM, cfg: Config, point_ids: Sequence[int]) -> torch.Tensor:
+    """(N * R, T, D) starting embeddings: N(0, 1) per sample stream, or the init prompt's encoding."""
+    if cfg.init_prompt:
+        from .text_init import prompt_embedding
+
+        start = prompt_embedding(ldm, cfg.init_prompt, cfg.num_tokens)
+        return start[None].repeat(len(point_ids) * cfg.restarts, 1, 1)
+    return torch.stack([
+        torch.randn((cfg.num_tokens, ldm.context_dim), generator=streams.stream(cfg.seed, streams.INIT, pid, r))
+        for pid in point_ids for r in range(cfg.restarts)])
+
+
+def _prepare(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config,
+             point_ids: Sequence[int] | None) -> tuple[torch.Tensor, np.ndarray, list[int], tuple[int, int]]:
+    image = check_image(image)
+    size_wh = (image.shape[1], image.shape[0])
+    points = check_points(points_xy, size_wh)
+    ids = list(range(len(points))) if point_ids is None else [int(i) for i in point_ids]
+    if len(ids) != len(points):
+        raise ValueError(f"point_ids has {len(ids)} entries for {len(points)} points")
+    model_image = to_model_image(image, cfg.image_size, ldm.device)
+    return model_image, squash_points(points, size_wh, cfg.image_size), ids, size_wh
+
+
+def _finish(ldm: LDM, contexts: torch.Tensor, points: np.ndarray, size_wh: tuple[int, int],
+            cfg: Config, frames: np.ndarray | None) -> Embeddings:
+    tensors = contexts.detach().float().cpu().reshape(len(points), cfg.restarts, cfg.num_tokens, -1)
+    return Embeddings(tensors, np.asarray(points, dtype=np.float64), size_wh, cfg, ldm.model_id,
+                      ldm.fingerprint(), frames)
+
+
+def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None = None,
+        progress: Progress | None = None, point_ids: Sequence[int] | None = None,
+        frames: np.ndarray | None = None) -> Embeddings:
+    """Fit embeddings for `points_xy` on `image`, all points x restarts batched.
+
+    image: (H, W, 3) uint8 RGB, any size and aspect (squashed to cfg.image_size).
+    points_xy: (N, 2) x, y in the image's pixels (pixel centres at +0.5).
+    point_ids: keys of the points' random streams (default 0..N-1); equal ids and seed give equal
+    draws, whatever else is in the batch. frames: stored with the embeddings (video queries).
+    Returns Embeddings with tensors (N, R, 77, D).
+    """
+    cfg = cfg or Config()
+    model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
+    flipped_image = model_image.flip(-1)
+    size, side = cfg.image_size, crop_side(cfg.image_size, cfg.crop_percent)
+    latent_shape = (4, size // ldm.latent_factor, size // ldm.latent_factor)
+    layers = ldm.select_layers(size, cfg.layers)
+    timestep = ldm.timestep(cfg.num_inference_steps, cfg.fit_timestep_index)
+    batch = auto_batch(ldm, cfg, training=True)
+
+    samples = [(points_model[n], streams.stream(cfg.seed, streams.FIT, pid, r))
+               for n, pid in enumerate(ids) for r in range(cfg.restarts)]
+    contexts = _initial_contexts(ldm, cfg, ids).to(ldm.device).requires_grad_(True)
+    optimizer = torch.optim.Adam([contexts], lr=cfg.lr)
+
+    for step in range(cfg.num_steps):
+        draws = [_draw(point, cfg, side, latent_shape, gen) for point, gen in samples]
+        with torch.no_grad():
+            crops = crop_resize([flipped_image if d.flipped else model_image for d in draws],
+                                [d.window for d in draws], size)
+            latents = ldm.add_noise(ldm.encode(crops, batch), torch.stack([d.noise for d in draws]), timestep)
+            targets = gaussian_targets(torch.tensor([d.target_xy for d in draws], device=ldm.device),
+                                       size, cfg.sigma)
+        for part in chunks(len(draws), batch):
+            maps = ldm.attention_maps(latents[part], timestep, contexts[part], layers, cfg.heads,
+                                      cfg.token_index, stop_early=cfg.stop_early)
+            predicted = layer_maps(maps, cfg.layers, size, heads_first=True)
+            # Sum of per-sample MSEs: each sample's gradient is the one it would get alone.
+            loss = ((predicted - targets[part, None]) ** 2).mean(dim=(1, 2, 3)).sum()
+            loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if progress is not None:
+            progress("fit", step + 1, cfg.num_steps)
+    return _finish(ldm, contexts, points_xy, size_wh, cfg, frames)
+
+
+def fit_reference(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None = None,
+                  progress: Progress | None = None, point_ids: Sequence[int] | None = None) -> Embeddings:
+    """The seed's schedule, literally: per point, per restart, batch 1, a VAE encode every step,
+    the full UNet with explicit attention everywhere, every head upsampled before averaging.
+
+    Same inputs and outputs as `fit`; slow by design (the benchmark's yardstick).
+    """
+    cfg = cfg or Config()
+    model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
+    flipped_image = model_image.flip(-1)
+    size, side = cfg.image_size, crop_side(cfg.image_size, cfg.crop_percent)
+    latent_shape = (4, size // ldm.latent_factor, size // ldm.latent_factor)
+    layers = ldm.select_layers(size, cfg.layers)
+    timestep = ldm.timestep(cfg.num_inference_steps, cfg.fit_timestep_index)
+    starts = _initial_contexts(ldm, cfg, ids)
+    total, done = len(ids) * cfg.restarts * cfg.num_steps, 0
+
+    fitted = []
+    for n, pid in enumerate(ids):
+        for r in range(cfg.restarts):
+            generator = streams.stream(cfg.seed, streams.FIT, pid, r)
+            context = starts[n * cfg.restarts + r][None].clone().to(ldm.device).requires_grad_(True)
+            optimizer = torch.optim.Adam([context], lr=cfg.lr)
+            for _ in range(cfg.num_steps):
+                draw = _draw(points_model[n], cfg, side, latent_shape, generator)
+                with torch.no_grad():
+                    crop = crop_resize([flipped_image if draw.flipped else model_image], [draw.window], size)
+                    latent = ldm.add_noise(ldm.encode(crop), draw.noise[None], timestep)
+                maps = ldm.attention_maps(latent, timestep, context, layers, cfg.heads, cfg.token_index,
+                                          stop_early=False, explicit_everywhere=True)
+                predicted = layer_maps(maps, cfg.layers, size, heads_first=False)[0]
+                target = gaussian_targets(torch.tensor([draw.target_xy], device=ldm.device), size, cfg.sigma)
+                loss = torch.nn.functional.mse_loss(predicted, target.expand_as(predicted))
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                done += 1
+                if progress is not None:
+                    progress("fit", done, total)
+            fitted.append(context.detach()[0])
+    return _finish(ldm, torch.stack(fitted), points_xy, size_wh, cfg, None)

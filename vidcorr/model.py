@@ -1,0 +1,288 @@
+"""The latent diffusion model: UNet + VAE encoder + the seed's DDIM scheduler.
+
+Only the UNet and the VAE's encoder are ever used (no text encoder, tokenizer, decoder or safety
+checker), so only those are loaded. Everything is frozen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+
+from .attention import AttentionCapture, CrossAttentionLayer, number_layers
+from .errors import InputError, ModelLoadError
+
+DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
+
+# SD 1.x UNet and VAE architectures (the configs CompVis/stable-diffusion-v1-4 ships), for building
+# the full-size architecture with random weights (speed benchmarks) or on the meta device (tests).
+SD14_UNET_CONFIG: dict[str, Any] = {
+    "sample_size": 64, "in_channels": 4, "out_channels": 4,
+    "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+    "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+    "block_out_channels": [320, 640, 1280, 1280], "layers_per_block": 2,
+    "cross_attention_dim": 768, "attention_head_dim": 8, "norm_num_groups": 32,
+    "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "act_fn": "silu",
+}
+SD14_VAE_CONFIG: dict[str, Any] = {
+    "in_channels": 3, "out_channels": 3, "latent_channels": 4, "sample_size": 512,
+    "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [128, 256, 512, 512], "layers_per_block": 2, "norm_num_groups": 32,
+    "act_fn": "silu",
+}
+
+# SD 1.x's block structure (4 levels, 2 layers per block, 16 cross-attention layers, 8 heads, VAE
+# /8) with tiny channels: layer numbers and the heads rule mean what they mean for SD.
+TINY_UNET_CONFIG: dict[str, Any] = {
+    **SD14_UNET_CONFIG, "sample_size": 8, "block_out_channels": [32, 32, 64, 64],
+    "cross_attention_dim": 32, "norm_num_groups": 8,
+}
+TINY_VAE_CONFIG: dict[str, Any] = {
+    **SD14_VAE_CONFIG, "sample_size": 64, "block_out_channels": [8, 16, 16, 16], "layers_per_block": 1,
+    "norm_num_groups": 4,
+}
+
+
+def seed_scheduler() -> DDIMScheduler:
+    """DDIM exactly as the seed builds it (load_ldm): timesteps 980, 960, ..., 0 for 50 steps."""
+    return DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                         clip_sample=False, set_alpha_to_one=False)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`auto` (or None) -> cuda if available, else mps, else cpu."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} asked for, but this torch build sees no CUDA GPU")
+    if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError(f"device {device!r} asked for, but MPS is not available here")
+    return resolved
+
+
+class LDM:
+    """A frozen Stable Diffusion UNet + VAE encoder and the seed's DDIM scheduler.
+
+    Build with `LDM.from_pretrained(id_or_folder)`, `LDM(unet=..., vae=...)` (any diffusers
+    UNet2DConditionModel and AutoencoderKL), or `LDM.tiny()` (random weights, for tests).
+    """
+
+    def __init__(self, unet: UNet2DConditionModel, vae: AutoencoderKL, scheduler: DDIMScheduler | None = None,
+                 model_id: str = "custom", text_encoder: Any = None, tokenizer: Any = None,
+                 source: str | None = None, random_weights: bool = False) -> None:
+        self.unet = unet.eval().requires_grad_(False)
+        # Only the encoder half of the VAE is ever run; drop the decoder's weights.
+        vae.decoder = None
+        vae.post_quant_conv = None
+        self.vae = vae.eval().requires_grad_(False)
+        self.scheduler = scheduler or seed_scheduler()
+        self.model_id = model_id
+        self.source = source
+        self.text_encoder = text_encoder
+        self.tokenizer = tokenizer
+        self.random_weights = random_weights
+        self._capture: AttentionCapture | None = None
+        self._capture_key: tuple | None = None
+        self._fingerprint: str | None = None
+
+    # --- construction ----------------------------------------------------------------------------
+    @classmethod
+    def tiny(cls, seed: int = 0, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> LDM:
+        """Random weights with SD 1.x's block structure and tiny channels. Its output means nothing."""
+        unet, vae = random_components(TINY_UNET_CONFIG, TINY_VAE_CONFIG, seed)
+        return cls(_cast(unet, device, dtype), _cast(vae, device, dtype), model_id="tiny", random_weights=True)
+
+    @classmethod
+    def random_sd14(cls, seed: int = 0, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32) -> LDM:
+        """The full SD 1.x architecture with random weights (speed does not depend on weight values)."""
+        unet, vae = random_components(SD14_UNET_CONFIG, SD14_VAE_CONFIG, seed)
+        return cls(_cast(unet, device, dtype), _cast(vae, device, dtype), model_id="sd14-random",
+                   random_weights=True)
+
+    @classmethod
+    def from_pretrained(cls, model: str | os.PathLike = DEFAULT_MODEL, device: str | torch.device = "cpu",
+                        dtype: torch.dtype = torch.float32) -> LDM:
+        """Load the UNet and VAE of a diffusers Stable Diffusion folder or hub id.
+
+        Uses the normal Hugging Face cache (HF_HOME, HF_HUB_OFFLINE apply). With dtype float16 the
+        repository's fp16 variant is taken where it has one. Raises ModelLoadError, with one line
+        saying how to get the weights, when they cannot be had.
+        """
+        source = str(model)
+        local = Path(source).expanduser()
+        if local.exists():
+            if not (local / "unet").is_dir() or not (local / "vae").is_dir():
+                raise ModelLoadError(f"{source} is not a diffusers Stable Diffusion folder "
+                                     "(it needs unet/ and vae/ subfolders)")
+            source = str(local)
+            variant = "fp16" if dtype == torch.float16 and any((local / "unet").glob("*.fp16.*")) else None
+        else:
+            variant = "fp16" if dtype == torch.float16 else None
+        try:
+            unet, vae = _load_components(source, dtype, variant)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # hub, file-system and format errors all mean "no weights"
+            raise ModelLoadError(_explain_load_failure(str(model), exc)) from exc
+        return cls(unet.to(device), vae.to(device), model_id=str(model), source=source)
+
+    # --- properties ------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    @property
+    def context_dim(self) -> int:
+        """D of the (77, D) embeddings the UNet's cross-attention takes (768 for SD 1.x)."""
+        return int(self.unet.config.cross_attention_dim)
+
+    @property
+    def latent_factor(self) -> int:
+        """Image pixels per latent pixel (8 for SD's VAE)."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.unet.parameters()) + sum(p.numel() for p in self.vae.parameters())
+
+    @property
+    def is_full_size(self) -> bool:
+        """True for SD-sized models (hours per point on a CPU), False for tiny test models."""
+        return self.num_parameters > 100_000_000
+
+    def fingerprint(self) -> str:
+        """A short hash of the UNet's architecture and a few of its weights (fp16-rounded, so the
+        fp32 and fp16 copies of one model agree); embeddings record it to refuse other models."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(json.dumps(dict(self.unet.config), sort_keys=True, default=str).encode())
+            for name in ("conv_in.weight", "conv_out.weight"):
+                tensor = self.unet.get_parameter(name)
+                if tensor.device.type != "meta":
+                    digest.update(tensor.detach().to("cpu", torch.float16).numpy().tobytes())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+    # --- the pieces of the method -----------------------------------------------------------------
+    def layers(self, image_size: int) -> list[CrossAttentionLayer]:
+        """The seed's numbering of this UNet's cross-attention layers at `image_size`."""
+        return number_layers(self.unet, image_size // self.latent_factor)
+
+    def select_layers(self, image_size: int, indices: Sequence[int]) -> list[CrossAttentionLayer]:
+        """Layers by seed number; an unknown number is an InputError listing the valid ones."""
+        available = self.layers(image_size)
+        bad = [i for i in indices if not 0 <= i < len(available)]
+        if bad:
+            raise InputError(f"layers {bad} do not exist: this model has layers 0..{len(available) - 1} "
+                             f"at image size {image_size}")
+        return [available[i] for i in indices]
+
+    def timestep(self, num_inference_steps: int, index: int) -> int:
+        """The DDIM timestep at `index` of a `num_inference_steps` schedule (50, -8 -> 140)."""
+        self.scheduler.set_timesteps(num_inference_steps)
+        return int(self.scheduler.timesteps[index])
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor, max_batch: int | None = None) -> torch.Tensor:
+        """(B, 3, S, S) float in [0, 1] -> latents (B, 4, S/8, S/8) float32: the posterior mean, scaled."""
+        chunks = images.split(max_batch or images.shape[0])
+        scale = float(self.vae.config.scaling_factor)
+        out = [self.vae.encode(c.to(self.device, self.dtype) * 2 - 1).latent_dist.mean * scale for c in chunks]
+        return torch.cat(out).float()
+
+    def add_noise(self, latents: torch.Tensor, noise: torch.Tensor, timestep: int) -> torch.Tensor:
+        """The scheduler's forward process at `timestep`, with the given noise (B, 4, h, w)."""
+        t = torch.full((latents.shape[0],), timestep, dtype=torch.long)
+        alphas = self.scheduler.alphas_cumprod
+        return (alphas[t].sqrt().view(-1, 1, 1, 1).to(latents) * latents
+                + (1 - alphas[t]).sqrt().view(-1, 1, 1, 1).to(latents) * noise.to(latents))
+
+    def attention_maps(self, latents: torch.Tensor, timestep: int, contexts: torch.Tensor,
+                       layers: Sequence[CrossAttentionLayer], heads: str = "second_half", token_index: int = 1,
+                       stop_early: bool = True, explicit_everywhere: bool = False) -> dict[int, torch.Tensor]:
+        """One UNet call; token `token_index`'s cross-attention maps on `layers`.
+
+        latents (B, 4, h, w); contexts (B, T, D), used directly as encoder_hidden_states (no CFG).
+        Returns {layer index: (B, heads_kept, s, s) float32}, differentiable w.r.t. `contexts`.
+        """
+        capture = self._capture_for(layers, explicit_everywhere)
+        t = torch.full((latents.shape[0],), timestep, device=self.device, dtype=torch.long)
+        sample = latents.to(self.device, self.dtype)
+        hidden = contexts.to(self.device, self.dtype)
+        maps = capture.run(lambda: self.unet(sample, t, encoder_hidden_states=hidden),
+                           token_index=token_index, heads=heads, stop_early=stop_early)
+        return {index: m.float() for index, m in maps.items()}
+
+    def _capture_for(self, layers: Sequence[CrossAttentionLayer], explicit_everywhere: bool) -> AttentionCapture:
+        # Processors are installed once per layer set, never per step.
+        key = (tuple(layer.name for layer in layers), explicit_everywhere)
+        if self._capture_key != key:
+            self._capture = AttentionCapture(self.unet, layers, explicit_everywhere=explicit_everywhere)
+            self._capture_key = key
+        assert self._capture is not None
+        return self._capture
+
+
+def random_components(unet_config: dict[str, Any], vae_config: dict[str, Any],
+                      seed: int = 0) -> tuple[UNet2DConditionModel, AutoencoderKL]:
+    """A UNet and a whole VAE (decoder too, so they can be saved as a diffusers folder) with random
+    weights drawn from `seed`, leaving the global random state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return UNet2DConditionModel(**unet_config), AutoencoderKL(**vae_config)
+
+
+def _cast(module: torch.nn.Module, device: str | torch.device, dtype: torch.dtype) -> Any:
+    # diffusers' ModelMixin.to warns about casting; casting the tensors through nn.Module's own
+    # _apply is the same operation without the message.
+    return torch.nn.Module.to(module, device=device, dtype=dtype)
+
+
+def _load_components(source: str, dtype: torch.dtype, variant: str | None) -> tuple[Any, Any]:
+    def load(cls: Any, subfolder: str) -> Any:
+        try:
+            return cls.from_pretrained(source, subfolder=subfolder, torch_dtype=dtype, variant=variant)
+        except (OSError, ValueError):
+            if variant is None:
+                raise
+            # No fp16 files in this repository: take the full-precision ones and cast.
+            return cls.from_pretrained(source, subfolder=subfolder, torch_dtype=dtype)
+
+    return load(UNet2DConditionModel, "unet"), load(AutoencoderKL, "vae")
+
+
+def _explain_load_failure(model: str, exc: BaseException) -> str:
+    """One line: why the weights of `model` cannot be had, and how to get them."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    fix = (f"download them once with `huggingface-cli download {model}` (then HF_HUB_OFFLINE=1 works), "
+           "or pass --model /path/to/local/diffusers/folder")
+    if "gated" in text or "401" in text or "403" in text or "access to model" in text:
+        why = "the repository is gated or private: accept its licence on the hub and log in (`hf auth login`)"
+        return f"cannot load Stable Diffusion weights {model!r}: {why}; or pass --model /path/to/local/folder"
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or "offline" in text \
+            or "cannot find the requested files in the local cache" in text or "connection" in text:
+        why = "they are not in the local Hugging Face cache and the hub cannot be reached (offline)"
+    elif "not found" in text or "404" in text or "is not a local folder" in text or "repository" in text:
+        why = "no such model on the hub and no such local folder"
+    else:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot load Stable Diffusion weights {model!r}: {why}; {fix}"
