@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from .match import match
@@ -23,5 +25,23 @@ def root() -> None:
 app.command("match")(match)
 
 
+def quiet_libraries() -> None:
+    """The CLI owns the terminal: third-party progress, retry and deprecation chatter stays out of it
+    (VIDCORR_DEBUG=1 keeps it)."""
+    if os.environ.get("VIDCORR_DEBUG", "") not in ("", "0"):
+        return
+    import warnings
+
+    import diffusers
+    import huggingface_hub
+    import transformers
+
+    for module in (diffusers, transformers, huggingface_hub):
+        module.utils.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def main() -> None:
+    quiet_libraries()
     app()

@@ -87,7 +87,7 @@ def load_model(model: str, device: Device, dtype: DType) -> Any:
         torch_dtype = getattr(torch, dtype.value)
     if model == "tiny":
         err_console.print("[bold yellow]warning:[/] --model tiny has random weights: it exists for tests and "
-                          "smoke runs, and its output means nothing")
+                          "smoke runs, and its output means nothing", soft_wrap=True)
         return LDM.tiny(device=resolved, dtype=torch_dtype)
     with status(f"loading {model} on {resolved}"):
         return LDM.from_pretrained(model, device=resolved, dtype=torch_dtype)
@@ -104,7 +104,7 @@ def warn_if_slow(ldm: Any, cfg: Config, num_points: int, num_images: int) -> Non
     err_console.print(f"[bold yellow]warning:[/] a full-size model on a CPU: about {format_seconds(est.total_s)} "
                       f"(fit {format_seconds(est.fit_s)}, locate {format_seconds(est.locate_s)}; one UNet "
                       f"forward takes {est.unet_forward_s:.1f} s here). A GPU is hundreds of times faster; "
-                      "--preset fast cuts the work.")
+                      "--preset fast cuts the work.", soft_wrap=True)
 
 
 def format_seconds(seconds: float) -> str:
@@ -179,8 +179,20 @@ def handle_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def check_out_dir(out: Path) -> Path:
+    """Fail early (before any model work) if --out could not be created or written; create nothing."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output folder {str(out)!r} is a file")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"output folder {str(out)!r} is not writable")
+    return out
+
+
 def prepare_out_dir(out: Path) -> Path:
-    """Create --out (and parents); a one-line error if it cannot be made or written."""
+    """Create --out (and parents) just before writing; a one-line error if it cannot be made."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -33,6 +33,7 @@ from .common import (
     StageProgress,
     StepsOpt,
     build_config,
+    check_out_dir,
     console,
     elapsed,
     handle_errors,
@@ -80,7 +81,7 @@ def match(
     query = check_points(query, (src_image.shape[1], src_image.shape[0]), name=f"source image {source.name}")
     cfg = build_config(preset, seed=seed, num_steps=steps, restarts=restarts, crops=crops, image_size=image_size,
                        init_prompt=init_prompt, max_batch=max_batch)
-    out = prepare_out_dir(out or Path(f"{source.stem}-{target.stem}_vidcorr"))
+    out = check_out_dir(out or Path(f"{source.stem}-{target.stem}_vidcorr"))
 
     ldm = load_model(model, device, dtype)
     warn_if_slow(ldm, cfg, len(query), 1)
@@ -98,6 +99,7 @@ def match(
                      "target": [float(x) for x in location.points[i]],
                      "confidence": float(location.confidence[i])} for i in range(len(query))],
     }
+    prepare_out_dir(out)
     written = [_write_json(out / "matches.json", result), _write_csv(out / "matches.csv", query, location),
                write_image(out / "matches.jpg", side_by_side(src_image, trg_image, query, location.points))]
     if save_embeddings is not None:

@@ -174,7 +174,8 @@ class LDM:
         """A short hash of the UNet's architecture and a few of its weights (fp16-rounded, so the
         fp32 and fp16 copies of one model agree); embeddings record it to refuse other models."""
         if self._fingerprint is None:
-            digest = hashlib.sha256(json.dumps(dict(self.unet.config), sort_keys=True, default=str).encode())
+            architecture = {k: v for k, v in self.unet.config.items() if not k.startswith("_")}
+            digest = hashlib.sha256(json.dumps(architecture, sort_keys=True, default=str).encode())
             for name in ("conv_in.weight", "conv_out.weight"):
                 tensor = self.unet.get_parameter(name)
                 if tensor.device.type != "meta":
@@ -272,17 +273,24 @@ def _load_components(source: str, dtype: torch.dtype, variant: str | None) -> tu
 
 def _explain_load_failure(model: str, exc: BaseException) -> str:
     """One line: why the weights of `model` cannot be had, and how to get them."""
-    text = f"{type(exc).__name__} {exc}".lower()
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 8:  # the hub's real reason is often a cause or context
+        chain.append(f"{type(seen).__name__} {seen}")
+        seen = seen.__cause__ or seen.__context__
+    text = " | ".join(chain).lower()
     fix = (f"download them once with `huggingface-cli download {model}` (then HF_HUB_OFFLINE=1 works), "
            "or pass --model /path/to/local/diffusers/folder")
     if "gated" in text or "401" in text or "403" in text or "access to model" in text:
         why = "the repository is gated or private: accept its licence on the hub and log in (`hf auth login`)"
         return f"cannot load Stable Diffusion weights {model!r}: {why}; or pass --model /path/to/local/folder"
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or "offline" in text \
-            or "cannot find the requested files in the local cache" in text or "connection" in text:
-        why = "they are not in the local Hugging Face cache and the hub cannot be reached (offline)"
-    elif "not found" in text or "404" in text or "is not a local folder" in text or "repository" in text:
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        why = "they are not in the local Hugging Face cache and the hub is off (HF_HUB_OFFLINE=1)"
+    elif any(s in text for s in ("offline", "connection", "name or service not known", "timed out", "resolve host",
+                                 "network is unreachable", "cannot find the requested files in the local cache")):
+        why = "they are not in the local Hugging Face cache and the hub cannot be reached"
+    elif "repositorynotfound" in text or "404" in text or "not a valid model identifier" in text:
         why = "no such model on the hub and no such local folder"
     else:
-        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()
+        why = first[0] if first else type(exc).__name__
     return f"cannot load Stable Diffusion weights {model!r}: {why}; {fix}"

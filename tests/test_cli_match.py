@@ -1,0 +1,88 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import random_image
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli.app import app
+
+runner = CliRunner()
+FAST = ["--model", "tiny", "--preset", "fast", "--steps", "2", "--image-size", "64", "--device", "cpu"]
+
+
+@pytest.fixture
+def pair(tmp_path):
+    Image.fromarray(random_image(48, 80, seed=1)).save(tmp_path / "src.png")
+    Image.fromarray(random_image(72, 56, seed=2)).save(tmp_path / "trg.jpg")
+    return tmp_path / "src.png", tmp_path / "trg.jpg"
+
+
+def test_match_writes_the_three_outputs(tmp_path, pair):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["match", str(pair[0]), str(pair[1]), "--points", "10,20; 40.5,30", "-o", str(out),
+                                 "--save-embeddings", str(tmp_path / "e.safetensors"), *FAST])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "matches.json").read_text())
+    assert data["source_size"] == [80, 48] and data["target_size"] == [56, 72]
+    assert [m["source"] for m in data["matches"]] == [[10.0, 20.0], [40.5, 30.0]]
+    for m in data["matches"]:
+        assert 0 <= m["target"][0] <= 56 and 0 <= m["target"][1] <= 72 and 0 <= m["confidence"] <= 1
+    assert data["config"]["restarts"] == 1 and data["config"]["num_steps"] == 2 and data["model"] == "tiny"
+    rows = list(csv.DictReader((out / "matches.csv").open()))
+    assert len(rows) == 2 and float(rows[1]["src_x"]) == 40.5
+    assert float(rows[0]["trg_x"]) == pytest.approx(data["matches"][0]["target"][0], abs=1e-3)
+    image = np.asarray(Image.open(out / "matches.jpg"))
+    assert image.shape == (72, 80 + 56, 3)
+    assert (tmp_path / "e.safetensors").is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["matches.csv", "matches.jpg", "matches.json"]
+
+
+def test_points_file_csv_and_json_give_the_same_run(tmp_path, pair):
+    (tmp_path / "p.csv").write_text("x,y\n10,20\n40.5,30\n")
+    (tmp_path / "p.json").write_text(json.dumps({"points": [{"x": 10, "y": 20}, {"x": 40.5, "y": 30}]}))
+    outs = []
+    for name in ("p.csv", "p.json"):
+        out = tmp_path / name.replace(".", "_")
+        result = runner.invoke(app, ["match", str(pair[0]), str(pair[1]), "--points-file", str(tmp_path / name),
+                                     "-o", str(out), *FAST])
+        assert result.exit_code == 0, result.output
+        outs.append(json.loads((out / "matches.json").read_text())["matches"])
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--points", "10,20;40"], "error: malformed --points entry '40': expected 'x,y;x,y'"),
+    (["--points", "a,b"], "error: malformed --points entry 'a,b': not numbers"),
+    (["--points", "10,20;81,3"], "error: point 1 (81, 3) is outside the source image src.png (80x48 pixels)"),
+    (["--points", "10,20", "--preset", "turbo"], "error: unknown preset 'turbo'; choose one of paper, balanced, fast"),
+    ([], "error: give the points with exactly one of --points 'x,y;x,y' or --points-file FILE"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, pair, args, message):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["match", str(pair[0]), str(pair[1]), "-o", str(out), "--model", "tiny", *args])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [message]
+    assert not out.exists()
+
+
+def test_missing_and_unreadable_images(tmp_path, pair):
+    (tmp_path / "text.jpg").write_text("not an image")
+    for bad, message in [(tmp_path / "nope.png", f"error: image '{tmp_path / 'nope.png'}' does not exist"),
+                         (tmp_path / "text.jpg", f"error: cannot read image '{tmp_path / 'text.jpg'}': ")]:
+        result = runner.invoke(app, ["match", str(pair[0]), str(bad), "--points", "1,1", "-o", str(tmp_path / "o"),
+                                     "--model", "tiny"])
+        assert result.exit_code == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(message)
+        assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_out_fails_before_any_work(tmp_path, pair):
+    (tmp_path / "file").write_text("x")
+    result = runner.invoke(app, ["match", str(pair[0]), str(pair[1]), "--points", "1,1", "-o", str(tmp_path / "file"),
+                                 *FAST])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"error: output folder '{tmp_path / 'file'}' is a file"]
