@@ -1,0 +1,352 @@
+"""PCK (percentage of correct keypoints) for the image-pair benchmarks, under two protocols.
+
+A predicted point is correct at `alpha` iff ``||pred - gt|| <= alpha * threshold`` (``<=``: a point exactly
+at the threshold counts), with distances and threshold measured in the same space. Predictions and ground
+truth are always given in the TARGET image's original pixels; each protocol says into which space both are
+mapped and what the threshold (the length at alpha = 1) is:
+
+``official`` (SPair devkit, DIFT, SD-DINO), in the target image's original pixels:
+    SPair, CUB: the longer side of the TARGET bounding box, ``max(x2 - x1, y2 - y1)``.
+    PF-Willow: the longer side of the box around the TARGET keypoints (PF-Willow has no boxes).
+
+``seed`` (the seed's evaluation: ubc-vision/LDM_correspondences on CATs' datasets and evaluator), in the
+seed's 512 x 512 space:
+    SPair: the SOURCE box squashed to 512 x 512 (x * 512 / W_src, y * 512 / H_src), longer side; points
+    squashed into the target's 512 x 512 (x * 512 / W_trg, y * 512 / H_trg). That is CATs'
+    ``get_pckthres`` (``batch['src_bbox']``, after ``get_bbox`` scaled it to ``imside`` = 512).
+    PF-Willow: the box around the SOURCE keypoints squashed to 512 x 512, longer side; points squashed as
+    for SPair. CATs computes it as ``max(kps.max(1) - kps.min(1))`` over keypoints padded with -1 up to
+    ``max_pts``, so -1 enters the minimum and the threshold becomes ``max(max_x + 1, max_y + 1)``. That is
+    a bug; ``seed_padding_bug=False`` (the default) uses the valid keypoints only, ``True`` reproduces it.
+    CUB: the seed's CUB dataset letterboxes each image into 512 x 512 (uniform scale s = 512 / max(W, H),
+    centred, wrap-padded) and uses the TARGET box's longer side times s. Distances scale by the same s, so
+    on CUB the seed protocol equals the official one up to rounding.
+
+Aggregates (:func:`summarize`) report, per alpha, as percentages 0..100: the per-image mean (the mean over
+pairs of each pair's fraction of correct keypoints; SPair's and the seed's "PCK") and the per-keypoint mean
+(all keypoints pooled), overall, per category and, where pairs carry difficulty flags (SPair), per level
+of each flag; plus the unweighted mean over categories of the per-image PCK (the seed's printed "overall
+average").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from vidcorr.errors import DataError
+from vidcorr.eval.pairs import Pair
+
+DEFAULT_ALPHAS: tuple[float, ...] = (0.05, 0.10)
+SEED_SIDE_PX = 512
+"""Side of the seed's square image space."""
+
+
+class PCKProtocol(str, Enum):
+    """How distances and thresholds are measured (see the module docstring)."""
+
+    OFFICIAL = "official"
+    SEED = "seed"
+
+
+_SQUASHED = ("spair", "pfwillow")
+_LETTERBOXED = ("cub",)
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in _SQUASHED + _LETTERBOXED:
+        raise ValueError(f"no PCK rule for dataset {dataset!r}; expected spair, pfwillow or cub")
+
+
+def to_protocol_space(
+    points_xy: np.ndarray, size_wh: tuple[int, int], dataset: str, protocol: PCKProtocol | str
+) -> np.ndarray:
+    """Map points from an image's original pixels into `protocol`'s space for that image.
+
+    Args:
+        points_xy: float (K, 2) x, y in original pixels of an image of `size_wh` = (W, H).
+        dataset: ``spair``, ``pfwillow`` or ``cub`` (the seed squashes the first two, letterboxes CUB).
+        protocol: ``official`` (identity) or ``seed``.
+
+    Returns:
+        float64 (K, 2) x, y in the protocol's pixels: official, the same; seed, squashed
+        ``(x * 512 / W, y * 512 / H)`` or letterboxed ``(x * s + pad_x, y * s + pad_y)`` with
+        ``s = 512 / max(W, H)`` and the seed's integer centring pads.
+    """
+    protocol = PCKProtocol(protocol)
+    _check_dataset(dataset)
+    points = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
+    if protocol is PCKProtocol.OFFICIAL:
+        return points.copy()
+    width, height = size_wh
+    if dataset in _SQUASHED:
+        return points * np.array([SEED_SIDE_PX / width, SEED_SIDE_PX / height])
+    scale = SEED_SIDE_PX / max(width, height)
+    pad_x = (SEED_SIDE_PX - int(width * scale)) // 2
+    pad_y = (SEED_SIDE_PX - int(height * scale)) // 2
+    return points * scale + np.array([pad_x, pad_y])
+
+
+def _box_side(box: Sequence[float], scale_xy: tuple[float, float] = (1.0, 1.0)) -> float:
+    x1, y1, x2, y2 = box
+    return float(max((x2 - x1) * scale_xy[0], (y2 - y1) * scale_xy[1]))
+
+
+def _kps_side(kps: np.ndarray, scale_xy: tuple[float, float], padding_bug: bool) -> float:
+    scaled = np.asarray(kps, dtype=np.float64) * np.array(scale_xy)
+    if len(scaled) == 0:
+        raise ValueError("a keypoint-extent threshold needs at least one keypoint")
+    low = scaled.min(axis=0)
+    if padding_bug:
+        low = np.minimum(low, -1.0)
+    return float(np.max(scaled.max(axis=0) - low))
+
+
+def pck_threshold(pair: Pair, protocol: PCKProtocol | str, *, seed_padding_bug: bool = False) -> float:
+    """The PCK threshold at alpha = 1 of `pair` under `protocol`, in that protocol's pixels.
+
+    `seed_padding_bug` only affects the seed protocol on PF-Willow (see the module docstring).
+
+    Raises:
+        ValueError: an SPair or CUB pair without the box the rule needs, or an unknown dataset.
+    """
+    protocol = PCKProtocol(protocol)
+    _check_dataset(pair.dataset)
+    if pair.dataset in ("spair", "cub") and (pair.trg_bbox is None or pair.src_bbox is None):
+        raise ValueError(f"pair {pair.pair_id!r}: {pair.dataset} PCK needs source and target boxes")
+    if protocol is PCKProtocol.OFFICIAL:
+        if pair.dataset == "pfwillow":
+            return _kps_side(pair.trg_kps, (1.0, 1.0), padding_bug=False)
+        return _box_side(pair.trg_bbox)
+    if pair.dataset == "cub":
+        return _box_side(pair.trg_bbox) * SEED_SIDE_PX / max(pair.trg_size)
+    squash = (SEED_SIDE_PX / pair.src_size[0], SEED_SIDE_PX / pair.src_size[1])
+    if pair.dataset == "spair":
+        return _box_side(pair.src_bbox, squash)
+    return _kps_side(pair.src_kps, squash, padding_bug=seed_padding_bug)
+
+
+def correct_flags(
+    pred_xy: np.ndarray, gt_xy: np.ndarray, threshold: float, alphas: Sequence[float] = DEFAULT_ALPHAS
+) -> np.ndarray:
+    """bool (K, A): ``||pred_xy[k] - gt_xy[k]|| <= alphas[a] * threshold``.
+
+    Args:
+        pred_xy, gt_xy: float (K, 2) x, y in the same space as `threshold` (pixels). A non-finite
+            prediction is never correct.
+        threshold: the length at alpha = 1, in pixels.
+        alphas: (A,) fractions of the threshold.
+    """
+    pred = np.asarray(pred_xy, dtype=np.float64).reshape(-1, 2)
+    gt = np.asarray(gt_xy, dtype=np.float64).reshape(-1, 2)
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred_xy {pred.shape} and gt_xy {gt.shape} differ in shape")
+    distance = np.sqrt(((pred - gt) ** 2).sum(axis=1))
+    limits = np.asarray(alphas, dtype=np.float64) * float(threshold)
+    return distance[:, None] <= limits[None, :]
+
+
+@dataclass(frozen=True, eq=False)
+class PairScore:
+    """One scored pair: what a results line holds, and what the aggregates are computed from.
+
+    Attributes:
+        pair_id, category, dataset: as in :class:`vidcorr.eval.pairs.Pair`.
+        alphas: (A,) the alphas of the columns of `correct`.
+        pred_xy: float64 (K, 2) predicted x, y in the target image's original pixels.
+        true_xy: float64 (K, 2) ground-truth x, y in the same pixels.
+        trg_size: (W, H) of the target image.
+        thresholds: protocol name -> threshold at alpha = 1 in that protocol's pixels.
+        correct: protocol name -> bool (K, A).
+        flags: difficulty levels (SPair), else empty.
+        extra: JSON-serialisable extras a runner attaches (confidences, timings); metrics ignore it.
+    """
+
+    pair_id: str
+    category: str
+    dataset: str
+    alphas: tuple[float, ...]
+    pred_xy: np.ndarray
+    true_xy: np.ndarray
+    trg_size: tuple[int, int]
+    thresholds: Mapping[str, float]
+    correct: Mapping[str, np.ndarray]
+    flags: Mapping[str, int] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        pred = np.array(self.pred_xy, dtype=np.float64).reshape(-1, 2)
+        true = np.array(self.true_xy, dtype=np.float64).reshape(-1, 2)
+        alphas = tuple(float(a) for a in self.alphas)
+        if pred.shape != true.shape:
+            raise ValueError(f"pred_xy {pred.shape} and true_xy {true.shape} differ in shape")
+        correct = {}
+        for name, flags in self.correct.items():
+            array = np.array(flags, dtype=bool).reshape(len(true), len(alphas))
+            array.setflags(write=False)
+            correct[PCKProtocol(name).value] = array
+        thresholds = {PCKProtocol(k).value: float(v) for k, v in self.thresholds.items()}
+        if set(thresholds) != set(correct):
+            raise ValueError(f"thresholds {sorted(thresholds)} and correct {sorted(correct)} differ")
+        for array in (pred, true):
+            array.setflags(write=False)
+        object.__setattr__(self, "pred_xy", pred)
+        object.__setattr__(self, "true_xy", true)
+        object.__setattr__(self, "alphas", alphas)
+        object.__setattr__(self, "correct", correct)
+        object.__setattr__(self, "thresholds", thresholds)
+        object.__setattr__(self, "trg_size", (int(self.trg_size[0]), int(self.trg_size[1])))
+        object.__setattr__(self, "flags", {str(k): int(v) for k, v in self.flags.items()})
+        object.__setattr__(self, "extra", dict(self.extra))
+
+    @property
+    def num_keypoints(self) -> int:
+        """K."""
+        return int(self.true_xy.shape[0])
+
+    def correct_for(self, protocol: PCKProtocol | str) -> np.ndarray:
+        """bool (K, A) under `protocol`; a DataError if this score was not computed for it."""
+        name = PCKProtocol(protocol).value
+        if name not in self.correct:
+            raise DataError(f"pair {self.pair_id!r} has no {name!r} PCK (it has {sorted(self.correct)})")
+        return self.correct[name]
+
+
+def score_pair(
+    pair: Pair,
+    pred_xy: np.ndarray,
+    *,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    protocols: Sequence[PCKProtocol | str] = tuple(PCKProtocol),
+    seed_padding_bug: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> PairScore:
+    """Score predicted target points of `pair` under each of `protocols`.
+
+    Args:
+        pair: the benchmark pair; its ``trg_kps`` are the ground truth.
+        pred_xy: float (K, 2) predicted x, y in the target image's original pixels, row k for
+            ``pair.src_kps[k]``.
+        alphas: (A,) PCK alphas.
+        protocols: which protocols to compute (both by default).
+        seed_padding_bug: reproduce the seed's PF-Willow threshold bug under the seed protocol.
+        extra: JSON-serialisable extras stored with the score.
+    """
+    pred = np.array(pred_xy, dtype=np.float64).reshape(-1, 2)
+    if pred.shape != pair.trg_kps.shape:
+        raise ValueError(f"pair {pair.pair_id!r}: pred_xy {pred.shape} is not trg_kps' {pair.trg_kps.shape}")
+    alphas = tuple(float(a) for a in alphas)
+    thresholds, correct = {}, {}
+    for protocol in (PCKProtocol(p) for p in protocols):
+        threshold = pck_threshold(pair, protocol, seed_padding_bug=seed_padding_bug)
+        pred_p = to_protocol_space(pred, pair.trg_size, pair.dataset, protocol)
+        true_p = to_protocol_space(pair.trg_kps, pair.trg_size, pair.dataset, protocol)
+        thresholds[protocol.value] = threshold
+        correct[protocol.value] = correct_flags(pred_p, true_p, threshold, alphas)
+    return PairScore(
+        pair_id=pair.pair_id,
+        category=pair.category,
+        dataset=pair.dataset,
+        alphas=alphas,
+        pred_xy=pred,
+        true_xy=np.array(pair.trg_kps),
+        trg_size=pair.trg_size,
+        thresholds=thresholds,
+        correct=correct,
+        flags=dict(pair.flags),
+        extra=dict(extra or {}),
+    )
+
+
+@dataclass(frozen=True)
+class PCKValues:
+    """PCK of a set of pairs, one value per alpha, in percent (0..100).
+
+    Attributes:
+        per_image: (A,) mean over pairs of each pair's percentage of correct keypoints.
+        per_keypoint: (A,) percentage of correct keypoints, all keypoints pooled.
+        num_pairs: pairs counted (pairs without keypoints are left out of both means).
+        num_keypoints: keypoints counted.
+    """
+
+    per_image: tuple[float, ...]
+    per_keypoint: tuple[float, ...]
+    num_pairs: int
+    num_keypoints: int
+
+
+@dataclass(frozen=True)
+class PCKSummary:
+    """PCK tables of one protocol over a set of scored pairs.
+
+    Attributes:
+        protocol: ``official`` or ``seed``.
+        alphas: (A,) the alphas of every tuple below.
+        overall: all pairs pooled.
+        per_category: category -> its pairs' PCK, categories sorted by name.
+        category_mean: (A,) unweighted mean over categories of their per-image PCK, in percent.
+        per_flag: flag name -> level -> PCK of the pairs at that level (SPair's difficulty flags).
+    """
+
+    protocol: str
+    alphas: tuple[float, ...]
+    overall: PCKValues
+    per_category: dict[str, PCKValues]
+    category_mean: tuple[float, ...]
+    per_flag: dict[str, dict[int, PCKValues]]
+
+
+def pck_values(scores: Sequence[PairScore], protocol: PCKProtocol | str) -> PCKValues:
+    """Per-image and per-keypoint PCK of `scores` under `protocol` (see :class:`PCKValues`)."""
+    flags = [s.correct_for(protocol) for s in scores if s.num_keypoints > 0]
+    if not flags:
+        raise DataError("no scored keypoints to compute PCK from")
+    per_pair = np.stack([f.mean(axis=0) for f in flags])
+    pooled = np.concatenate(flags, axis=0)
+    return PCKValues(
+        per_image=tuple(float(v) for v in 100.0 * per_pair.mean(axis=0)),
+        per_keypoint=tuple(float(v) for v in 100.0 * pooled.mean(axis=0)),
+        num_pairs=len(flags),
+        num_keypoints=int(pooled.shape[0]),
+    )
+
+
+def summarize(scores: Iterable[PairScore], protocol: PCKProtocol | str = PCKProtocol.OFFICIAL) -> PCKSummary:
+    """PCK tables of `scores` under `protocol`: overall, per category, per difficulty-flag level.
+
+    Raises:
+        DataError: no scores, scores with different alphas, or scores lacking `protocol`.
+    """
+    scores = list(scores)
+    if not scores:
+        raise DataError("no pair results to summarize")
+    alphas = scores[0].alphas
+    for score in scores:
+        if tuple(score.alphas) != tuple(alphas):
+            raise DataError(f"results mix alphas {alphas} and {score.alphas} (pair {score.pair_id!r})")
+    by_category: dict[str, list[PairScore]] = {}
+    by_flag: dict[str, dict[int, list[PairScore]]] = {}
+    for score in scores:
+        by_category.setdefault(score.category, []).append(score)
+        for name, level in score.flags.items():
+            by_flag.setdefault(name, {}).setdefault(int(level), []).append(score)
+    per_category = {name: pck_values(group, protocol) for name, group in sorted(by_category.items())}
+    category_mean = tuple(
+        float(np.mean([values.per_image[a] for values in per_category.values()])) for a in range(len(alphas))
+    )
+    per_flag = {
+        name: {level: pck_values(group, protocol) for level, group in sorted(levels.items())}
+        for name, levels in sorted(by_flag.items())
+    }
+    return PCKSummary(
+        protocol=PCKProtocol(protocol).value,
+        alphas=tuple(alphas),
+        overall=pck_values(scores, protocol),
+        per_category=per_category,
+        category_mean=category_mean,
+        per_flag=per_flag,
+    )
