@@ -11,10 +11,12 @@ from .errors import EmbeddingsMismatchError, InputError, ModelLoadError, Vidcorr
 from .fit import fit, fit_reference
 from .locate import Location, locate, locate_reference
 from .model import DEFAULT_MODEL, LDM
+from .track import fit_queries, track
+from .tracks import Tracks
 
 __all__ = [
     "Config", "PRESETS", "PRESET_NOTES", "Embeddings", "LDM", "DEFAULT_MODEL", "Location",
-    "fit", "fit_reference", "locate", "locate_reference",
+    "fit", "fit_reference", "locate", "locate_reference", "track", "fit_queries", "Tracks",
     "VidcorrError", "InputError", "ModelLoadError", "EmbeddingsMismatchError",
 ]
 __version__ = "0.1.0"

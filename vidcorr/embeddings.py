@@ -81,9 +81,9 @@ class Embeddings:
         """Write a safetensors file with the config, model, image size and points in its metadata."""
         path = Path(path)
         tensors = {"embeddings": self.tensors.detach().to("cpu", torch.float32).contiguous(),
-                   "points": torch.from_numpy(np.asarray(self.points, dtype=np.float64))}
+                   "points": torch.from_numpy(np.ascontiguousarray(self.points, dtype=np.float64))}
         if self.frames is not None:
-            tensors["frames"] = torch.from_numpy(np.asarray(self.frames, dtype=np.int64))
+            tensors["frames"] = torch.from_numpy(np.ascontiguousarray(self.frames, dtype=np.int64))
         metadata = {"format": FORMAT, "model_id": self.model_id, "model_fingerprint": self.model_fingerprint,
                     "image_size_wh": json.dumps(list(self.image_size_wh)), "config": self.config.to_json(),
                     "layers": json.dumps(list(self.config.layers)), "image_size": str(self.config.image_size),

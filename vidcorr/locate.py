@@ -34,6 +34,7 @@ from .geometry import (
     crop_resize,
     crop_side,
     draw_window,
+    squash_points,
     to_model_image,
     unsquash_points,
 )
@@ -108,12 +109,15 @@ def _stream_keys(embeddings: Embeddings, stream_key: int, point_ids: list[int] |
 @torch.no_grad()
 def locate(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: Config | None = None,
            progress: Progress | None = None, return_maps: bool = False, stream_key: int = 0,
-           point_ids: list[int] | None = None) -> Location:
+           point_ids: list[int] | None = None, anchors_xy: np.ndarray | None = None) -> Location:
     """Locate every embedding's point on `image`, all points x restarts batched per crop iteration.
 
     image: (H, W, 3) uint8 RGB, any size. embeddings: from `fit` with a compatible model and cfg.
     stream_key, point_ids: select the random streams (e.g. a frame index and global point ids);
     the same keys and seed give the same draws.
+    anchors_xy: (N, 2) image pixels, or None. None runs the seed's schedule (four corner crops
+    first); given, the first crop of each point is centred on its anchor (tracking: the point's
+    position on the previous frame) and every later crop on the running argmax, as in the seed.
     Crops shared by several samples are encoded once.
     """
     cfg = cfg or embeddings.config
@@ -121,21 +125,39 @@ def locate(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: Config | No
     size_wh = (image.shape[1], image.shape[0])
     contexts = _restart_contexts(ldm, embeddings, cfg)
     model_image = to_model_image(image, cfg.image_size, ldm.device)
+    keys = _stream_keys(embeddings, stream_key, point_ids)
+    first = None
+    if anchors_xy is not None:
+        anchors_model = squash_points(np.asarray(anchors_xy, dtype=np.float64), size_wh, cfg.image_size)
+        first = np.repeat(anchors_model, embeddings.num_restarts, axis=0)
+    total, count = _accumulate(ldm, model_image, contexts, keys, cfg, first, progress)
+    per_restart = _canvas_mean(total, count).reshape(embeddings.num_points, embeddings.num_restarts,
+                                                     *total.shape[1:])
+    return _combine(per_restart, size_wh, cfg.image_size, return_maps)
+
+
+def _accumulate(ldm: LDM, model_image: torch.Tensor, contexts: torch.Tensor, keys: list[tuple[int, ...]],
+                cfg: Config, first_anchors: np.ndarray | None,
+                progress: Progress | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The crop iterations for B samples: (B, L, S, S) sums and (B, S, S) counts of upsampled maps."""
     size, side = cfg.image_size, crop_side(cfg.image_size, cfg.crop_percent)
     latent_shape = (4, size // ldm.latent_factor, size // ldm.latent_factor)
     layers = ldm.select_layers(size, cfg.layers)
     timestep = ldm.timestep(cfg.num_inference_steps, cfg.locate_timestep_index)
     batch = auto_batch(ldm, cfg, training=False)
-    keys = _stream_keys(embeddings, stream_key, point_ids)
     generators = [streams.stream(cfg.seed, streams.LOCATE, *key) for key in keys]
     count_b = len(generators)
+    num_fixed = len(CORNER_ANCHORS) if first_anchors is None else 1
 
     total = torch.zeros(count_b, len(layers), size, size, device=ldm.device)
     count = torch.zeros(count_b, size, size, device=ldm.device)
     for iteration in range(cfg.crops):
-        running = _canvas_mean(total, count).mean(dim=1) if iteration >= len(CORNER_ANCHORS) else None
-        draws = [_draws(_anchor(iteration, running, b, size), cfg, side, latent_shape, gen)
-                 for b, gen in enumerate(generators)]
+        running = _canvas_mean(total, count).mean(dim=1) if iteration >= num_fixed else None
+        if first_anchors is not None and iteration == 0:
+            anchors = [(float(x), float(y)) for x, y in first_anchors]
+        else:
+            anchors = [_anchor(iteration, running, b, size) for b in range(count_b)]
+        draws = [_draws(anchors[b], cfg, side, latent_shape, gen) for b, gen in enumerate(generators)]
         # One VAE encode per distinct window (the corner crops are shared by every sample).
         distinct = list(dict.fromkeys(window for window, _ in draws))
         latents_distinct = ldm.encode(crop_resize([model_image] * len(distinct), distinct, size), batch)
@@ -151,10 +173,7 @@ def locate(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: Config | No
                 count[b, w.y0:w.y0 + side, w.x0:w.x0 + side] += 1
         if progress is not None:
             progress("locate", iteration + 1, cfg.crops)
-
-    per_restart = _canvas_mean(total, count).reshape(embeddings.num_points, embeddings.num_restarts,
-                                                     len(layers), size, size)
-    return _combine(per_restart, size_wh, size, return_maps)
+    return total, count
 
 
 @torch.no_grad()
