@@ -1,0 +1,346 @@
+"""Merge results files into PCK tables, with the paper's published numbers beside ours.
+
+:func:`build_report` reads any number of results files or run folders (shards, resumed runs), merges them
+(one line per pair id; two different predictions for one pair is an error, see
+``vidcorr.eval.results.merge_results``) and computes, per benchmark found and per protocol (both are always
+scored), the per-image and per-keypoint PCK at every alpha: pooled, per category, the unweighted mean over
+categories, and per level of each SPair difficulty flag. :func:`report_tables` lays them out as tables,
+which :func:`report_markdown` and the CLI's rich tables both render, so the two never disagree.
+
+The "paper" column holds Hedlin et al. 2023's published PCK (SD 1.4, the seed's protocol) at 0.05 and
+0.10, beside our seed-protocol per-image PCK, the number the seed's evaluation prints as PCK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidcorr.errors import DataError, InputError
+from vidcorr.eval.pck import PairScore, PCKProtocol, PCKSummary, PCKValues, summarize
+from vidcorr.eval.results import merge_results
+from vidcorr.eval.runner import RESULTS_GLOB, RUN_FILE, read_setup
+
+PAPER_PCK: dict[str, dict[float, float]] = {
+    "spair": {0.05: 28.9, 0.1: 45.4},
+    "pfwillow": {0.05: 53.0, 0.1: 84.3},
+    "cub": {0.05: 61.6, 0.1: 77.5},
+}
+"""Hedlin et al. 2023 (NeurIPS), SD 1.4, the seed's PCK protocol: benchmark -> alpha -> percent."""
+
+BENCHMARK_NAMES = {"spair": "SPair-71k", "pfwillow": "PF-Willow", "cub": "CUB-200-2011"}
+FULL_SPLIT_PAIRS = {("spair", "test"): 12234, ("pfwillow", "test"): 900}
+"""Pairs in the full split, to say how much of it a report covers."""
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+_PROTOCOLS = tuple(p.value for p in PCKProtocol)
+_MEASURES = (("per image", "per_image"), ("per keypoint", "per_keypoint"))
+
+
+@dataclass(frozen=True)
+class BenchmarkReport:
+    """One benchmark's tables.
+
+    Attributes:
+        dataset: ``spair``, ``pfwillow`` or ``cub``.
+        num_pairs, num_keypoints: merged pairs and their keypoints.
+        alphas: the alphas of every tuple in `summaries`.
+        summaries: protocol name -> its PCK tables.
+        paper: alpha -> the published PCK (seed protocol), for the alphas that have one.
+        setup: the run's ``run.json`` (model, config, split, ...), or None where no run folder had one.
+    """
+
+    dataset: str
+    num_pairs: int
+    num_keypoints: int
+    alphas: tuple[float, ...]
+    summaries: dict[str, PCKSummary]
+    paper: dict[float, float]
+    setup: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """The merged results of `files`, one :class:`BenchmarkReport` per benchmark found, sorted by name."""
+
+    files: tuple[str, ...]
+    benchmarks: tuple[BenchmarkReport, ...]
+
+
+@dataclass(frozen=True)
+class TableData:
+    """A table as text cells, for markdown and rich alike; `protocol` is None for mixed tables."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    protocol: str | None = None
+
+
+def collect_results_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Results files from `paths`: files as they are, folders as their ``results*.jsonl``.
+
+    Raises:
+        InputError: no path given. DataError: a path that does not exist, or a folder without results.
+    """
+    found: list[Path] = []
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError("give at least one results file or run folder")
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(p for p in path.glob(RESULTS_GLOB) if p.is_file())
+            if not inside:
+                raise DataError(f"{path}: no {RESULTS_GLOB} results files in this folder")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataError(f"{path}: results file or folder not found")
+    return list(dict.fromkeys(found))
+
+
+def _setups(files: list[Path]) -> dict[str, dict[str, Any]]:
+    """benchmark -> the run.json of the files' folders; two different ones for one benchmark is an error."""
+    by_benchmark: dict[str, tuple[dict[str, Any], Path]] = {}
+    for folder in dict.fromkeys(f.parent for f in files):
+        setup = read_setup(folder)
+        if setup is None:
+            continue
+        name = str(setup.get("benchmark"))
+        if name in by_benchmark:
+            first, first_folder = by_benchmark[name]
+            strip = ("vidcorr_version",)
+            if {k: v for k, v in first.items() if k not in strip} != {k: v for k, v in setup.items()
+                                                                      if k not in strip}:
+                raise DataError(f"{first_folder / RUN_FILE} and {folder / RUN_FILE} describe different runs; "
+                                "report them separately")
+            continue
+        by_benchmark[name] = (setup, folder)
+    return {name: setup for name, (setup, _) in by_benchmark.items()}
+
+
+def summarize_benchmark(dataset: str, scores: list[PairScore], setup: dict[str, Any] | None = None
+                        ) -> BenchmarkReport:
+    """The tables of one benchmark's scores under every protocol they were scored with."""
+    protocols = [p for p in _PROTOCOLS if all(p in s.correct for s in scores)]
+    if not protocols:
+        raise DataError(f"{dataset} results share no PCK protocol")
+    summaries = {p: summarize(scores, p) for p in protocols}
+    alphas = summaries[protocols[0]].alphas
+    paper = {a: v for a, v in PAPER_PCK.get(dataset, {}).items() if any(abs(a - b) < 1e-12 for b in alphas)}
+    return BenchmarkReport(dataset, len(scores), sum(s.num_keypoints for s in scores), tuple(alphas), summaries,
+                           paper, setup)
+
+
+def build_report(paths: Iterable[str | os.PathLike]) -> Report:
+    """Merge the results files or run folders `paths` and compute every table (see the module docstring).
+
+    Raises:
+        InputError: no paths. DataError: a missing or corrupt file, conflicting predictions for one pair,
+            folders with different setups, or no results at all.
+    """
+    files = collect_results_files(paths)
+    scores = merge_results(files)
+    if not scores:
+        raise DataError(f"no pair results in {', '.join(str(f) for f in files)}")
+    setups = _setups(files)
+    by_dataset: dict[str, list[PairScore]] = {}
+    for score in scores:
+        by_dataset.setdefault(score.dataset, []).append(score)
+    benchmarks = tuple(summarize_benchmark(name, group, setups.get(name)) for name, group in sorted(by_dataset.items()))
+    return Report(tuple(str(f) for f in files), benchmarks)
+
+
+# --------------------------------------------------------------------------------------------- layout
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _alpha(a: float) -> str:
+    return f"{a:.2f}".rstrip("0").rstrip(".") if a >= 0.01 else f"{a:g}"
+
+
+def _value_headers(alphas: tuple[float, ...]) -> tuple[str, ...]:
+    return tuple(f"{label} @{_alpha(a)}" for label, _ in _MEASURES for a in alphas)
+
+
+def _values(values: PCKValues) -> tuple[str, ...]:
+    return tuple(_pct(v) for _, attr in _MEASURES for v in getattr(values, attr))
+
+
+def title_of(bench: BenchmarkReport) -> str:
+    """``SPair-71k (test)``: the benchmark and, where known, its split."""
+    name = BENCHMARK_NAMES.get(bench.dataset, bench.dataset)
+    split = (bench.setup or {}).get("split")
+    return f"{name} ({split})" if split else name
+
+
+def coverage(bench: BenchmarkReport) -> str:
+    """``12 pairs, 40 keypoints`` and, for a partial known split, how much of it that is."""
+    text = f"{bench.num_pairs:,} pairs, {bench.num_keypoints:,} keypoints"
+    full = FULL_SPLIT_PAIRS.get((bench.dataset, str((bench.setup or {}).get("split"))))
+    if full is not None and bench.num_pairs < full:
+        text += f" (of {full:,} in the full split: incomplete)"
+    return text
+
+
+def summary_table(bench: BenchmarkReport) -> TableData:
+    """Pooled PCK per protocol and measure, with the paper's numbers beside the seed's per-image PCK."""
+    alphas = bench.alphas
+    headers = ("protocol", "measure", *(f"PCK@{_alpha(a)}" for a in alphas),
+               *(f"paper @{_alpha(a)}" for a in alphas))
+    rows = []
+    for protocol, summary in bench.summaries.items():
+        for label, attr in _MEASURES:
+            paper = [""] * len(alphas)
+            if protocol == PCKProtocol.SEED.value and attr == "per_image":
+                paper = [_pct(bench.paper[a]) if a in bench.paper else "" for a in alphas]
+            rows.append((protocol, label, *(_pct(v) for v in getattr(summary.overall, attr)), *paper))
+        rows.append((protocol, "mean over categories", *(_pct(v) for v in summary.category_mean),
+                     *([""] * len(alphas))))
+    return TableData(f"{title_of(bench)}: PCK (%)", headers, tuple(rows))
+
+
+def category_table(bench: BenchmarkReport, protocol: str) -> TableData:
+    """Per-category PCK under `protocol`, per image and per keypoint, with a pooled last row."""
+    summary = bench.summaries[protocol]
+    rows = [(name, str(v.num_pairs), str(v.num_keypoints), *_values(v)) for name, v in summary.per_category.items()]
+    overall = summary.overall
+    rows.append(("all", str(overall.num_pairs), str(overall.num_keypoints), *_values(overall)))
+    return TableData(f"{title_of(bench)} per category, {protocol} protocol",
+                     ("category", "pairs", "keypoints", *_value_headers(bench.alphas)), tuple(rows), protocol)
+
+
+def flag_table(bench: BenchmarkReport, protocol: str) -> TableData | None:
+    """PCK per level of each difficulty flag (SPair) under `protocol`; None where pairs carry no flags."""
+    summary = bench.summaries[protocol]
+    if not summary.per_flag:
+        return None
+    rows = [(name.replace("_", " "), str(level), str(v.num_pairs), str(v.num_keypoints), *_values(v))
+            for name, levels in summary.per_flag.items() for level, v in levels.items()]
+    return TableData(f"{title_of(bench)} by difficulty, {protocol} protocol",
+                     ("flag", "level", "pairs", "keypoints", *_value_headers(bench.alphas)), tuple(rows), protocol)
+
+
+def report_tables(bench: BenchmarkReport, protocols: Iterable[str] | None = None) -> list[TableData]:
+    """The summary table, then per protocol (all by default) the per-category and per-flag tables."""
+    tables = [summary_table(bench)]
+    for protocol in protocols or bench.summaries:
+        if protocol not in bench.summaries:
+            raise InputError(f"these results have no {protocol!r} PCK (they have {', '.join(bench.summaries)})")
+        tables.append(category_table(bench, protocol))
+        flags = flag_table(bench, protocol)
+        if flags is not None:
+            tables.append(flags)
+    return tables
+
+
+def setup_line(bench: BenchmarkReport) -> str | None:
+    """``model X (fp16), preset fields ...``: the run's model and the config fields that matter most."""
+    setup = bench.setup
+    if not setup:
+        return None
+    config = setup.get("config", {})
+    keys = ("image_size", "restarts", "num_steps", "crops", "seed")
+    fields = ", ".join(f"{k} {config[k]}" for k in keys if k in config)
+    return f"model {setup.get('model')} ({setup.get('dtype')}); {fields}"
+
+
+# --------------------------------------------------------------------------------------------- outputs
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell.replace(",", "") or "0")
+    except ValueError:
+        return False
+    return True
+
+
+def _markdown_table(table: TableData) -> str:
+    numeric = [all(_is_number(row[i]) for row in table.rows) for i in range(len(table.headers))]
+    lines = [f"### {table.title}", "", "| " + " | ".join(table.headers) + " |",
+             "|" + "|".join("---:" if right else "---" for right in numeric) + "|"]
+    lines += ["| " + " | ".join(cell or "" for cell in row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def report_markdown(report: Report) -> str:
+    """The whole report as markdown: per benchmark, every table of :func:`report_tables`."""
+    parts = ["# vidcorr eval report", ""]
+    for bench in report.benchmarks:
+        parts += [f"## {title_of(bench)}", "", coverage(bench) + "."]
+        line = setup_line(bench)
+        if line:
+            parts.append(line + ".")
+        parts += ["", "Protocols: official = target box (PF-Willow: target keypoints' extent), original target "
+                  "pixels; seed = the seed's source box in 512x512 squashed images. Paper: Hedlin et al. 2023, "
+                  "SD 1.4, seed protocol; compare with seed / per image.", ""]
+        for table in report_tables(bench):
+            parts += [_markdown_table(table), ""]
+    parts += ["Results files: " + ", ".join(f"`{f}`" for f in report.files), ""]
+    return "\n".join(parts)
+
+
+def _values_json(values: PCKValues, alphas: tuple[float, ...]) -> dict[str, Any]:
+    return {
+        "per_image": {repr(a): v for a, v in zip(alphas, values.per_image, strict=True)},
+        "per_keypoint": {repr(a): v for a, v in zip(alphas, values.per_keypoint, strict=True)},
+        "num_pairs": values.num_pairs,
+        "num_keypoints": values.num_keypoints,
+    }
+
+
+def _summary_json(summary: PCKSummary) -> dict[str, Any]:
+    alphas = summary.alphas
+    return {
+        "overall": _values_json(summary.overall, alphas),
+        "category_mean": {repr(a): v for a, v in zip(alphas, summary.category_mean, strict=True)},
+        "per_category": {name: _values_json(v, alphas) for name, v in summary.per_category.items()},
+        "per_flag": {name: {str(level): _values_json(v, alphas) for level, v in levels.items()}
+                     for name, levels in summary.per_flag.items()},
+    }
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The report as a JSON-able dict: per benchmark, per protocol, every PCK (percent), alphas as keys."""
+    return {
+        "version": 1,
+        "files": list(report.files),
+        "benchmarks": {
+            bench.dataset: {
+                "name": BENCHMARK_NAMES.get(bench.dataset, bench.dataset),
+                "num_pairs": bench.num_pairs,
+                "num_keypoints": bench.num_keypoints,
+                "alphas": list(bench.alphas),
+                "paper": {"source": "Hedlin et al. 2023, SD 1.4, seed protocol, per image",
+                          "pck": {repr(a): v for a, v in bench.paper.items()}},
+                "setup": bench.setup,
+                "protocols": {name: _summary_json(s) for name, s in bench.summaries.items()},
+            }
+            for bench in report.benchmarks
+        },
+    }
+
+
+def write_report(report: Report, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.md`` into `out_dir` (created if needed); return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in ((REPORT_JSON, json.dumps(report_json(report), indent=2) + "\n"),
+                       (REPORT_MD, report_markdown(report))):
+        path = out_dir / name
+        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        written.append(path)
+    return written[0], written[1]
