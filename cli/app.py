@@ -6,7 +6,11 @@ import os
 
 import typer
 
+from .eval import eval_app
+from .fit import fit
 from .match import match
+from .render import render
+from .track import track
 
 app = typer.Typer(
     name="vidcorr",
@@ -22,7 +26,11 @@ def root() -> None:
     """Track keypoints through videos with Stable Diffusion cross-attention (Hedlin et al. 2023)."""
 
 
+app.command("track")(track)
+app.command("fit")(fit)
 app.command("match")(match)
+app.command("render")(render)
+app.add_typer(eval_app, name="eval")
 
 
 def quiet_libraries() -> None:

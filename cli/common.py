@@ -14,15 +14,19 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from vidcorr.config import PRESET_NOTES, PRESETS, Config
 from vidcorr.errors import InputError, VidcorrError
@@ -52,6 +56,9 @@ PRESET_HELP = "; ".join(f"{name}: {note}" for name, note in PRESET_NOTES.items()
 ModelOpt = Annotated[str, typer.Option(
     "--model", help="Hugging Face id, local diffusers folder, or 'tiny' (random weights, for tests only).")]
 PresetOpt = Annotated[str, typer.Option("--preset", help=f"Hyper-parameter preset. {PRESET_HELP}.")]
+PointsOpt = Annotated[str | None, typer.Option("--points", help="Query points 'x,y;x,y' in pixels.")]
+GridOpt = Annotated[int | None, typer.Option("--grid", help="An N x N grid of points inside a 10% margin.")]
+RefFrameOpt = Annotated[int, typer.Option("--ref-frame", help="Frame the --points/--grid are on.")]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]
 DTypeOpt = Annotated[DType, typer.Option(
     "--dtype", help="Weights' precision; auto = float16 on CUDA, float32 elsewhere.")]
@@ -124,13 +131,20 @@ def status(message: str) -> Iterator[None]:
         yield
 
 
+class RateColumn(ProgressColumn):
+    """Units per second of a task (frames/s while tracking)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.2f}/s" if task.speed else "", style="progress.data.speed")
+
+
 class StageProgress:
     """A rich progress bar per stage (fit steps, locate crops, frames); silent off a terminal."""
 
     def __init__(self, labels: dict[str, str] | None = None) -> None:
         self.labels = labels or {}
         self.enabled = console.is_terminal
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                  console=console, disable=not self.enabled, transient=False)
         self.tasks: dict[str, TaskID] = {}
@@ -151,7 +165,7 @@ class StageProgress:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -33,7 +33,8 @@ def parse_points(text: str, columns: int = 2, option: str = "--points") -> np.nd
 
 def read_points_file(path: Path, columns: int = 2) -> np.ndarray:
     """Points from a CSV (rows of x,y or t,x,y; a header row is allowed) or a JSON file (a list of
-    [x, y] / [t, x, y] lists, a list of {"x", "y"[, "t"]} objects, or {"points": ...})."""
+    [x, y] / [t, x, y] lists, a list of {"x", "y"[, "t"]} objects, or {"points": ...}). For t,x,y
+    files, rows of two values x,y are taken as frame 0."""
     if not path.is_file():
         raise InputError(f"points file {str(path)!r} does not exist")
     keys = ("x", "y") if columns == 2 else ("t", "x", "y")
@@ -55,6 +56,8 @@ def read_points_file(path: Path, columns: int = 2) -> np.ndarray:
         rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]
         if rows and not _numeric(rows[0]):
             rows = rows[1:]  # header
+    if columns == 3:
+        rows = [[0, *row] if isinstance(row, list) and len(row) == 2 else row for row in rows]
     joined = ";".join(",".join(str(v) for v in row) if isinstance(row, list) else str(row) for row in rows)
     return parse_points(joined, columns, option=f"points file {path.name}")
 
@@ -69,3 +72,29 @@ def _numeric(row: list[str]) -> bool:
 
 def _shape(columns: int) -> str:
     return "'x,y;x,y'" if columns == 2 else "'t,x,y;t,x,y'"
+
+
+def grid_points(n: int, size_wh: tuple[int, int], margin: float = 0.1) -> np.ndarray:
+    """An n x n grid of (x, y) pixel centres inside a margin of `margin` of each side; (n*n, 2)."""
+    if n < 1:
+        raise InputError(f"--grid must be at least 1, got {n}")
+    width, height = size_wh
+    xs = np.linspace(margin * width, (1 - margin) * width, n) if n > 1 else np.array([width / 2])
+    ys = np.linspace(margin * height, (1 - margin) * height, n) if n > 1 else np.array([height / 2])
+    return np.array([[x, y] for y in ys for x in xs], dtype=np.float64)
+
+
+def video_queries(points: str | None, points_file: Path | None, grid: int | None, ref_frame: int,
+                  num_frames: int, size_wh: tuple[int, int]) -> np.ndarray:
+    """(N, 3) t, x, y queries from exactly one of --points (on --ref-frame), --points-file, --grid."""
+    given = [name for name, value in (("--points", points), ("--points-file", points_file), ("--grid", grid))
+             if value is not None]
+    if len(given) != 1:
+        raise InputError("give the points with exactly one of --points 'x,y;x,y', --points-file FILE or --grid N"
+                         + (f" (got {' and '.join(given)})" if given else ""))
+    if not 0 <= ref_frame < num_frames:
+        raise InputError(f"--ref-frame {ref_frame} is past the end of the video (frames 0..{num_frames - 1})")
+    if points_file is not None:
+        return read_points_file(points_file, columns=3)
+    xy = parse_points(points) if points is not None else grid_points(grid, size_wh)
+    return np.column_stack([np.full(len(xy), float(ref_frame)), xy])

@@ -86,3 +86,11 @@ def test_unwritable_out_fails_before_any_work(tmp_path, pair):
                                  *FAST])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [f"error: output folder '{tmp_path / 'file'}' is a file"]
+
+
+
+def test_error_text_in_brackets_is_printed_as_is(capsys):
+    from cli.common import fail
+
+    assert fail("expected src_kps as a list of [x, y]").exit_code == 2
+    assert capsys.readouterr().err == "error: expected src_kps as a list of [x, y]\n"

@@ -1,0 +1,422 @@
+"""`vidcorr eval spair|pfwillow|cub|report`: the image-pair benchmarks, resumable and sharded, and their PCK."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from vidcorr.errors import InputError, VidcorrError
+from vidcorr.eval.pck import DEFAULT_ALPHAS
+
+from .common import (
+    CropsOpt,
+    Device,
+    DeviceOpt,
+    DType,
+    DTypeOpt,
+    ImageSizeOpt,
+    MaxBatchOpt,
+    ModelOpt,
+    PresetOpt,
+    RestartsOpt,
+    SeedOpt,
+    StepsOpt,
+    build_config,
+    check_out_dir,
+    console,
+    elapsed,
+    format_seconds,
+    handle_errors,
+    load_model,
+    warn_if_slow,
+)
+
+eval_app = typer.Typer(
+    help="Run the image-pair benchmarks (SPair-71k, PF-Willow, CUB-200-2011) and report PCK.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+class Protocol(str, Enum):
+    official = "official"
+    seed = "seed"
+
+
+class Interrupted(VidcorrError):
+    """Ctrl-C during a run: the finished pairs are saved and a re-run resumes."""
+
+    exit_code = 130
+
+
+DataRootOpt = Annotated[Path | None, typer.Option(
+    "--data-root", envvar="VIDCORR_DATA_ROOT",
+    help="The benchmark's folder, or a folder holding it (SPair-71k/, PF-WILLOW/, CUB_200_2011/).")]
+CategoriesOpt = Annotated[list[str] | None, typer.Option(
+    "--categories", help="Only these categories (comma-separated, or repeat the option).")]
+LimitOpt = Annotated[int | None, typer.Option(
+    "--limit", help="Only the first N pairs (after --categories and --pairs), in the benchmark's order.")]
+PairsOpt = Annotated[str | None, typer.Option("--pairs", help="Only these pair ids, comma-separated.")]
+AlphaOpt = Annotated[list[float] | None, typer.Option(
+    "--alpha", help="PCK alpha; repeat for several (default: 0.05 and 0.1).")]
+ProtocolOpt = Annotated[Protocol, typer.Option(
+    "--protocol", help="PCK shown in progress and tables: official (target box, original pixels) or seed "
+    "(the seed's source box in 512x512 squashed images). Both are always computed and saved.")]
+ShardOpt = Annotated[str | None, typer.Option(
+    "--shard", help="Evaluate shard i of n ('i/n', from 0); under torchrun/srun each process takes its part "
+    "of it.")]
+OutOpt = Annotated[Path | None, typer.Option(
+    "--out", "-o", help="Run folder: results, run.json, report (default: vidcorr-eval/BENCHMARK-SPLIT). "
+    "Re-running into it resumes.")]
+DownloadOpt = Annotated[bool, typer.Option(
+    "--download", help="Fetch the benchmark from its publisher into --data-root first (resumable).")]
+VisualizeOpt = Annotated[bool, typer.Option(
+    "--visualize", help="Write per-pair pictures and attention maps under OUT/vis/ with an index.json.")]
+
+
+def _split_list(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    items = [item.strip() for value in values for item in value.split(",") if item.strip()]
+    return items or None
+
+
+def _alphas(values: list[float] | None) -> tuple[float, ...]:
+    if not values:
+        return DEFAULT_ALPHAS
+    for value in values:
+        if not 0 < value <= 1:
+            raise InputError(f"--alpha must be in (0, 1], got {value:g}")
+    return tuple(dict.fromkeys(float(v) for v in values))
+
+
+class EvalDisplay:
+    """Pairs done/total with ETA and the running PCK@0.10, plus the current pair's fit/locate steps.
+
+    On a terminal: rich bars. Elsewhere (SLURM logs): a plain line at most every `plain_every_s` seconds
+    and at the end.
+    """
+
+    def __init__(self, label: str, plain_every_s: float = 30.0) -> None:
+        self.label = label
+        self.enabled = console.is_terminal
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[pck]}"), console=console, disable=not self.enabled)
+        self.pairs_task: TaskID | None = None
+        self.stage_task: TaskID | None = None
+        self.last: Any = None
+        self.printed: Any = None
+        self.plain_every_s = plain_every_s
+        self.last_plain = 0.0
+        self.start = time.perf_counter()
+
+    def __enter__(self) -> EvalDisplay:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+        if not self.enabled and self.last is not None and self.last is not self.printed and exc[0] is None:
+            self._plain(self.last)
+
+    @staticmethod
+    def pck_text(update: Any) -> str:
+        if not update.running_pck:
+            return ""
+        alpha = 0.1 if 0.1 in update.running_pck else max(update.running_pck)
+        return f"PCK@{alpha:g} {update.running_pck[alpha]:.1f} ({update.protocol})"
+
+    def __call__(self, update: Any) -> None:
+        self.last = update
+        if not self.enabled:
+            if update.pair_id is not None and time.perf_counter() - self.last_plain >= self.plain_every_s:
+                self._plain(update)
+            return
+        if self.pairs_task is None:
+            self.pairs_task = self.progress.add_task(self.label, total=update.total, completed=update.done,
+                                                     pck=self.pck_text(update))
+        self.progress.update(self.pairs_task, completed=update.done, pck=self.pck_text(update))
+
+    def stage(self, stage: str, done: int, total: int) -> None:
+        """The library's progress(stage, done, total) inside one pair."""
+        if not self.enabled:
+            return
+        label = {"fit": "  fit steps", "locate": "  locate crops"}.get(stage, f"  {stage}")
+        if self.stage_task is None:
+            self.stage_task = self.progress.add_task(label, total=total, pck="")
+        self.progress.update(self.stage_task, description=label, completed=done, total=total)
+
+    def _plain(self, update: Any) -> None:
+        self.printed = update
+        self.last_plain = time.perf_counter()
+        rate = (update.done - update.resumed) / max(self.last_plain - self.start, 1e-9)
+        eta = f", ETA {format_seconds((update.total - update.done) / rate)}" if rate > 0 else ""
+        pck = self.pck_text(update)
+        console.print(f"{self.label}: {update.done}/{update.total} pairs{eta}" + (f", {pck}" if pck else ""),
+                      highlight=False, soft_wrap=True)
+
+
+def _download(benchmark: str, data_root: Path) -> None:
+    from vidcorr.eval import download
+
+    if download.is_present(benchmark, data_root):
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bars.add_task(f"downloading {name}", total=total)
+            bars.update(tasks[name], completed=done, total=total)
+
+        download.ensure_benchmark(benchmark, data_root, progress=progress)
+    console.print(f"{benchmark} is in place under {data_root}", highlight=False)
+
+
+def _load(model: str, device: Device, dtype: DType, local_rank: int, launched: bool) -> Any:
+    """The model on this process's device: cuda:LOCAL_RANK under a launcher (made the current CUDA device,
+    so that plain 'cuda' means it everywhere)."""
+    from vidcorr.eval.runner import device_for_rank
+
+    chosen = device_for_rank(device.value, local_rank, launched=launched)
+    if chosen.startswith("cuda:"):
+        import torch
+
+        torch.cuda.set_device(int(chosen.split(":", 1)[1]))
+        return load_model(model, Device.cuda, dtype)
+    return load_model(model, device, dtype)
+
+
+def render_table(table: Any) -> Table:
+    """A rich Table from a ``vidcorr.eval.report.TableData``."""
+    rich_table = Table(title=table.title, title_justify="left")
+    for i, header in enumerate(table.headers):
+        numeric = all(row[i] == "" or row[i].replace(".", "", 1).replace(",", "").isdigit() for row in table.rows)
+        rich_table.add_column(header, justify="right" if numeric else "left")
+    for row in table.rows:
+        rich_table.add_row(*row)
+    return rich_table
+
+
+def print_report(report: Any, protocol: str) -> None:
+    from vidcorr.eval.report import coverage, report_tables, setup_line, title_of
+
+    for bench in report.benchmarks:
+        console.print(f"[bold]{title_of(bench)}[/]: {coverage(bench)}", highlight=False)
+        line = setup_line(bench)
+        if line:
+            console.print(line, highlight=False, soft_wrap=True)
+        protocols = [protocol] if protocol in bench.summaries else list(bench.summaries)[:1]
+        for table in report_tables(bench, protocols):
+            console.print(render_table(table))
+
+
+def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories: list[str] | None,
+              limit: int | None, pairs: str | None, alpha: list[float] | None, protocol: Protocol,
+              seed_padding_bug: bool, shard: str | None, out: Path | None, download: bool, visualize: bool,
+              model: str, preset: str, device: Device, dtype: DType, seed: int | None, steps: int | None,
+              restarts: int | None, crops: int | None, image_size: int | None, max_batch: int | None,
+              reader_options: dict[str, Any]) -> None:
+    from vidcorr.eval import runner
+    from vidcorr.eval.pairs import read_benchmark
+    from vidcorr.eval.report import build_report, write_report
+    from vidcorr.eval.results import shard_from_env
+
+    if data_root is None:
+        raise InputError("give the benchmark folder with --data-root DIR (or set VIDCORR_DATA_ROOT); add "
+                         "--download to fetch it there")
+    alphas = _alphas(alpha)
+    explicit = runner.parse_shard(shard) if shard is not None else None
+    launched = shard_from_env() is not None
+    placement = runner.resolve_shard(explicit)
+    cfg = build_config(preset, seed=seed, num_steps=steps, restarts=restarts, crops=crops, image_size=image_size,
+                       max_batch=max_batch)
+    out = check_out_dir(out or Path("vidcorr-eval") / f"{benchmark}-{split}")
+    if download:
+        _download(benchmark, data_root)
+    pair_ids = _split_list([pairs] if pairs else None)
+    pair_list = read_benchmark(benchmark, data_root, split=split, categories=_split_list(categories), limit=limit,
+                               pair_ids=pair_ids, **reader_options)
+    if not pair_list:
+        raise InputError(f"no {benchmark} pairs to evaluate: the filters (--categories, --pairs, --limit) left none")
+    shard_pairs = (placement.index, placement.count)
+    todo = runner.pending_pairs(pair_list, out, shard_pairs)
+
+    ldm = _load(model, device, dtype, placement.local_rank, launched)
+    if todo:
+        warn_if_slow(ldm, cfg, sum(p.num_keypoints for p in todo), 1)
+    setup = runner.run_setup(benchmark, split, ldm, cfg, alphas=alphas, seed_padding_bug=seed_padding_bug,
+                             **reader_options)
+    label = f"{benchmark} {split}" + (f" shard {placement.index}/{placement.count}" if placement.count > 1 else "")
+    start = time.perf_counter()
+    with EvalDisplay(label) as display:
+        def predict(pair: Any, src: Any, trg: Any) -> Any:
+            return runner.predict_pair(ldm, pair, src, trg, cfg, return_maps=visualize, progress=display.stage)
+
+        try:
+            run = runner.run_eval(pair_list, out, predict, alphas=alphas, protocol=protocol.value,
+                                  seed_padding_bug=seed_padding_bug, shard=shard_pairs, setup=setup,
+                                  visualize=visualize, progress=display)
+        except KeyboardInterrupt:
+            done = display.last.done if display.last is not None else 0
+            total = display.last.total if display.last is not None else len(todo)
+            raise Interrupted(f"interrupted; {done} of {total} pairs are saved in "
+                              f"{runner.results_path(out, shard_pairs)}; run the same command again to resume"
+                              ) from None
+    console.print(f"{run.evaluated} pairs evaluated in {elapsed(start)}, {run.resumed} resumed; results in "
+                  f"{run.results_path}", highlight=False, soft_wrap=True)
+    if visualize:
+        console.print(f"pictures and index: {out / 'vis'}", highlight=False)
+    if placement.count > 1:
+        console.print(f"shard {placement.index}/{placement.count} done; once every shard is, merge them with: "
+                      f"vidcorr eval report {out}", highlight=False, soft_wrap=True)
+        return
+    report = build_report([out])
+    print_report(report, protocol.value)
+    json_path, md_path = write_report(report, out)
+    console.print(f"wrote {json_path} and {md_path}", highlight=False, soft_wrap=True)
+
+
+@eval_app.command("spair")
+@handle_errors
+def spair(
+    data_root: DataRootOpt = None,
+    split: Annotated[str, typer.Option("--split", help="trn, val or test.")] = "test",
+    categories: CategoriesOpt = None,
+    limit: LimitOpt = None,
+    pairs: PairsOpt = None,
+    alpha: AlphaOpt = None,
+    protocol: ProtocolOpt = Protocol.official,
+    shard: ShardOpt = None,
+    out: OutOpt = None,
+    download: DownloadOpt = False,
+    visualize: VisualizeOpt = False,
+    model: ModelOpt = "CompVis/stable-diffusion-v1-4",
+    preset: PresetOpt = "paper",
+    device: DeviceOpt = Device.auto,
+    dtype: DTypeOpt = DType.auto,
+    seed: SeedOpt = None,
+    steps: StepsOpt = None,
+    restarts: RestartsOpt = None,
+    crops: CropsOpt = None,
+    image_size: ImageSizeOpt = None,
+    max_batch: MaxBatchOpt = None,
+) -> None:
+    """SPair-71k: 12,234 test pairs in 18 categories (paper: 28.9 / 45.4 at PCK@0.05 / 0.10).
+
+    PCK per image and per keypoint, pooled, per category and by viewpoint, scale, truncation and occlusion.
+    """
+    _evaluate("spair", **locals(), seed_padding_bug=False, reader_options={})
+
+
+@eval_app.command("pfwillow")
+@handle_errors
+def pfwillow(
+    data_root: DataRootOpt = None,
+    split: Annotated[str, typer.Option("--split", help="PF-Willow has only test.")] = "test",
+    categories: CategoriesOpt = None,
+    limit: LimitOpt = None,
+    pairs: PairsOpt = None,
+    alpha: AlphaOpt = None,
+    protocol: ProtocolOpt = Protocol.official,
+    seed_threshold_bug: Annotated[bool, typer.Option(
+        "--seed-threshold-bug", help="Seed protocol: reproduce the seed's threshold, whose -1 keypoint padding "
+        "enters the keypoints' minimum (the corrected threshold is the default).")] = False,
+    shard: ShardOpt = None,
+    out: OutOpt = None,
+    download: DownloadOpt = False,
+    visualize: VisualizeOpt = False,
+    model: ModelOpt = "CompVis/stable-diffusion-v1-4",
+    preset: PresetOpt = "paper",
+    device: DeviceOpt = Device.auto,
+    dtype: DTypeOpt = DType.auto,
+    seed: SeedOpt = None,
+    steps: StepsOpt = None,
+    restarts: RestartsOpt = None,
+    crops: CropsOpt = None,
+    image_size: ImageSizeOpt = None,
+    max_batch: MaxBatchOpt = None,
+) -> None:
+    """PF-Willow: 900 pairs, 10 keypoints each (paper: 53.0 / 84.3 at PCK@0.05 / 0.10)."""
+    options = locals()
+    options["seed_padding_bug"] = options.pop("seed_threshold_bug")
+    _evaluate("pfwillow", **options, reader_options={})
+
+
+@eval_app.command("cub")
+@handle_errors
+def cub(
+    data_root: DataRootOpt = None,
+    split: Annotated[str, typer.Option("--split", help="train or test.")] = "test",
+    num_classes: Annotated[int, typer.Option(
+        "--num-classes", help="Pair the images of classes 1..N (the seed's 3); 0 for all 200.")] = 3,
+    categories: CategoriesOpt = None,
+    limit: LimitOpt = None,
+    pairs: PairsOpt = None,
+    alpha: AlphaOpt = None,
+    protocol: ProtocolOpt = Protocol.official,
+    shard: ShardOpt = None,
+    out: OutOpt = None,
+    download: DownloadOpt = False,
+    visualize: VisualizeOpt = False,
+    model: ModelOpt = "CompVis/stable-diffusion-v1-4",
+    preset: PresetOpt = "paper",
+    device: DeviceOpt = Device.auto,
+    dtype: DTypeOpt = DType.auto,
+    seed: SeedOpt = None,
+    steps: StepsOpt = None,
+    restarts: RestartsOpt = None,
+    crops: CropsOpt = None,
+    image_size: ImageSizeOpt = None,
+    max_batch: MaxBatchOpt = None,
+) -> None:
+    """CUB-200-2011: every two test images of a class (paper: 61.6 / 77.5 at PCK@0.05 / 0.10).
+
+    The seed's pairing: the test images of classes 1..3 unless --num-classes says otherwise.
+    """
+    options = locals()
+    classes = options.pop("num_classes")
+    if classes < 0:
+        raise InputError(f"--num-classes must be >= 0 (0 for all), got {classes}")
+    _evaluate("cub", **options, seed_padding_bug=False, reader_options={"num_classes": classes or None})
+
+
+@eval_app.command("report")
+@handle_errors
+def report(
+    results: Annotated[list[Path], typer.Argument(help="Results files or run folders; shards are merged.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Where to write report.json and report.md (default: the first results' folder).")] = None,
+    protocol: ProtocolOpt = Protocol.official,
+) -> None:
+    """Merge results files or run folders and print the PCK tables beside the paper's.
+
+    Shards are deduplicated by pair id (two different predictions for one pair is an error); writes
+    report.json and report.md.
+    """
+    from vidcorr.eval.report import build_report, write_report
+
+    built = build_report(results)
+    print_report(built, protocol.value)
+    folder = out or (results[0] if results[0].is_dir() else results[0].parent)
+    json_path, md_path = write_report(built, check_out_dir(folder))
+    console.print(f"wrote {json_path} and {md_path}", highlight=False, soft_wrap=True)

@@ -1,0 +1,30 @@
+"""`vidcorr render VIDEO tracks.npz`: redraw the annotated video from saved tracks, no model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import console, handle_errors, prepare_out_dir
+
+
+@handle_errors
+def render(
+    video: Annotated[Path, typer.Argument(help="The video the tracks were made on.")],
+    tracks_file: Annotated[Path, typer.Argument(help="tracks.npz written by `vidcorr track`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output video (.mp4).")] = Path("annotated.mp4"),
+    trail: Annotated[int, typer.Option("--trail", min=0, help="Frames of trail behind each marker.")] = 10,
+) -> None:
+    """Draw saved tracks on every frame of VIDEO (same size and fps): coloured markers, trails, hollow
+    markers where a point is not visible, point ids."""
+    from vidcorr.render import render_video
+    from vidcorr.tracks import Tracks
+    from vidcorr.video import open_video
+
+    tracks = Tracks.load_npz(tracks_file)
+    reader = open_video(video)
+    prepare_out_dir(out.parent if str(out.parent) else Path("."))
+    rendered = render_video(reader, tracks, out, trail=trail)
+    console.print(f"{rendered.num_frames} frames at {rendered.fps:g} fps ({rendered.codec}); wrote {rendered.path}")
