@@ -29,7 +29,6 @@ from .geometry import (
     check_image,
     check_points,
     crop_resize,
-    crop_side,
     draw_window,
     gaussian_targets,
     point_in_crop,
@@ -37,6 +36,7 @@ from .geometry import (
     to_model_image,
 )
 from .model import LDM
+from .plan import make_plan
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called after each unit of work (a fit step, a locate crop)."""
@@ -108,10 +108,8 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
     cfg = cfg or Config()
     model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
     flipped_image = model_image.flip(-1)
-    size, side = cfg.image_size, crop_side(cfg.image_size, cfg.crop_percent)
-    latent_shape = (4, size // ldm.latent_factor, size // ldm.latent_factor)
-    layers = ldm.select_layers(size, cfg.layers)
-    timestep = ldm.timestep(cfg.num_inference_steps, cfg.fit_timestep_index)
+    plan = make_plan(ldm, cfg, cfg.fit_timestep_index)
+    size, side, latent_shape, layers, timestep = plan.size, plan.side, plan.latent_shape, plan.layers, plan.timestep
     batch = auto_batch(ldm, cfg, training=True)
 
     samples = [(points_model[n], streams.stream(cfg.seed, streams.FIT, pid, r))
@@ -151,10 +149,8 @@ def fit_reference(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Confi
     cfg = cfg or Config()
     model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
     flipped_image = model_image.flip(-1)
-    size, side = cfg.image_size, crop_side(cfg.image_size, cfg.crop_percent)
-    latent_shape = (4, size // ldm.latent_factor, size // ldm.latent_factor)
-    layers = ldm.select_layers(size, cfg.layers)
-    timestep = ldm.timestep(cfg.num_inference_steps, cfg.fit_timestep_index)
+    plan = make_plan(ldm, cfg, cfg.fit_timestep_index)
+    size, side, latent_shape, layers, timestep = plan.size, plan.side, plan.latent_shape, plan.layers, plan.timestep
     starts = _initial_contexts(ldm, cfg, ids)
     total, done = len(ids) * cfg.restarts * cfg.num_steps, 0
 

@@ -32,13 +32,13 @@ from .geometry import (
     argmax_point,
     check_image,
     crop_resize,
-    crop_side,
     draw_window,
     squash_points,
     to_model_image,
     unsquash_points,
 )
 from .model import LDM
+from .plan import make_plan
 
 
 @dataclass
@@ -140,10 +140,8 @@ def _accumulate(ldm: LDM, model_image: torch.Tensor, contexts: torch.Tensor, key
                 cfg: Config, first_anchors: np.ndarray | None,
                 progress: Progress | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The crop iterations for B samples: (B, L, S, S) sums and (B, S, S) counts of upsampled maps."""
-    size, side = cfg.image_size, crop_side(cfg.image_size, cfg.crop_percent)
-    latent_shape = (4, size // ldm.latent_factor, size // ldm.latent_factor)
-    layers = ldm.select_layers(size, cfg.layers)
-    timestep = ldm.timestep(cfg.num_inference_steps, cfg.locate_timestep_index)
+    plan = make_plan(ldm, cfg, cfg.locate_timestep_index)
+    size, side, latent_shape, layers, timestep = plan.size, plan.side, plan.latent_shape, plan.layers, plan.timestep
     batch = auto_batch(ldm, cfg, training=False)
     generators = [streams.stream(cfg.seed, streams.LOCATE, *key) for key in keys]
     count_b = len(generators)
@@ -187,10 +185,8 @@ def locate_reference(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: C
     size_wh = (image.shape[1], image.shape[0])
     contexts = _restart_contexts(ldm, embeddings, cfg)
     model_image = to_model_image(image, cfg.image_size, ldm.device)
-    size, side = cfg.image_size, crop_side(cfg.image_size, cfg.crop_percent)
-    latent_shape = (4, size // ldm.latent_factor, size // ldm.latent_factor)
-    layers = ldm.select_layers(size, cfg.layers)
-    timestep = ldm.timestep(cfg.num_inference_steps, cfg.locate_timestep_index)
+    plan = make_plan(ldm, cfg, cfg.locate_timestep_index)
+    size, side, latent_shape, layers, timestep = plan.size, plan.side, plan.latent_shape, plan.layers, plan.timestep
     keys = _stream_keys(embeddings, stream_key, point_ids)
     done, total_work = 0, len(keys) * cfg.crops
 
