@@ -1,4 +1,5 @@
-"""`vidcorr eval spair|pfwillow|cub|report`: the image-pair benchmarks, resumable and sharded, and their PCK."""
+"""`vidcorr eval spair|pfwillow|cub|tapvid|report`: the image-pair benchmarks (PCK) and TAP-Vid point tracking
+(tapnet's metrics), resumable and sharded, and their reports."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from .common import (
     check_out_dir,
     console,
     elapsed,
+    err_console,
     format_seconds,
     handle_errors,
     load_model,
@@ -48,7 +50,8 @@ from .common import (
 )
 
 eval_app = typer.Typer(
-    help="Run the image-pair benchmarks (SPair-71k, PF-Willow, CUB-200-2011) and report PCK.",
+    help="Run the image-pair benchmarks (SPair-71k, PF-Willow, CUB-200-2011: PCK) and TAP-Vid (DAVIS, Kinetics, "
+    "RGB-Stacking: AJ, δ_avg, OA) and report them.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
@@ -57,6 +60,17 @@ eval_app = typer.Typer(
 class Protocol(str, Enum):
     official = "official"
     seed = "seed"
+
+
+class TapVidDataset(str, Enum):
+    davis = "davis"
+    kinetics = "kinetics"
+    rgb_stacking = "rgb_stacking"
+
+
+class QueryMode(str, Enum):
+    first = "first"
+    strided = "strided"
 
 
 class Interrupted(VidcorrError):
@@ -173,6 +187,46 @@ class EvalDisplay:
                       highlight=False, soft_wrap=True)
 
 
+class TapVidDisplay(EvalDisplay):
+    """Videos done/total with ETA and the running mean AJ / δ_avg / OA, plus the current video's fit and track
+    steps; off a terminal one plain line per video (videos take minutes each)."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label, plain_every_s=0.0)
+
+    @staticmethod
+    def pck_text(update: Any) -> str:
+        if not update.running:
+            return ""
+        running = update.running
+        return (f"AJ {100 * running['average_jaccard']:.1f}, δ_avg {100 * running['average_pts_within_thresh']:.1f}, "
+                f"OA {100 * running['occlusion_accuracy']:.1f}")
+
+    def __call__(self, update: Any) -> None:
+        self.last = update
+        if not self.enabled:
+            if update.video is not None:
+                self._plain(update)
+            return
+        if self.pairs_task is None:
+            self.pairs_task = self.progress.add_task(self.label, total=update.total, completed=update.done,
+                                                     pck=self.pck_text(update))
+        self.progress.update(self.pairs_task, completed=update.done, pck=self.pck_text(update))
+
+    def _plain(self, update: Any) -> None:
+        self.printed = update
+        self.last_plain = time.perf_counter()
+        rate = (update.done - update.resumed) / max(self.last_plain - self.start, 1e-9)
+        eta = f", ETA {format_seconds((update.total - update.done) / rate)}" if rate > 0 else ""
+        if update.video is None:
+            latest = f", {update.resumed} resumed"
+        else:
+            latest = f", {update.video} done in {format_seconds(update.seconds)}{eta}"
+        scores = self.pck_text(update)
+        console.print(f"{self.label}: {update.done}/{update.total} videos{latest}"
+                      + (f"; mean so far {scores}" if scores else ""), highlight=False, soft_wrap=True)
+
+
 def _download(benchmark: str, data_root: Path) -> None:
     from vidcorr.eval import download
 
@@ -218,7 +272,17 @@ def render_table(table: Any) -> Table:
 
 
 def print_report(report: Any, protocol: str) -> None:
-    from vidcorr.eval.report import coverage, report_tables, setup_line, title_of
+    from vidcorr.eval.report import (
+        TAPVID_REFERENCE_NOTE,
+        coverage,
+        report_tables,
+        setup_line,
+        tapvid_coverage,
+        tapvid_setup_line,
+        tapvid_tables,
+        tapvid_title,
+        title_of,
+    )
 
     for bench in report.benchmarks:
         console.print(f"[bold]{title_of(bench)}[/]: {coverage(bench)}", highlight=False)
@@ -228,6 +292,15 @@ def print_report(report: Any, protocol: str) -> None:
         protocols = [protocol] if protocol in bench.summaries else list(bench.summaries)[:1]
         for table in report_tables(bench, protocols):
             console.print(render_table(table))
+    for rep in report.tapvid:
+        console.print(f"[bold]{tapvid_title(rep)}[/]: {tapvid_coverage(rep)}", highlight=False)
+        line = tapvid_setup_line(rep)
+        if line:
+            console.print(line, highlight=False, soft_wrap=True)
+        for table in tapvid_tables(rep):
+            console.print(render_table(table))
+        if rep.references:
+            console.print(f"note: {TAPVID_REFERENCE_NOTE}", highlight=False, soft_wrap=True)
 
 
 def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories: list[str] | None,
@@ -400,6 +473,106 @@ def cub(
     _evaluate("cub", **options, seed_padding_bug=False, reader_options={"num_classes": classes or None})
 
 
+@eval_app.command("tapvid")
+@handle_errors
+def tapvid(
+    dataset: Annotated[TapVidDataset, typer.Option(
+        "--dataset",
+        help="davis (30 videos), kinetics (shards of JPEG videos) or rgb_stacking (50 synthetic videos).")],
+    data_root: Annotated[Path | None, typer.Option(
+        "--data-root", envvar="VIDCORR_DATA_ROOT",
+        help="tapvid_davis.pkl, tapvid_rgb_stacking.pkl, Kinetics' folder of *_of_*.pkl shards (or one shard), or a "
+        "folder holding them as tapnet's zips unpack (tapvid_davis/tapvid_davis.pkl, ...).")] = None,
+    query_mode: Annotated[QueryMode, typer.Option(
+        "--query-mode", help="first: one query per track at its first visible frame, scored on later frames "
+        "(query_first); strided: a query every 5 frames from each track visible there, scored on every other "
+        "frame.")] = QueryMode.first,
+    full_res: Annotated[bool, typer.Option(
+        "--full-res", help="Track the frames as stored instead of tapnet's 256x256 frames; predictions are mapped to "
+        "256x256 for scoring (reported as such).")] = False,
+    videos: Annotated[list[str] | None, typer.Option(
+        "--videos", help="Only these videos: names or shell patterns, comma-separated or repeated.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", help="Only the first N videos (after --videos), in the dataset's order.")] = None,
+    visibility_threshold: Annotated[float | None, typer.Option(
+        "--visibility-threshold", min=0.0, max=1.0,
+        help="A point is predicted visible where its confidence is at least this (default: the tracker's).")] = None,
+    shard: ShardOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Run folder: results, predictions, run.json, report (default: "
+        "vidcorr-eval/tapvid-DATASET-MODE). Re-running into it resumes.")] = None,
+    model: ModelOpt = "CompVis/stable-diffusion-v1-4",
+    preset: PresetOpt = "paper",
+    device: DeviceOpt = Device.auto,
+    dtype: DTypeOpt = DType.auto,
+    seed: SeedOpt = None,
+    steps: StepsOpt = None,
+    restarts: RestartsOpt = None,
+    crops: CropsOpt = None,
+    image_size: ImageSizeOpt = None,
+    max_batch: MaxBatchOpt = None,
+) -> None:
+    """TAP-Vid point tracking with tapnet's metrics: AJ, δ_avg and OA per video, then the mean over videos.
+
+    Queries are built as tapnet builds them; each is fitted on its own frame and tracked through the video;
+    predicted occlusion is "not visible". Other trackers' published numbers are shown for scale.
+    """
+    from vidcorr.eval import runner, tapvid_runner
+    from vidcorr.eval.report import build_report, write_report
+    from vidcorr.eval.results import shard_from_env
+
+    if data_root is None:
+        raise InputError("give the TAP-Vid data with --data-root PATH (the pickle, the Kinetics shard folder, or a "
+                         "folder holding them; or set VIDCORR_DATA_ROOT)")
+    explicit = runner.parse_shard(shard) if shard is not None else None
+    launched = shard_from_env() is not None
+    placement = runner.resolve_shard(explicit)
+    cfg = build_config(preset, seed=seed, num_steps=steps, restarts=restarts, crops=crops, image_size=image_size,
+                       max_batch=max_batch)
+    threshold = {} if visibility_threshold is None else {"visibility_threshold": visibility_threshold}
+    mode = query_mode.value
+    out = check_out_dir(out or Path("vidcorr-eval") / f"tapvid-{dataset.value}-{mode}{'-fullres' if full_res else ''}")
+    source = tapvid_runner.TapVidSource(dataset.value, tapvid_runner.resolve_tapvid_path(dataset.value, data_root),
+                                        full_res, tuple(_split_list(videos) or ()), limit)
+    names = source.names()
+    if not names:
+        raise InputError(f"no {dataset.value} videos to evaluate: the filters (--videos, --limit) left none")
+    shard_videos = (placement.index, placement.count)
+    todo = tapvid_runner.pending_videos(names, out, (dataset.value, mode, full_res), shard_videos)
+
+    ldm = _load(model, device, dtype, placement.local_rank, launched)
+    if todo and ldm.device.type == "cpu" and ldm.is_full_size:
+        err_console.print("[bold yellow]warning:[/] a full-size model on a CPU tracks one TAP-Vid video in hours; "
+                          "use a GPU, or --preset fast and --limit for a smoke run", soft_wrap=True)
+    setup = tapvid_runner.tapvid_setup(source, mode, ldm, cfg, **threshold)
+    label = f"tapvid {dataset.value} {mode}" + (f" shard {placement.index}/{placement.count}"
+                                                 if placement.count > 1 else "")
+    start = time.perf_counter()
+    with TapVidDisplay(label) as display:
+        def predict(video: Any, queries: Any) -> Any:
+            return tapvid_runner.predict_video(ldm, video, queries, cfg, progress=display.stage, **threshold)
+
+        try:
+            run = tapvid_runner.run_tapvid(source, out, predict, query_mode=mode, shard=shard_videos, setup=setup,
+                                           names=names, progress=display)
+        except KeyboardInterrupt:
+            done = display.last.done if display.last is not None else 0
+            total = display.last.total if display.last is not None else len(todo)
+            raise Interrupted(f"interrupted; {done} of {total} videos are saved in "
+                              f"{tapvid_runner.video_results_path(out, shard_videos)}; run the same command again "
+                              "to resume") from None
+    console.print(f"{run.evaluated} videos evaluated in {elapsed(start)}, {run.resumed} resumed; results in "
+                  f"{run.results_path}", highlight=False, soft_wrap=True)
+    if placement.count > 1:
+        console.print(f"shard {placement.index}/{placement.count} done; once every shard is, merge them with: "
+                      f"vidcorr eval report {out}", highlight=False, soft_wrap=True)
+        return
+    report = build_report([out])
+    print_report(report, Protocol.official.value)
+    json_path, md_path = write_report(report, out)
+    console.print(f"wrote {json_path} and {md_path}", highlight=False, soft_wrap=True)
+
+
 @eval_app.command("report")
 @handle_errors
 def report(
@@ -408,10 +581,11 @@ def report(
         "--out", "-o", help="Where to write report.json and report.md (default: the first results' folder).")] = None,
     protocol: ProtocolOpt = Protocol.official,
 ) -> None:
-    """Merge results files or run folders and print the PCK tables beside the paper's.
+    """Merge results files or run folders and print the PCK tables beside the paper's, and TAP-Vid tables.
 
-    Shards are deduplicated by pair id (two different predictions for one pair is an error); writes
-    report.json and report.md.
+    Shards are deduplicated by pair id or video (two different predictions for one is an error); writes
+    report.json and report.md. TAP-Vid: the mean over videos beside other trackers' published numbers, and a
+    per-video table.
     """
     from vidcorr.eval.report import build_report, write_report
 

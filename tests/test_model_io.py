@@ -30,8 +30,9 @@ def test_local_folder_gives_the_same_maps_as_the_in_memory_model(tiny, tiny_fold
     layers = tiny.select_layers(64, [5, 6, 7, 8])
     a = tiny.attention_maps(tiny.encode(image), 140, contexts, layers)
     b = loaded.attention_maps(loaded.encode(image), 140, contexts, layers)
+    # Same weights; the session's `tiny` may carry other (equivalent) processors from earlier tests.
     for i in (5, 6, 7, 8):
-        torch.testing.assert_close(a[i], b[i], rtol=0, atol=0)
+        torch.testing.assert_close(a[i], b[i], rtol=0, atol=1e-6)
 
 
 def test_fp16_request_falls_back_to_full_precision_files(tiny_folder):

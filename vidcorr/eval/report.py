@@ -9,11 +9,17 @@ which :func:`report_markdown` and the CLI's rich tables both render, so the two 
 
 The "paper" column holds Hedlin et al. 2023's published PCK (SD 1.4, the seed's protocol) at 0.05 and
 0.10, beside our seed-protocol per-image PCK, the number the seed's evaluation prints as PCK.
+
+TAP-Vid results files (``tapvid*.jsonl``, see ``vidcorr.eval.tapvid_runner``) are merged too (one line per
+video), grouped by dataset, query mode and resolution: a table of the mean over videos (tapnet's protocol)
+beside other trackers' published numbers, the per-threshold means, and a per-video table. Hedlin et al.
+report no TAP-Vid numbers; the reference rows are other methods', for scale only.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +30,9 @@ from vidcorr.errors import DataError, InputError
 from vidcorr.eval.pck import PairScore, PCKProtocol, PCKSummary, PCKValues, summarize
 from vidcorr.eval.results import merge_results
 from vidcorr.eval.runner import RESULTS_GLOB, RUN_FILE, read_setup
+from vidcorr.eval.tapvid_metrics import THRESHOLDS_PX, mean_over_videos
+from vidcorr.eval.tapvid_runner import RESULTS_GLOB as TAPVID_RESULTS_GLOB
+from vidcorr.eval.tapvid_runner import VideoScore, is_tapvid_results_file, merge_video_results
 
 PAPER_PCK: dict[str, dict[float, float]] = {
     "spair": {0.05: 28.9, 0.1: 45.4},
@@ -35,6 +44,43 @@ PAPER_PCK: dict[str, dict[float, float]] = {
 BENCHMARK_NAMES = {"spair": "SPair-71k", "pfwillow": "PF-Willow", "cub": "CUB-200-2011"}
 FULL_SPLIT_PAIRS = {("spair", "test"): 12234, ("pfwillow", "test"): 900}
 """Pairs in the full split, to say how much of it a report covers."""
+
+TAPVID_NAMES = {"davis": "TAP-Vid-DAVIS", "kinetics": "TAP-Vid-Kinetics", "rgb_stacking": "TAP-Vid-RGB-Stacking"}
+TAPVID_FULL_VIDEOS = {"davis": 30, "rgb_stacking": 50}
+"""Videos in the full dataset (tapnet's README: the 30 DAVIS-val videos, 50 RGB-Stacking videos)."""
+
+
+@dataclass(frozen=True)
+class TapVidReference:
+    """Another tracker's published TAP-Vid numbers (percent), shown for scale beside ours."""
+
+    method: str
+    source: str
+    average_jaccard: float
+    delta_avg: float
+    occlusion_accuracy: float
+
+
+# OTHER METHODS' numbers, for reference only: Hedlin et al. 2023 (the method vidcorr implements) publish no
+# TAP-Vid results. AJ, <delta^x_avg (tapnet's average_pts_within_thresh) and OA in percent, 256x256, keyed by
+# (dataset, query mode).
+# - TAPIR, query_first: Doersch et al., "TAPIR: Tracking Any Point with per-frame Initialization and temporal
+#   Refinement", ICCV 2023 (arXiv:2306.08637), main TAP-Vid comparison table. TAPIR, DAVIS strided: as quoted
+#   in Karaev et al., "CoTracker: It is Better to Track Together" (arXiv:2307.07635v1), Table 1.
+# - CoTracker2: facebookresearch/co-tracker README, "numbers that you should be able to reproduce using the
+#   released checkpoint" (CoTracker2, 27.12.23).
+_TAPIR = "Doersch et al. 2023 (TAPIR, ICCV)"
+_TAPIR_STRIDED = "TAPIR as quoted by Karaev et al. 2023 (CoTracker, arXiv:2307.07635v1, Table 1)"
+_COTRACKER2 = "facebookresearch/co-tracker README (CoTracker2 checkpoint of 27.12.23)"
+TAPVID_REFERENCE: dict[tuple[str, str], tuple[TapVidReference, ...]] = {
+    ("davis", "first"): (TapVidReference("TAPIR", _TAPIR, 56.2, 70.0, 86.5),
+                         TapVidReference("CoTracker2", _COTRACKER2, 60.9, 75.4, 88.4)),
+    ("davis", "strided"): (TapVidReference("TAPIR", _TAPIR_STRIDED, 61.3, 73.6, 88.8),
+                           TapVidReference("CoTracker2", _COTRACKER2, 65.1, 79.0, 89.4)),
+    ("kinetics", "first"): (TapVidReference("TAPIR", _TAPIR, 49.6, 64.2, 85.0),),
+}
+TAPVID_REFERENCE_NOTE = ("reference rows are OTHER trackers' published numbers, for scale only: Hedlin et al. 2023 "
+                         "publish no TAP-Vid results")
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -65,11 +111,34 @@ class BenchmarkReport:
 
 
 @dataclass(frozen=True)
+class TapVidReport:
+    """One TAP-Vid group (dataset, query mode, resolution): per-video scores and their mean.
+
+    Attributes:
+        dataset, query_mode, full_res: the group.
+        scores: merged per-video scores, by video name.
+        mean: metric -> mean over videos, fraction in [0, 1] (tapnet's protocol; NaN if any video has NaN).
+        references: other trackers' published numbers for this dataset and query mode.
+        setup: the run's ``run.json``, or None where no run folder had one.
+    """
+
+    dataset: str
+    query_mode: str
+    full_res: bool
+    scores: tuple[VideoScore, ...]
+    mean: dict[str, float]
+    references: tuple[TapVidReference, ...]
+    setup: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class Report:
-    """The merged results of `files`, one :class:`BenchmarkReport` per benchmark found, sorted by name."""
+    """The merged results of `files`: one :class:`BenchmarkReport` per pair benchmark found, sorted by name,
+    and one :class:`TapVidReport` per TAP-Vid group found."""
 
     files: tuple[str, ...]
     benchmarks: tuple[BenchmarkReport, ...]
+    tapvid: tuple[TapVidReport, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,7 +163,7 @@ def collect_results_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
         raise InputError("give at least one results file or run folder")
     for path in paths:
         if path.is_dir():
-            inside = sorted(p for p in path.glob(RESULTS_GLOB) if p.is_file())
+            inside = sorted(p for glob in (RESULTS_GLOB, TAPVID_RESULTS_GLOB) for p in path.glob(glob) if p.is_file())
             if not inside:
                 raise DataError(f"{path}: no {RESULTS_GLOB} results files in this folder")
             found.extend(inside)
@@ -138,23 +207,64 @@ def summarize_benchmark(dataset: str, scores: list[PairScore], setup: dict[str, 
                            paper, setup)
 
 
+def _tapvid_setups(files: list[Path]) -> dict[tuple[str, str, bool], dict[str, Any]]:
+    """(dataset, query mode, full_res) -> the run.json of the TAP-Vid files' folders; two different ones for
+    one group is an error."""
+    found: dict[tuple[str, str, bool], tuple[dict[str, Any], Path]] = {}
+    for folder in dict.fromkeys(f.parent for f in files):
+        setup = read_setup(folder)
+        if setup is None or setup.get("benchmark") != "tapvid":
+            continue
+        key = (str(setup.get("dataset")), str(setup.get("query_mode")), bool(setup.get("full_res")))
+        if key in found:
+            first, first_folder = found[key]
+            if {k: v for k, v in first.items() if k != "vidcorr_version"} != {
+                    k: v for k, v in setup.items() if k != "vidcorr_version"}:
+                raise DataError(f"{first_folder / RUN_FILE} and {folder / RUN_FILE} describe different runs; "
+                                "report them separately")
+            continue
+        found[key] = (setup, folder)
+    return {key: setup for key, (setup, _) in found.items()}
+
+
+def summarize_tapvid(scores: Iterable[VideoScore], setups: dict[tuple[str, str, bool], dict[str, Any]] | None = None
+                     ) -> tuple[TapVidReport, ...]:
+    """Group video scores by (dataset, query mode, full_res) and average each group over its videos."""
+    groups: dict[tuple[str, str, bool], list[VideoScore]] = {}
+    for score in scores:
+        groups.setdefault(score.group, []).append(score)
+    reports = []
+    for key in sorted(groups):
+        dataset, query_mode, full_res = key
+        videos = sorted(groups[key], key=lambda s: s.video)
+        reports.append(TapVidReport(dataset, query_mode, full_res, tuple(videos),
+                                    mean_over_videos([s.metrics for s in videos]),
+                                    TAPVID_REFERENCE.get((dataset, query_mode), ()), (setups or {}).get(key)))
+    return tuple(reports)
+
+
 def build_report(paths: Iterable[str | os.PathLike]) -> Report:
     """Merge the results files or run folders `paths` and compute every table (see the module docstring).
 
+    Pair-benchmark and TAP-Vid results files may be given together; each kind is merged with its own kind.
+
     Raises:
-        InputError: no paths. DataError: a missing or corrupt file, conflicting predictions for one pair,
-            folders with different setups, or no results at all.
+        InputError: no paths. DataError: a missing or corrupt file, conflicting predictions for one pair or
+            video, folders with different setups, or no results at all.
     """
     files = collect_results_files(paths)
-    scores = merge_results(files)
-    if not scores:
-        raise DataError(f"no pair results in {', '.join(str(f) for f in files)}")
-    setups = _setups(files)
+    tapvid_files = [f for f in files if is_tapvid_results_file(f)]
+    pair_files = [f for f in files if f not in tapvid_files]
+    scores = merge_results(pair_files) if pair_files else []
+    videos = merge_video_results(tapvid_files) if tapvid_files else []
+    if not scores and not videos:
+        raise DataError(f"no pair or TAP-Vid results in {', '.join(str(f) for f in files)}")
+    setups = _setups(pair_files)
     by_dataset: dict[str, list[PairScore]] = {}
     for score in scores:
         by_dataset.setdefault(score.dataset, []).append(score)
     benchmarks = tuple(summarize_benchmark(name, group, setups.get(name)) for name, group in sorted(by_dataset.items()))
-    return Report(tuple(str(f) for f in files), benchmarks)
+    return Report(tuple(str(f) for f in files), benchmarks, summarize_tapvid(videos, _tapvid_setups(tapvid_files)))
 
 
 # --------------------------------------------------------------------------------------------- layout
@@ -254,6 +364,88 @@ def setup_line(bench: BenchmarkReport) -> str | None:
     return f"model {setup.get('model')} ({setup.get('dtype')}); {fields}"
 
 
+# --------------------------------------------------------------------------------------------- TAP-Vid layout
+
+
+def _pct_or_nan(fraction: float) -> str:
+    return "nan" if math.isnan(fraction) else _pct(100.0 * fraction)
+
+
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
+
+
+def tapvid_title(rep: TapVidReport) -> str:
+    """``TAP-Vid-DAVIS, query_first, 256x256`` (or ``strided``); full-resolution runs say how they were scored."""
+    resolution = "full resolution, scored at 256x256" if rep.full_res else "256x256"
+    mode = "query_first" if rep.query_mode == "first" else rep.query_mode
+    return f"{TAPVID_NAMES.get(rep.dataset, rep.dataset)}, {mode}, {resolution}"
+
+
+def tapvid_coverage(rep: TapVidReport) -> str:
+    """``3 videos, 61 queries`` and, for a partial known dataset, how much of it that is."""
+    queries = sum(s.num_queries for s in rep.scores)
+    text = f"{_count(len(rep.scores), 'video')}, {_count(queries, 'query', 'queries')}"
+    full = TAPVID_FULL_VIDEOS.get(rep.dataset)
+    if full is not None and len(rep.scores) < full:
+        text += f" (of {full:,} videos in the full dataset: incomplete)"
+    return text
+
+
+def tapvid_summary_table(rep: TapVidReport) -> TableData:
+    """Our mean over videos of AJ, δ_avg and OA, then other trackers' published numbers (reference only; the
+    source column only where there are references)."""
+    ours = ("vidcorr (this run)", *(_pct_or_nan(rep.mean[m]) for m in
+                                    ("average_jaccard", "average_pts_within_thresh", "occlusion_accuracy")))
+    headers = ("method", "AJ", "δ_avg", "OA")
+    rows = [ours]
+    if rep.references:
+        headers += ("source",)
+        rows = [(*ours, "")] + [(f"{r.method} (reference, other method)", _pct(r.average_jaccard), _pct(r.delta_avg),
+                                 _pct(r.occlusion_accuracy), r.source) for r in rep.references]
+    return TableData(f"{tapvid_title(rep)}: mean over {_count(len(rep.scores), 'video')} (%)", headers, tuple(rows))
+
+
+def tapvid_threshold_table(rep: TapVidReport) -> TableData:
+    """Our mean Jaccard and fraction within d pixels at each threshold d (256x256 pixels)."""
+    rows = (("Jaccard", *(_pct_or_nan(rep.mean[f"jaccard_{d}"]) for d in THRESHOLDS_PX),
+             _pct_or_nan(rep.mean["average_jaccard"])),
+            ("within d (δ)", *(_pct_or_nan(rep.mean[f"pts_within_{d}"]) for d in THRESHOLDS_PX),
+             _pct_or_nan(rep.mean["average_pts_within_thresh"])))
+    return TableData(f"{tapvid_title(rep)}: per threshold, mean over videos (%)",
+                     ("metric", *(f"d={d}px" for d in THRESHOLDS_PX), "average"), rows)
+
+
+def tapvid_video_table(rep: TapVidReport) -> TableData:
+    """One row per video (frames, tracks, queries, AJ, δ_avg, OA), then the mean over videos."""
+    def metrics(values: dict[str, float]) -> tuple[str, ...]:
+        return tuple(_pct_or_nan(values[m]) for m in ("average_jaccard", "average_pts_within_thresh",
+                                                       "occlusion_accuracy"))
+
+    rows = [(s.video, str(s.num_frames), str(s.num_tracks), str(s.num_queries), *metrics(s.metrics))
+            for s in rep.scores]
+    rows.append((f"mean over {_count(len(rep.scores), 'video')}", "", "", str(sum(s.num_queries for s in rep.scores)),
+                 *metrics(rep.mean)))
+    return TableData(f"{tapvid_title(rep)} per video (%)",
+                     ("video", "frames", "tracks", "queries", "AJ", "δ_avg", "OA"), tuple(rows))
+
+
+def tapvid_tables(rep: TapVidReport) -> list[TableData]:
+    """The summary (with reference rows), per-threshold and per-video tables of one TAP-Vid group."""
+    return [tapvid_summary_table(rep), tapvid_threshold_table(rep), tapvid_video_table(rep)]
+
+
+def tapvid_setup_line(rep: TapVidReport) -> str | None:
+    """``model X (fp16); image_size ...; visibility threshold 0.5``, from the run's ``run.json``."""
+    if not rep.setup:
+        return None
+    config = rep.setup.get("config", {})
+    keys = ("image_size", "restarts", "num_steps", "crops", "seed")
+    fields = ", ".join(f"{k} {config[k]}" for k in keys if k in config)
+    return (f"model {rep.setup.get('model')} ({rep.setup.get('dtype')}); {fields}; visibility threshold "
+            f"{rep.setup.get('visibility_threshold')}")
+
+
 # --------------------------------------------------------------------------------------------- outputs
 
 
@@ -286,6 +478,16 @@ def report_markdown(report: Report) -> str:
                   "SD 1.4, seed protocol; compare with seed / per image.", ""]
         for table in report_tables(bench):
             parts += [_markdown_table(table), ""]
+    for rep in report.tapvid:
+        parts += [f"## {tapvid_title(rep)}", "", tapvid_coverage(rep) + "."]
+        line = tapvid_setup_line(rep)
+        if line:
+            parts.append(line + ".")
+        parts += ["", "Metrics as tapnet's compute_tapvid_metrics, one score per video, then the mean over videos: "
+                  "AJ = average Jaccard over d in 1, 2, 4, 8, 16 pixels; δ_avg = fraction of visible points "
+                  f"within d, averaged over d; OA = occlusion accuracy. The {TAPVID_REFERENCE_NOTE}.", ""]
+        for table in tapvid_tables(rep):
+            parts += [_markdown_table(table), ""]
     parts += ["Results files: " + ", ".join(f"`{f}`" for f in report.files), ""]
     return "\n".join(parts)
 
@@ -310,9 +512,34 @@ def _summary_json(summary: PCKSummary) -> dict[str, Any]:
     }
 
 
-def report_json(report: Report) -> dict[str, Any]:
-    """The report as a JSON-able dict: per benchmark, per protocol, every PCK (percent), alphas as keys."""
+def _percent_json(metrics: dict[str, float]) -> dict[str, float | None]:
+    return {name: None if math.isnan(value) else 100.0 * value for name, value in metrics.items()}
+
+
+def _tapvid_json(rep: TapVidReport) -> dict[str, Any]:
     return {
+        "name": TAPVID_NAMES.get(rep.dataset, rep.dataset),
+        "dataset": rep.dataset,
+        "query_mode": rep.query_mode,
+        "full_res": rep.full_res,
+        "num_videos": len(rep.scores),
+        "num_queries": sum(s.num_queries for s in rep.scores),
+        "mean": _percent_json(rep.mean),
+        "per_video": {s.video: {"num_frames": s.num_frames, "num_tracks": s.num_tracks, "num_queries": s.num_queries,
+                                "metrics": _percent_json(s.metrics)} for s in rep.scores},
+        "reference": {"note": TAPVID_REFERENCE_NOTE,
+                      "methods": [{"method": r.method, "source": r.source, "average_jaccard": r.average_jaccard,
+                                   "average_pts_within_thresh": r.delta_avg,
+                                   "occlusion_accuracy": r.occlusion_accuracy} for r in rep.references]},
+        "setup": rep.setup,
+    }
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The report as a JSON-able dict: per benchmark, per protocol, every PCK (percent), alphas as keys; and
+    (key ``tapvid``, only when there are TAP-Vid results) per TAP-Vid group the mean and per-video metrics in
+    percent (null for NaN) with the reference numbers."""
+    data = {
         "version": 1,
         "files": list(report.files),
         "benchmarks": {
@@ -329,6 +556,9 @@ def report_json(report: Report) -> dict[str, Any]:
             for bench in report.benchmarks
         },
     }
+    if report.tapvid:
+        data["tapvid"] = [_tapvid_json(rep) for rep in report.tapvid]
+    return data
 
 
 def write_report(report: Report, out_dir: str | os.PathLike) -> tuple[Path, Path]:
