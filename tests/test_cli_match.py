@@ -94,3 +94,15 @@ def test_error_text_in_brackets_is_printed_as_is(capsys):
 
     assert fail("expected src_kps as a list of [x, y]").exit_code == 2
     assert capsys.readouterr().err == "error: expected src_kps as a list of [x, y]\n"
+
+
+def test_full_size_model_on_cpu_prints_an_estimate_first(tmp_path, pair, monkeypatch):
+    from vidcorr.model import LDM
+
+    monkeypatch.setattr(LDM, "is_full_size", property(lambda self: True))
+    result = runner.invoke(app, ["match", str(pair[0]), str(pair[1]), "--points", "10,20", "-o", str(tmp_path / "o"),
+                                 *FAST])
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.stderr.splitlines() if "full-size model on a CPU" in line]
+    assert len(warning) == 1 and warning[0].startswith("warning: a full-size model on a CPU: about ")
+    assert "one UNet forward takes" in warning[0]
