@@ -11,6 +11,7 @@ from .fit import fit
 from .match import match
 from .render import render
 from .track import track
+from .view import view
 
 app = typer.Typer(
     name="vidcorr",
@@ -30,6 +31,7 @@ app.command("track")(track)
 app.command("fit")(fit)
 app.command("match")(match)
 app.command("render")(render)
+app.command("view")(view)
 app.add_typer(eval_app, name="eval")
 
 

@@ -70,9 +70,12 @@ def match(
     image_size: ImageSizeOpt = None,
     init_prompt: InitPromptOpt = None,
     max_batch: MaxBatchOpt = None,
+    visualize: Annotated[bool, typer.Option(
+        "--visualize", help="Also write vis/ (attention maps per layer on both images) for `vidcorr view`.")] = False,
 ) -> None:
     """Find where SOURCE's points are in TARGET: prints a table and writes matches.json, matches.csv
-    and matches.jpg (side by side, a coloured line per point) into --out."""
+    and matches.jpg (side by side, a coloured line per point) into --out; with --visualize also vis/,
+    which `vidcorr view OUT` shows."""
     import vidcorr
     from vidcorr.render import side_by_side
 
@@ -88,7 +91,9 @@ def match(
     start = time.perf_counter()
     with StageProgress({"fit": "fitting embeddings (steps)", "locate": "locating on target (crops)"}) as progress:
         embeddings = vidcorr.fit(ldm, src_image, query, cfg, progress=progress)
-        location = vidcorr.locate(ldm, trg_image, embeddings, cfg, progress=progress)
+        location = vidcorr.locate(ldm, trg_image, embeddings, cfg, progress=progress, return_maps=visualize)
+        # The source's maps, for the viewer: the embeddings located on their own image.
+        src_maps = vidcorr.locate(ldm, src_image, embeddings, cfg, return_maps=True).maps if visualize else None
 
     result = {
         "source": str(source), "target": str(target),
@@ -104,6 +109,13 @@ def match(
                write_image(out / "matches.jpg", side_by_side(src_image, trg_image, query, location.points))]
     if save_embeddings is not None:
         written.append(embeddings.save(save_embeddings))
+    if visualize:
+        from vidcorr.eval.visualize import INDEX_FILE
+        from vidcorr.view import VIS_DIR, write_match_visuals
+
+        write_match_visuals(out / VIS_DIR, source, target, src_image, trg_image, query, location.points,
+                            location.confidence, src_maps, location.maps, cfg.layers)
+        written.append(out / VIS_DIR / INDEX_FILE)
 
     table = Table(title=f"{source.name} -> {target.name}")
     for column in ("point", "source x,y", "target x,y", "confidence"):
@@ -113,6 +125,8 @@ def match(
                       f"{m['confidence']:.3f}")
     console.print(table)
     console.print(f"{len(query)} points in {elapsed(start)}; wrote " + ", ".join(str(p) for p in written))
+    if visualize:
+        console.print(f"look at them with: vidcorr view {out}", soft_wrap=True)
 
 
 def _write_json(path: Path, data: dict) -> Path:

@@ -14,6 +14,7 @@ from vidcorr.config import Config
 from vidcorr.embeddings import Embeddings
 from vidcorr.errors import InputError
 from vidcorr.track import DEFAULT_VISIBILITY_THRESHOLD, check_queries
+from vidcorr.view import DEFAULT_KEY_FRAMES
 
 from .common import (
     CropsOpt,
@@ -65,6 +66,9 @@ def track(
     start: Annotated[int, typer.Option("--start", help="First frame tracked.")] = 0,
     end: Annotated[int | None, typer.Option("--end", help="One past the last frame tracked.")] = None,
     stride: Annotated[int, typer.Option("--stride", help="Track every k-th frame.")] = 1,
+    keyframes: Annotated[int, typer.Option(
+        "--keyframes", min=0, help="Key frames saved for `vidcorr view` (evenly spaced, plus the query frames), "
+        "with every point's attention heat map; 0 for none.")] = DEFAULT_KEY_FRAMES,
     model: ModelOpt = "CompVis/stable-diffusion-v1-4",
     preset: Annotated[str | None, typer.Option("--preset", help=PRESET_TRACK_HELP)] = None,
     device: DeviceOpt = Device.auto,
@@ -77,11 +81,12 @@ def track(
     init_prompt: InitPromptOpt = None,
     max_batch: MaxBatchOpt = None,
 ) -> None:
-    """Track points through VIDEO: writes tracks.npz, tracks.csv, tracks.json, embeddings.safetensors and
-    annotated.mp4 into --out."""
+    """Track points through VIDEO: writes tracks.npz, tracks.csv, tracks.json, embeddings.safetensors,
+    annotated.mp4 and keyframes/ (frames and heat maps that `vidcorr view OUT` shows) into --out."""
     import vidcorr
     from vidcorr.render import render_video
     from vidcorr.video import open_video
+    from vidcorr.view import KeyFrameMaps, add_reference_maps, choose_key_frames, write_track_visuals
 
     reader = open_video(video)
     info = reader.info
@@ -113,11 +118,16 @@ def track(
     num_frames = len(reader.frame_indices(start, end, stride))
     warn_if_slow(ldm, cfg, num_points if embeddings is None else 0, num_frames)
     heat: dict[int, np.ndarray] = {}
+    query_frames = [] if global_search else (embeddings.frames if embeddings is not None else queries[:, 0])
+    key_frames = choose_key_frames(reader.frame_indices(start, end, stride), keyframes, always=query_frames)
+    key_maps = KeyFrameMaps([*key_frames, *query_frames]) if keyframes else None
 
-    def keep_heatmap(frame: int, active: np.ndarray, loc: vidcorr.Location) -> None:
-        hit = np.flatnonzero(active == heatmap)
+    def on_frame(frame: int, active: np.ndarray, loc: vidcorr.Location) -> None:
+        hit = np.flatnonzero(active == heatmap) if heatmap is not None else []
         if len(hit) and loc.maps is not None:
             heat[frame] = loc.maps[hit[0]].mean(dim=0).numpy()
+        if key_maps is not None:
+            key_maps(frame, active, loc)
 
     began = time.perf_counter()
     labels = {"fit": "fitting embeddings (steps)", "locate": "locating (crops)", "track": "tracking (frames)"}
@@ -129,8 +139,10 @@ def track(
             fitted_here = False
         tracks = vidcorr.track(ldm, reader, cfg=cfg, embeddings=embeddings, global_search=global_search, start=start,
                                end=end, stride=stride, visibility_threshold=visibility_threshold,
-                               progress=progress, on_frame=keep_heatmap if heatmap is not None
-                               else None, return_maps=heatmap is not None)
+                               progress=progress, on_frame=on_frame, return_maps=heatmap is not None or bool(keyframes))
+        if key_maps is not None and not global_search:
+            # Tracking does not locate a point on its own query frame: the reference maps come from here.
+            add_reference_maps(key_maps, ldm, reader, embeddings, cfg, progress=progress)
         tracks.meta["video"] = str(video)
         prepare_out_dir(out)
         # The long write first: an interrupt while rendering leaves no output at all.
@@ -143,6 +155,9 @@ def track(
         written += list(tracks.save_all(out).values())
         if fitted_here:
             written.append(embeddings.save(out / "embeddings.safetensors"))
+        if keyframes:
+            written.append(write_track_visuals(out, reader, tracks, key_frames, key_maps, trail=trail,
+                                               global_search=global_search))
 
     table = Table(title=f"vidcorr track {video.name}")
     for column in ("points", "frames", "mean confidence", "visible", "time"):
@@ -151,6 +166,8 @@ def track(
                   f"{100 * float(tracks.visible.mean()):.0f} %", elapsed(began))
     console.print(table)
     console.print("wrote " + ", ".join(str(p) for p in written))
+    if keyframes:
+        console.print(f"look at them with: vidcorr view {out}", soft_wrap=True)
 
 
 def _reuse_config(fitted: Config, preset: str | None, **overrides: object) -> Config:

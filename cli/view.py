@@ -1,0 +1,62 @@
+"""`vidcorr view DIR`: write DIR/index.html over what eval, match and track wrote, and open it."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import webbrowser
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vidcorr.errors import InputError
+
+from .common import console, handle_errors
+
+DEFAULT_PORT = 8000
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the folder without a log line per request (the terminal shows the URL and nothing else)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@handle_errors
+def view(
+    directory: Annotated[Path, typer.Argument(
+        help="An eval/match/track output folder (or its vis/ or keyframes/ folder).")],
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="Serve the folder on 127.0.0.1 until Ctrl-C instead of opening the file.")] = False,
+    port: Annotated[int, typer.Option(
+        "--port", min=0, max=65535, help="Port for --serve; 0 picks a free one.")] = DEFAULT_PORT,
+    no_open: Annotated[bool, typer.Option("--no-open", help="Write the page (and serve) without opening a browser.")
+                       ] = False,
+) -> None:
+    """Write DIRECTORY/index.html: the pairs of `eval --visualize` / `match --visualize` (lines, PCK, attention
+    maps per layer) and the key frames of `track` (tracks, heat maps). It needs no server and no network."""
+    from vidcorr.view import build_site
+
+    page = build_site(directory)
+    console.print(f"wrote {page}", soft_wrap=True)
+    if not serve:
+        uri = page.resolve().as_uri()
+        if not no_open and not webbrowser.open(uri):
+            console.print(f"no browser found here: open {uri} in one", soft_wrap=True)
+        return
+    handler = functools.partial(QuietHandler, directory=str(directory.resolve()))
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        raise InputError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}; try another --port") from None
+    with server:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{page.name}"
+        console.print(f"serving {directory} at {url} (Ctrl-C to stop)", soft_wrap=True)
+        if not no_open and not webbrowser.open(url):
+            console.print("no browser found here: open that address in one")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            console.print("stopped")
