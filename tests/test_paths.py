@@ -89,3 +89,19 @@ def test_noise_none_is_deterministic_and_differs_from_uniform(tiny, cfg, fitted)
     torch.testing.assert_close(a.maps, b.maps, rtol=0, atol=0)
     c = vidcorr.locate(tiny, image, fast.subset([0]), cfg.replace(crops=4), return_maps=True)
     assert float((c.maps - a.maps).abs().max()) > 0
+
+
+def test_encode_cache_encodes_each_window_once_with_the_same_latents(tiny):
+    from vidcorr.encode_cache import EncodeCache
+    from vidcorr.geometry import CropWindow, crop_resize
+
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    windows = [CropWindow(0, 0, 59), CropWindow(5, 3, 59), CropWindow(0, 0, 59)]
+    cache = EncodeCache(tiny, 64, batch=4)
+    out = cache.latents({0: image}, [0, 0, 0], windows)
+    assert cache.encoded == 2
+    torch.testing.assert_close(out, tiny.encode(crop_resize([image] * 3, windows, 64)), rtol=1e-5, atol=1e-6)
+    cache.latents({0: image}, [0], [windows[1]])
+    assert cache.encoded == 2
+    cache.latents({0: image, 1: image.flip(-1)}, [1], [windows[1]])  # another image key is another entry
+    assert cache.encoded == 3

@@ -24,6 +24,7 @@ from .attention import layer_maps
 from .batching import auto_batch, chunks
 from .config import Config
 from .embeddings import Embeddings
+from .encode_cache import EncodeCache
 from .geometry import (
     CropWindow,
     check_image,
@@ -116,13 +117,14 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
                for n, pid in enumerate(ids) for r in range(cfg.restarts)]
     contexts = _initial_contexts(ldm, cfg, ids).to(ldm.device).requires_grad_(True)
     optimizer = torch.optim.Adam([contexts], lr=cfg.lr)
+    images = {False: model_image, True: flipped_image}
+    cache = EncodeCache(ldm, size, batch)
 
     for step in range(cfg.num_steps):
         draws = [_draw(point, cfg, side, latent_shape, gen) for point, gen in samples]
         with torch.no_grad():
-            crops = crop_resize([flipped_image if d.flipped else model_image for d in draws],
-                                [d.window for d in draws], size)
-            latents = ldm.add_noise(ldm.encode(crops, batch), torch.stack([d.noise for d in draws]), timestep)
+            clean = cache.latents(images, [d.flipped for d in draws], [d.window for d in draws])
+            latents = ldm.add_noise(clean, torch.stack([d.noise for d in draws]), timestep)
             targets = gaussian_targets(torch.tensor([d.target_xy for d in draws], device=ldm.device),
                                        size, cfg.sigma)
         for part in chunks(len(draws), batch):

@@ -25,6 +25,7 @@ from .attention import layer_maps, upsample
 from .batching import auto_batch, chunks
 from .config import Config
 from .embeddings import Embeddings
+from .encode_cache import EncodeCache
 from .fit import Progress
 from .geometry import (
     CORNER_ANCHORS,
@@ -147,6 +148,8 @@ def _accumulate(ldm: LDM, model_image: torch.Tensor, contexts: torch.Tensor, key
     count_b = len(generators)
     num_fixed = len(CORNER_ANCHORS) if first_anchors is None else 1
 
+    images = {0: model_image}
+    cache = EncodeCache(ldm, size, batch)
     total = torch.zeros(count_b, len(layers), size, size, device=ldm.device)
     count = torch.zeros(count_b, size, size, device=ldm.device)
     for iteration in range(cfg.crops):
@@ -156,11 +159,9 @@ def _accumulate(ldm: LDM, model_image: torch.Tensor, contexts: torch.Tensor, key
         else:
             anchors = [_anchor(iteration, running, b, size) for b in range(count_b)]
         draws = [_draws(anchors[b], cfg, side, latent_shape, gen) for b, gen in enumerate(generators)]
-        # One VAE encode per distinct window (the corner crops are shared by every sample).
-        distinct = list(dict.fromkeys(window for window, _ in draws))
-        latents_distinct = ldm.encode(crop_resize([model_image] * len(distinct), distinct, size), batch)
-        which = torch.tensor([distinct.index(window) for window, _ in draws], device=latents_distinct.device)
-        latents = ldm.add_noise(latents_distinct[which], torch.stack([noise for _, noise in draws]), timestep)
+        # One VAE encode per distinct window in the whole call (corner crops are shared by every sample).
+        clean = cache.latents(images, [0] * count_b, [window for window, _ in draws])
+        latents = ldm.add_noise(clean, torch.stack([noise for _, noise in draws]), timestep)
         for part in chunks(count_b, batch):
             maps = ldm.attention_maps(latents[part], timestep, contexts[part], layers, cfg.heads,
                                       cfg.token_index, stop_early=cfg.stop_early)
