@@ -11,9 +11,10 @@ import torch
 from .config import Config
 from .model import LDM
 
-# Measured order of magnitude for one 512x512 sample through the SD 1.x UNet (fp32): activations
-# kept for the backward pass (fit) and peak transient memory without gradients (locate).
-_FIT_BYTES_SD_512 = 3.0e9
+# Memory for one 512x512 sample through the SD 1.x UNet (fp32), with margin: activations kept for the
+# backward pass of the early-stopped UNet (fit; measured +0.7 GB per sample on a CPU) and peak transient
+# memory without gradients (locate).
+_FIT_BYTES_SD_512 = 1.0e9
 _LOCATE_BYTES_SD_512 = 0.6e9
 _MAX_AUTO_BATCH = 64
 
