@@ -139,7 +139,8 @@ def track(
             fitted_here = False
         tracks = vidcorr.track(ldm, reader, cfg=cfg, embeddings=embeddings, global_search=global_search, start=start,
                                end=end, stride=stride, visibility_threshold=visibility_threshold,
-                               progress=progress, on_frame=on_frame, return_maps=heatmap is not None or bool(keyframes))
+                               progress=progress, on_frame=on_frame,
+                               return_maps=True if heatmap is not None else {int(f) for f in key_frames})
         if key_maps is not None and not global_search:
             # Tracking does not locate a point on its own query frame: the reference maps come from here.
             add_reference_maps(key_maps, ldm, reader, embeddings, cfg, progress=progress)

@@ -14,7 +14,7 @@ query point itself"; `visible = confidence >= visibility_threshold`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -85,15 +85,16 @@ def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = 
 def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config | None = None, *,
           embeddings: Embeddings | None = None, global_search: bool = False, start: int = 0,
           end: int | None = None, stride: int = 1, visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD,
-          progress: Progress | None = None, on_frame: FrameCallback | None = None, return_maps: bool = False,
-          read_batch: int = 8) -> Tracks:
+          progress: Progress | None = None, on_frame: FrameCallback | None = None,
+          return_maps: bool | Collection[int] = False, read_batch: int = 8) -> Tracks:
     """Track points through `video` (a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames).
 
     queries: (N, 3) t, x, y in the video's pixels; fitted here unless `embeddings` is given (then
     their frames and points are the queries). global_search: the embeddings come from another video,
     so no frame is a reference: every point is searched from the seed's corner crops on the first
     tracked frame and followed from there. start/end/stride: which frames are tracked.
-    on_frame: called after each located frame (with maps when return_maps).
+    on_frame: called after each located frame, with Location.maps on every frame (return_maps=True)
+    or on the frames in return_maps (a collection of frame indices; maps cost memory traffic).
     Returns Tracks: points (T, N, 2), visible (T, N), confidence (T, N), queries (N, 3).
     """
     reader = open_video(video)
@@ -131,7 +132,8 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
             active = np.flatnonzero(query_t < f) if direction == 1 else np.flatnonzero(query_t > f)
             anchors = None if any(previous[p] is None for p in active) else np.stack([previous[p] for p in active])
             loc = locate(ldm, image, embeddings.subset(active), cfg, stream_key=f, point_ids=active.tolist(),
-                         anchors_xy=anchors, return_maps=return_maps)
+                         anchors_xy=anchors,
+                         return_maps=return_maps if isinstance(return_maps, bool) else f in return_maps)
             row = row_of[f]
             points[row, active] = loc.points
             confidence[row, active] = np.minimum(loc.confidence / ref_attention[active], 1.0)
