@@ -156,8 +156,10 @@ def _accumulate(ldm: LDM, model_image: torch.Tensor, contexts: torch.Tensor, key
         running = _canvas_mean(total, count).mean(dim=1) if iteration >= num_fixed else None
         if first_anchors is not None and iteration == 0:
             anchors = [(float(x), float(y)) for x, y in first_anchors]
+        elif running is not None:
+            anchors = [(x, y) for x, y in argmax_point(running).tolist()]  # every sample's argmax at once
         else:
-            anchors = [_anchor(iteration, running, b, size) for b in range(count_b)]
+            anchors = [_anchor(iteration, None, 0, size)] * count_b
         draws = [_draws(anchors[b], cfg, side, latent_shape, gen) for b, gen in enumerate(generators)]
         # One VAE encode per distinct window in the whole call (corner crops are shared by every sample).
         clean = cache.latents(images, [0] * count_b, [window for window, _ in draws])
