@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from vidcorr.eval.pck import PairScore
 
 FORMAT_VERSION = 1
 _T = TypeVar("_T")
+T = TypeVar("T")
 
 
 def score_to_json(score: PairScore) -> dict[str, Any]:
@@ -105,8 +106,8 @@ def _last_line_start(handle: Any, size: int) -> int:
     return 0
 
 
-def _repair_tail(path: Path) -> None:
-    """Cut off a last line that is not a complete, parseable results line."""
+def _repair_tail(path: Path, parse_line: Callable[[bytes], object]) -> None:
+    """Cut off a last line that is not a complete line `parse_line` accepts (a run killed mid-write)."""
     with path.open("rb+") as handle:
         size = handle.seek(0, os.SEEK_END)
         if size == 0:
@@ -116,7 +117,7 @@ def _repair_tail(path: Path) -> None:
         last = handle.read()
         if last.endswith(b"\n"):
             try:
-                _parse_line(last)
+                parse_line(last)
                 return
             except (ValueError, UnicodeDecodeError):
                 pass
@@ -125,25 +126,28 @@ def _repair_tail(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-class ResultsWriter:
-    """Append scored pairs to a results file, one durable line per pair.
+class JsonLinesWriter(Generic[T]):
+    """Append records to a JSON-lines file, one durable line per record.
 
-    Each :meth:`write` appends a line, flushes it and fsyncs the file (``fsync=False`` skips the fsync,
-    for tests or file systems where it is slow). Opening repairs a half-written last line left by a
-    killed run. Use as a context manager or call :meth:`close`.
+    Each :meth:`write` appends `to_json(record)` as a line, flushes it and fsyncs the file
+    (``fsync=False`` skips the fsync, for tests or file systems where it is slow). Opening cuts off a
+    half-written last line left by a killed run (one `parse_line` rejects). Use as a context manager
+    or call :meth:`close`.
     """
 
-    def __init__(self, path: str | os.PathLike, *, fsync: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike, to_json: Callable[[T], dict[str, Any]],
+                 parse_line: Callable[[bytes], object], *, fsync: bool = True) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
-            _repair_tail(self.path)
+            _repair_tail(self.path, parse_line)
+        self._to_json = to_json
         self._fsync = fsync
         self._file = self.path.open("a", encoding="utf-8")
 
-    def write(self, score: PairScore) -> None:
-        """Append `score` as one line and make it durable before returning."""
-        self._file.write(json.dumps(score_to_json(score), separators=(",", ":")) + "\n")
+    def write(self, record: T) -> None:
+        """Append `record` as one line and make it durable before returning."""
+        self._file.write(json.dumps(self._to_json(record), separators=(",", ":")) + "\n")
         self._file.flush()
         if self._fsync:
             os.fsync(self._file.fileno())
@@ -152,11 +156,18 @@ class ResultsWriter:
         """Close the file (idempotent)."""
         self._file.close()
 
-    def __enter__(self) -> ResultsWriter:
+    def __enter__(self) -> JsonLinesWriter[T]:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class ResultsWriter(JsonLinesWriter[PairScore]):
+    """Append scored pairs to a results file, one durable line per pair (see JsonLinesWriter)."""
+
+    def __init__(self, path: str | os.PathLike, *, fsync: bool = True) -> None:
+        super().__init__(path, score_to_json, _parse_line, fsync=fsync)
 
 
 def read_results(path: str | os.PathLike) -> list[PairScore]:

@@ -52,7 +52,7 @@ import numpy as np
 from vidcorr.atomic import atomic_path
 from vidcorr.config import Config
 from vidcorr.errors import DataError, InputError
-from vidcorr.eval.results import shard_of
+from vidcorr.eval.results import JsonLinesWriter, shard_of
 from vidcorr.eval.runner import EXECUTION_FIELDS, check_setup
 from vidcorr.eval.tapvid import (
     DATASETS,
@@ -370,56 +370,11 @@ def _parse_line(raw: bytes) -> VideoScore:
     return score_from_json(json.loads(raw.decode("utf-8")))
 
 
-def _repair_tail(path: Path) -> None:
-    """Cut off a last line that is not a complete, parseable TAP-Vid results line (a run killed mid-write)."""
-    data = path.read_bytes()
-    if not data:
-        return
-    start = data.rfind(b"\n", 0, len(data) - 1) + 1
-    last = data[start:]
-    if last.endswith(b"\n"):
-        try:
-            _parse_line(last)
-            return
-        except (ValueError, UnicodeDecodeError):
-            pass
-    with path.open("rb+") as handle:
-        handle.truncate(start)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-class VideoResultsWriter:
-    """Append video scores to a TAP-Vid results file, one durable line per video.
-
-    Each :meth:`write` appends a line, flushes it and fsyncs the file (``fsync=False`` skips the fsync).
-    Opening cuts off a half-written last line left by a killed run. Use as a context manager.
-    """
+class VideoResultsWriter(JsonLinesWriter[VideoScore]):
+    """Append video scores to a TAP-Vid results file, one durable line per video (see JsonLinesWriter)."""
 
     def __init__(self, path: str | os.PathLike, *, fsync: bool = True) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            _repair_tail(self.path)
-        self._fsync = fsync
-        self._file = self.path.open("a", encoding="utf-8")
-
-    def write(self, score: VideoScore) -> None:
-        """Append ``score`` as one line and make it durable before returning."""
-        self._file.write(json.dumps(score_to_json(score), separators=(",", ":")) + "\n")
-        self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        """Close the file (idempotent)."""
-        self._file.close()
-
-    def __enter__(self) -> VideoResultsWriter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        super().__init__(path, score_to_json, _parse_line, fsync=fsync)
 
 
 def read_video_results(path: str | os.PathLike) -> list[VideoScore]:
