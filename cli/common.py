@@ -51,6 +51,13 @@ class DType(str, Enum):
     bfloat16 = "bfloat16"
 
 
+class Autocast(str, Enum):
+    auto = "auto"
+    none = "none"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
 PRESET_HELP = "; ".join(f"{name}: {note}" for name, note in PRESET_NOTES.items())
 
 ModelOpt = Annotated[str, typer.Option(
@@ -61,7 +68,13 @@ GridOpt = Annotated[int | None, typer.Option("--grid", help="An N x N grid of po
 RefFrameOpt = Annotated[int, typer.Option("--ref-frame", help="Frame the --points/--grid are on.")]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]
 DTypeOpt = Annotated[DType, typer.Option(
-    "--dtype", help="Weights' precision; auto = float16 on CUDA, float32 elsewhere.")]
+    "--dtype", help="Weights' precision; auto = float32 (CUDA then computes under --autocast).")]
+AutocastOpt = Annotated[Autocast, typer.Option(
+    "--autocast", help="Compute in this precision under torch.autocast, with float32 weights, embeddings "
+    "and loss; auto = float16 on CUDA with float32 weights, none elsewhere.")]
+CompileOpt = Annotated[bool, typer.Option(
+    "--compile", help="torch.compile the VAE encoder and the UNet's ResNet blocks; the first call at each "
+    "batch size compiles (minutes on a CPU).")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of every random draw (default: the preset's).")]
 StepsOpt = Annotated[int | None, typer.Option("--steps", min=0, help="Fit steps per restart (default: preset's).")]
 RestartsOpt = Annotated[int | None, typer.Option("--restarts", min=1, help="Restarts per point (default: preset's).")]
@@ -81,23 +94,37 @@ def build_config(preset: str, **overrides: Any) -> Config:
     return Config.preset(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def load_model(model: str, device: Device, dtype: DType) -> Any:
-    """An LDM from --model/--device/--dtype; 'tiny' is announced loudly."""
+def precision(device_type: str, dtype: DType, autocast: Autocast) -> tuple[Any, Any]:
+    """(weights' torch dtype, autocast torch dtype or None) for --dtype and --autocast on a device type."""
     import torch
+
+    weights = torch.float32 if dtype is DType.auto else getattr(torch, dtype.value)
+    if autocast is Autocast.auto:
+        compute = torch.float16 if device_type == "cuda" and weights == torch.float32 else None
+    else:
+        compute = None if autocast is Autocast.none else getattr(torch, autocast.value)
+    if compute is not None and weights != torch.float32:
+        raise InputError(f"--autocast {autocast.value} needs float32 weights: drop --dtype {dtype.value}")
+    return weights, compute
+
+
+def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Autocast.auto,
+               compile_model: bool = False) -> Any:
+    """An LDM from --model/--device/--dtype/--autocast/--compile; 'tiny' is announced loudly."""
 
     from vidcorr.model import LDM, resolve_device
 
     resolved = resolve_device(device.value)
-    if dtype is DType.auto:
-        torch_dtype = torch.float16 if resolved.type == "cuda" else torch.float32
-    else:
-        torch_dtype = getattr(torch, dtype.value)
+    torch_dtype, compute = precision(resolved.type, dtype, autocast)
     if model == "tiny":
         err_console.print("[bold yellow]warning:[/] --model tiny has random weights: it exists for tests and "
                           "smoke runs, and its output means nothing", soft_wrap=True)
-        return LDM.tiny(device=resolved, dtype=torch_dtype)
-    with status(f"loading {model} on {resolved}"):
-        return LDM.from_pretrained(model, device=resolved, dtype=torch_dtype)
+        ldm = LDM.tiny(device=resolved, dtype=torch_dtype)
+    else:
+        with status(f"loading {model} on {resolved}"):
+            ldm = LDM.from_pretrained(model, device=resolved, dtype=torch_dtype)
+    ldm.set_autocast(compute)
+    return ldm.compile() if compile_model else ldm
 
 
 def warn_if_slow(ldm: Any, cfg: Config, num_points: int, num_images: int) -> None:
@@ -106,7 +133,8 @@ def warn_if_slow(ldm: Any, cfg: Config, num_points: int, num_images: int) -> Non
         return
     from vidcorr.estimate import estimate_run
 
-    with status("measuring this CPU's speed to estimate the run time"):
+    compiling = " (compiling the model first)" if ldm.compiled else ""
+    with status(f"measuring this CPU's speed to estimate the run time{compiling}"):
         est = estimate_run(ldm, cfg, num_points, num_images)
     err_console.print(f"[bold yellow]warning:[/] a full-size model on a CPU: about {format_seconds(est.total_s)} "
                       f"(fit {format_seconds(est.fit_s)}, locate {format_seconds(est.locate_s)}; one UNet "

@@ -26,6 +26,9 @@ from vidcorr.errors import InputError, VidcorrError
 from vidcorr.eval.pck import DEFAULT_ALPHAS
 
 from .common import (
+    Autocast,
+    AutocastOpt,
+    CompileOpt,
     CropsOpt,
     Device,
     DeviceOpt,
@@ -246,7 +249,8 @@ def _download(benchmark: str, data_root: Path) -> None:
     console.print(f"{benchmark} is in place under {data_root}", highlight=False)
 
 
-def _load(model: str, device: Device, dtype: DType, local_rank: int, launched: bool) -> Any:
+def _load(model: str, device: Device, dtype: DType, autocast: Autocast, compile_model: bool, local_rank: int,
+          launched: bool) -> Any:
     """The model on this process's device: cuda:LOCAL_RANK under a launcher (made the current CUDA device,
     so that plain 'cuda' means it everywhere)."""
     from vidcorr.eval.runner import device_for_rank
@@ -256,8 +260,8 @@ def _load(model: str, device: Device, dtype: DType, local_rank: int, launched: b
         import torch
 
         torch.cuda.set_device(int(chosen.split(":", 1)[1]))
-        return load_model(model, Device.cuda, dtype)
-    return load_model(model, device, dtype)
+        return load_model(model, Device.cuda, dtype, autocast, compile_model)
+    return load_model(model, device, dtype, autocast, compile_model)
 
 
 def render_table(table: Any) -> Table:
@@ -306,7 +310,8 @@ def print_report(report: Any, protocol: str) -> None:
 def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories: list[str] | None,
               limit: int | None, pairs: str | None, alpha: list[float] | None, protocol: Protocol,
               seed_padding_bug: bool, shard: str | None, out: Path | None, download: bool, visualize: bool,
-              model: str, preset: str, device: Device, dtype: DType, seed: int | None, steps: int | None,
+              model: str, preset: str, device: Device, dtype: DType, autocast: Autocast, compile_model: bool,
+              seed: int | None, steps: int | None,
               restarts: int | None, crops: int | None, image_size: int | None, max_batch: int | None,
               reader_options: dict[str, Any]) -> None:
     from vidcorr.eval import runner
@@ -334,7 +339,7 @@ def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories:
     shard_pairs = (placement.index, placement.count)
     todo = runner.pending_pairs(pair_list, out, shard_pairs)
 
-    ldm = _load(model, device, dtype, placement.local_rank, launched)
+    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched)
     if todo:
         warn_if_slow(ldm, cfg, sum(p.num_keypoints for p in todo), 1)
     setup = runner.run_setup(benchmark, split, ldm, cfg, alphas=alphas, seed_padding_bug=seed_padding_bug,
@@ -387,6 +392,8 @@ def spair(
     preset: PresetOpt = "paper",
     device: DeviceOpt = Device.auto,
     dtype: DTypeOpt = DType.auto,
+    autocast: AutocastOpt = Autocast.auto,
+    compile_model: CompileOpt = False,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -422,6 +429,8 @@ def pfwillow(
     preset: PresetOpt = "paper",
     device: DeviceOpt = Device.auto,
     dtype: DTypeOpt = DType.auto,
+    autocast: AutocastOpt = Autocast.auto,
+    compile_model: CompileOpt = False,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -455,6 +464,8 @@ def cub(
     preset: PresetOpt = "paper",
     device: DeviceOpt = Device.auto,
     dtype: DTypeOpt = DType.auto,
+    autocast: AutocastOpt = Autocast.auto,
+    compile_model: CompileOpt = False,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -505,6 +516,8 @@ def tapvid(
     preset: PresetOpt = "paper",
     device: DeviceOpt = Device.auto,
     dtype: DTypeOpt = DType.auto,
+    autocast: AutocastOpt = Autocast.auto,
+    compile_model: CompileOpt = False,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -540,7 +553,7 @@ def tapvid(
     shard_videos = (placement.index, placement.count)
     todo = tapvid_runner.pending_videos(names, out, (dataset.value, mode, full_res), shard_videos)
 
-    ldm = _load(model, device, dtype, placement.local_rank, launched)
+    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched)
     if todo and ldm.device.type == "cpu" and ldm.is_full_size:
         err_console.print("[bold yellow]warning:[/] a full-size model on a CPU tracks one TAP-Vid video in hours; "
                           "use a GPU, or --preset fast and --limit for a smoke run", soft_wrap=True)

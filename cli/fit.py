@@ -12,6 +12,9 @@ from vidcorr.imageio import read_image
 from vidcorr.track import check_queries
 
 from .common import (
+    Autocast,
+    AutocastOpt,
+    CompileOpt,
     CropsOpt,
     Device,
     DeviceOpt,
@@ -55,6 +58,8 @@ def fit(
     preset: PresetOpt = "paper",
     device: DeviceOpt = Device.auto,
     dtype: DTypeOpt = DType.auto,
+    autocast: AutocastOpt = Autocast.auto,
+    compile_model: CompileOpt = False,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -77,7 +82,7 @@ def fit(
         # An image is a one-frame video here: x,y rows (or t,x,y rows with t ignored).
         xy = video_queries(points, points_file, grid, 0, 1, size)[:, 1:]
         xy = check_points(xy, size, name=f"image {source.name}")
-        ldm = load_model(model, device, dtype)
+        ldm = load_model(model, device, dtype, autocast, compile_model)
         warn_if_slow(ldm, cfg, len(xy), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit(ldm, image, xy, cfg, progress=progress)
@@ -86,7 +91,7 @@ def fit(
         info = reader.info
         queries = check_queries(video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size),
                                 info.num_frames, info.size)
-        ldm = load_model(model, device, dtype)
+        ldm = load_model(model, device, dtype, autocast, compile_model)
         warn_if_slow(ldm, cfg, len(queries), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)

@@ -18,6 +18,9 @@ from vidcorr.geometry import check_points
 from vidcorr.imageio import read_image, write_image
 
 from .common import (
+    Autocast,
+    AutocastOpt,
+    CompileOpt,
     CropsOpt,
     Device,
     DeviceOpt,
@@ -63,6 +66,8 @@ def match(
     preset: PresetOpt = "paper",
     device: DeviceOpt = Device.auto,
     dtype: DTypeOpt = DType.auto,
+    autocast: AutocastOpt = Autocast.auto,
+    compile_model: CompileOpt = False,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -86,7 +91,7 @@ def match(
                        init_prompt=init_prompt, max_batch=max_batch)
     out = check_out_dir(out or Path(f"{source.stem}-{target.stem}_vidcorr"))
 
-    ldm = load_model(model, device, dtype)
+    ldm = load_model(model, device, dtype, autocast, compile_model)
     warn_if_slow(ldm, cfg, len(query), 1)
     start = time.perf_counter()
     with StageProgress({"fit": "fitting embeddings (steps)", "locate": "locating on target (crops)"}) as progress:
@@ -99,7 +104,7 @@ def match(
         "source": str(source), "target": str(target),
         "source_size": [src_image.shape[1], src_image.shape[0]],
         "target_size": [trg_image.shape[1], trg_image.shape[0]],
-        "model": ldm.model_id, "config": cfg.to_dict(),
+        "model": ldm.model_id, "autocast": ldm.autocast_name, "config": cfg.to_dict(),
         "matches": [{"point": i, "source": [float(x) for x in query[i]],
                      "target": [float(x) for x in location.points[i]],
                      "confidence": float(location.confidence[i])} for i in range(len(query))],

@@ -17,6 +17,9 @@ from vidcorr.track import DEFAULT_VISIBILITY_THRESHOLD, check_queries
 from vidcorr.view import DEFAULT_KEY_FRAMES
 
 from .common import (
+    Autocast,
+    AutocastOpt,
+    CompileOpt,
     CropsOpt,
     Device,
     DeviceOpt,
@@ -73,6 +76,8 @@ def track(
     preset: Annotated[str | None, typer.Option("--preset", help=PRESET_TRACK_HELP)] = None,
     device: DeviceOpt = Device.auto,
     dtype: DTypeOpt = DType.auto,
+    autocast: AutocastOpt = Autocast.auto,
+    compile_model: CompileOpt = False,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -114,7 +119,7 @@ def track(
     if heatmap is not None and not 0 <= heatmap < num_points:
         raise InputError(f"--heatmap {heatmap} is not a point id (0..{num_points - 1})")
 
-    ldm = load_model(model, device, dtype)
+    ldm = load_model(model, device, dtype, autocast, compile_model)
     num_frames = len(reader.frame_indices(start, end, stride))
     warn_if_slow(ldm, cfg, num_points if embeddings is None else 0, num_frames)
     heat: dict[int, np.ndarray] = {}

@@ -59,6 +59,8 @@ def test_points_file_csv_and_json_give_the_same_run(tmp_path, pair):
     (["--points", "10,20;81,3"], "error: point 1 (81, 3) is outside the source image src.png (80x48 pixels)"),
     (["--points", "10,20", "--preset", "turbo"], "error: unknown preset 'turbo'; choose one of paper, balanced, fast"),
     ([], "error: give the points with exactly one of --points 'x,y;x,y' or --points-file FILE"),
+    (["--points", "10,20", "--dtype", "float16", "--autocast", "float16"],
+     "error: --autocast float16 needs float32 weights: drop --dtype float16"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, pair, args, message):
     out = tmp_path / "out"
@@ -106,3 +108,31 @@ def test_full_size_model_on_cpu_prints_an_estimate_first(tmp_path, pair, monkeyp
     warning = [line for line in result.stderr.splitlines() if "full-size model on a CPU" in line]
     assert len(warning) == 1 and warning[0].startswith("warning: a full-size model on a CPU: about ")
     assert "one UNet forward takes" in warning[0]
+
+
+def test_autocast_is_applied_and_recorded(tmp_path, pair):
+    outs = {}
+    for autocast in ("none", "bfloat16"):
+        out = tmp_path / autocast
+        result = runner.invoke(app, ["match", str(pair[0]), str(pair[1]), "--points", "10,20;40.5,30", "-o", str(out),
+                                     "--autocast", autocast, *FAST])
+        assert result.exit_code == 0, result.output
+        outs[autocast] = json.loads((out / "matches.json").read_text())
+    assert outs["none"]["autocast"] is None and outs["bfloat16"]["autocast"] == "bfloat16"
+    # --autocast auto is float16 on CUDA only: on this CPU it is off.
+    result = runner.invoke(app, ["match", str(pair[0]), str(pair[1]), "--points", "10,20;40.5,30", "-o",
+                                 str(tmp_path / "auto"), *FAST])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "auto" / "matches.json").read_text())["matches"] == outs["none"]["matches"]
+
+
+def test_precision_defaults_per_device():
+    import torch
+
+    from cli.common import Autocast, DType, precision
+
+    assert precision("cuda", DType.auto, Autocast.auto) == (torch.float32, torch.float16)
+    assert precision("cpu", DType.auto, Autocast.auto) == (torch.float32, None)
+    assert precision("cuda", DType.float16, Autocast.auto) == (torch.float16, None)
+    assert precision("cuda", DType.auto, Autocast.bfloat16) == (torch.float32, torch.bfloat16)
+    assert precision("cuda", DType.auto, Autocast.none) == (torch.float32, None)

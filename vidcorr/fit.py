@@ -117,6 +117,8 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
                for n, pid in enumerate(ids) for r in range(cfg.restarts)]
     contexts = _initial_contexts(ldm, cfg, ids).to(ldm.device).requires_grad_(True)
     optimizer = torch.optim.Adam([contexts], lr=cfg.lr)
+    # fp16 autocast only: the loss is scaled up for the backward so small gradients survive fp16.
+    scaler = torch.amp.GradScaler(ldm.device.type, enabled=ldm.autocast == torch.float16)
     images = {False: model_image, True: flipped_image}
     cache = EncodeCache(ldm, size, batch)
 
@@ -133,8 +135,9 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
             predicted = layer_maps(maps, cfg.layers, size, heads_first=True)
             # Sum of per-sample MSEs: each sample's gradient is the one it would get alone.
             loss = ((predicted - targets[part, None]) ** 2).mean(dim=(1, 2, 3)).sum()
-            loss.backward()
-        optimizer.step()
+            scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         optimizer.zero_grad(set_to_none=True)
         if progress is not None:
             progress("fit", step + 1, cfg.num_steps)

@@ -6,6 +6,7 @@ checker), so only those are loaded. Everything is frozen.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,6 +21,9 @@ from .attention import AttentionCapture, CrossAttentionLayer, number_layers
 from .errors import InputError, ModelLoadError
 
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
+# Compiled variants allowed per function (dynamo's default is 8): SD 1.x's ResNet blocks see about
+# 20 distinct input shapes per batch size.
+_RECOMPILE_LIMIT = 64
 
 # SD 1.x UNet and VAE architectures (the configs CompVis/stable-diffusion-v1-4 ships), for building
 # the full-size architecture with random weights (speed benchmarks) or on the meta device (tests).
@@ -103,6 +107,8 @@ class LDM:
         self._capture: AttentionCapture | None = None
         self._capture_key: tuple | None = None
         self._fingerprint: str | None = None
+        self.autocast: torch.dtype | None = None
+        self.compiled = False
 
     # --- construction ----------------------------------------------------------------------------
     @classmethod
@@ -145,6 +151,60 @@ class LDM:
         except Exception as exc:  # hub, file-system and format errors all mean "no weights"
             raise ModelLoadError(_explain_load_failure(str(model), exc)) from exc
         return cls(unet.to(device), vae.to(device), model_id=str(model), source=source)
+
+    # --- how the math is computed ------------------------------------------------------------------
+    def set_autocast(self, dtype: torch.dtype | None) -> LDM:
+        """Run the UNet and VAE under torch.autocast in `dtype` (float16 or bfloat16; None: off).
+
+        The weights stay as they are (keep them float32), and so do the embeddings, the maps handed
+        back and the loss; `fit` scales the loss against fp16 gradient underflow (torch.amp.GradScaler).
+        Autocast changes the rounding, so its points can differ slightly from float32's.
+        """
+        if dtype is not None and dtype not in (torch.float16, torch.bfloat16):
+            raise InputError(f"autocast takes float16 or bfloat16, not {dtype}")
+        if dtype is not None and self.dtype != torch.float32:
+            raise InputError(f"autocast needs float32 weights; these are {str(self.dtype).removeprefix('torch.')} "
+                             "(load with --dtype float32)")
+        self.autocast = dtype
+        return self
+
+    @property
+    def autocast_name(self) -> str | None:
+        """'float16', 'bfloat16' or None: recorded beside the weights' dtype in results."""
+        return None if self.autocast is None else str(self.autocast).removeprefix("torch.")
+
+    def compute_context(self) -> contextlib.AbstractContextManager[Any]:
+        """The autocast region the UNet and VAE run in (a no-op without autocast)."""
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast)
+
+    def compile(self, mode: str | None = None) -> LDM:
+        """torch.compile the VAE encoder (weights frozen into the graph: it only ever runs without
+        gradients) and every ResNet block of the UNet (forward and backward).
+
+        The attention layers stay eager: their processors capture maps and stop the forward. The
+        first call at each batch size compiles (minutes on a CPU, cached on disk by inductor); the
+        math is the same up to fp32 rounding. Needs a C++ compiler on a CPU, Triton on CUDA.
+        """
+        if self.compiled:
+            return self
+        import torch._dynamo
+        from diffusers.models.resnet import ResnetBlock2D
+
+        # All ResNet blocks share one forward; each distinct input shape is one compiled variant, and
+        # SD's UNet has more of them than dynamo's default limit of 8 (the rest would run eager).
+        limit = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+        setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), _RECOMPILE_LIMIT))
+        # dynamic=False: one static graph per batch size. Automatic dynamic shapes would recompile
+        # size-generic graphs as soon as fit and locate use different batch sizes, and those ran
+        # slower than eager on a CPU (benchmarks/README.md).
+        self.vae.encoder.compile(mode=mode, dynamic=False, options={"freezing": True})
+        for module in self.unet.modules():
+            if isinstance(module, ResnetBlock2D):
+                module.compile(mode=mode, dynamic=False)
+        self.compiled = True
+        return self
 
     # --- properties ------------------------------------------------------------------------------
     @property
@@ -211,7 +271,8 @@ class LDM:
         """(B, 3, S, S) float in [0, 1] -> latents (B, 4, S/8, S/8) float32: the posterior mean, scaled."""
         chunks = images.split(max_batch or images.shape[0])
         scale = float(self.vae.config.scaling_factor)
-        out = [self.vae.encode(c.to(self.device, self.dtype) * 2 - 1).latent_dist.mean * scale for c in chunks]
+        with self.compute_context():
+            out = [self.vae.encode(c.to(self.device, self.dtype) * 2 - 1).latent_dist.mean * scale for c in chunks]
         return torch.cat(out).float()
 
     def add_noise(self, latents: torch.Tensor, noise: torch.Tensor, timestep: int) -> torch.Tensor:
@@ -233,8 +294,9 @@ class LDM:
         t = torch.full((latents.shape[0],), timestep, device=self.device, dtype=torch.long)
         sample = latents.to(self.device, self.dtype)
         hidden = contexts.to(self.device, self.dtype)
-        maps = capture.run(lambda: self.unet(sample, t, encoder_hidden_states=hidden),
-                           token_index=token_index, heads=heads, stop_early=stop_early)
+        with self.compute_context():
+            maps = capture.run(lambda: self.unet(sample, t, encoder_hidden_states=hidden),
+                               token_index=token_index, heads=heads, stop_early=stop_early)
         return {index: m.float() for index, m in maps.items()}
 
     def _capture_for(self, layers: Sequence[CrossAttentionLayer], explicit_everywhere: bool) -> AttentionCapture:

@@ -147,8 +147,9 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
 
     return Tracks(points=points, visible=confidence >= visibility_threshold, confidence=confidence,
                   queries=np.column_stack([query_t, query_xy]), frame_indices=tracked, fps=info.fps, size=info.size,
-                  meta={"model": ldm.model_id, "config": cfg.to_dict(), "confidence_rule": CONFIDENCE_RULE,
-                        "visibility_threshold": visibility_threshold, "global_search": global_search})
+                  meta={"model": ldm.model_id, "autocast": ldm.autocast_name, "config": cfg.to_dict(),
+                        "confidence_rule": CONFIDENCE_RULE, "visibility_threshold": visibility_threshold,
+                        "global_search": global_search})
 
 
 def _frames_in_order(reader: VideoReader, frames: list[int], stride: int, read_batch: int):

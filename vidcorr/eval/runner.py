@@ -222,6 +222,7 @@ def run_setup(benchmark: str, split: str, ldm: Any, cfg: Config, *, alphas: Sequ
         "model": ldm.model_id,
         "model_fingerprint": ldm.fingerprint(),
         "dtype": str(ldm.dtype).removeprefix("torch."),
+        "autocast": ldm.autocast_name,
         "config": config,
         "alphas": [float(a) for a in alphas],
         "seed_padding_bug": bool(seed_padding_bug),

@@ -1,0 +1,146 @@
+"""Autocast and torch.compile: how the math is computed changes, the math does not."""
+
+import numpy as np
+import pytest
+import torch
+
+import vidcorr
+from vidcorr import Config
+from vidcorr.errors import InputError
+
+POINTS = np.array([[10.5, 20.5], [60.0, 30.0]])
+CFG = Config(image_size=64, num_steps=3, restarts=1, crops=5, lr=0.05)
+
+
+def _image():
+    from conftest import random_image
+
+    return random_image(48, 80, seed=1)
+
+
+def _conv_output_dtypes(ldm):
+    """Record the dtype of every UNet and VAE conv output while the hooks are on."""
+    seen, handles = set(), []
+    for module in list(ldm.unet.modules()) + list(ldm.vae.modules()):
+        if isinstance(module, torch.nn.Conv2d):
+            handles.append(module.register_forward_hook(lambda m, i, o: seen.add(o.dtype)))
+    return seen, handles
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_autocast_runs_the_networks_in_low_precision_and_stays_close_to_float32(dtype):
+    image = _image()
+    reference = vidcorr.fit(vidcorr.LDM.tiny(), image, POINTS, CFG)
+    ldm = vidcorr.LDM.tiny().set_autocast(dtype)
+    seen, handles = _conv_output_dtypes(ldm)
+    try:
+        fitted = vidcorr.fit(ldm, image, POINTS, CFG)
+        located = vidcorr.locate(ldm, image, fitted, CFG)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert seen == {dtype}  # every conv of both networks ran in the autocast dtype
+    # Embeddings, maps and points come back float32, near the float32 run. Adam's first steps move a
+    # coordinate by about lr whatever its gradient's size, so where a gradient is near 0 the rounding
+    # can flip its sign: compare coordinate by coordinate, not by the largest difference.
+    assert fitted.tensors.dtype == torch.float32
+    difference = (fitted.tensors - reference.tensors).abs()
+    assert float(difference.max()) > 0  # autocast did change the rounding
+    assert float((difference <= 0.02).float().mean()) > 0.97
+    assert located.points.dtype == np.float64 and np.isfinite(located.points).all()
+
+
+def test_float16_autocast_scales_the_loss_and_unscales_the_gradient(monkeypatch):
+    """GradScaler is on for float16 only, and the step Adam takes is the unscaled one."""
+    scales = []
+    original = torch.amp.GradScaler.scale
+
+    def spy(self, outputs):
+        scales.append(self.get_scale() if self.is_enabled() else None)
+        return original(self, outputs)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "scale", spy)
+    image, cfg = _image(), CFG.replace(num_steps=1)
+    vidcorr.fit(vidcorr.LDM.tiny().set_autocast(torch.bfloat16), image, POINTS, cfg)
+    assert scales == [None]
+    fp16 = vidcorr.fit(vidcorr.LDM.tiny().set_autocast(torch.float16), image, POINTS, cfg)
+    assert scales == [None, 65536.0]
+    # One Adam step moves each coordinate by about lr whatever the gradient's scale: a scaled
+    # gradient left unscaled would still pass that, so compare with float32 coordinate by coordinate.
+    fp32 = vidcorr.fit(vidcorr.LDM.tiny(), image, POINTS, cfg)
+    start = vidcorr.fit(vidcorr.LDM.tiny(), image, POINTS, cfg.replace(num_steps=0))
+    moved32, moved16 = fp32.tensors - start.tensors, fp16.tensors - start.tensors
+    assert float(moved32.abs().max()) == pytest.approx(0.05, rel=0.01)
+    agree = (torch.sign(moved32) == torch.sign(moved16)).float().mean()
+    assert float(agree) > 0.95
+
+
+def test_autocast_rejects_other_dtypes_and_low_precision_weights():
+    with pytest.raises(InputError, match=r"^autocast takes float16 or bfloat16, not torch.float64$"):
+        vidcorr.LDM.tiny().set_autocast(torch.float64)
+    with pytest.raises(InputError, match=r"^autocast needs float32 weights; these are float16 "
+                                         r"\(load with --dtype float32\)$"):
+        vidcorr.LDM.tiny(dtype=torch.float16).set_autocast(torch.float16)
+    ldm = vidcorr.LDM.tiny().set_autocast(torch.bfloat16).set_autocast(None)
+    assert ldm.autocast is None
+
+
+def test_compiled_model_gives_the_eager_maps_gradients_and_latents(tiny):
+    """torch.compile of the VAE encoder and the UNet's ResNet blocks: same numbers to fp32 rounding."""
+    compiled = vidcorr.LDM.tiny().compile()
+    assert compiled.compiled and compiled.compile() is compiled  # idempotent
+    layers = tiny.select_layers(64, CFG.layers)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand((2, 3, 64, 64), generator=generator)
+    latents = torch.randn((2, 4, 8, 8), generator=generator)
+    start = torch.randn((2, 77, 32), generator=generator)
+
+    def maps_and_grad(ldm):
+        contexts = start.clone().requires_grad_(True)
+        maps = ldm.attention_maps(latents, 140, contexts, layers)
+        sum(m.square().sum() for m in maps.values()).backward()
+        return maps, contexts.grad, ldm.encode(images)
+
+    eager_maps, eager_grad, eager_latents = maps_and_grad(tiny)
+    maps, grad, latents_c = maps_and_grad(compiled)
+    assert maps.keys() == eager_maps.keys()
+    for index in maps:
+        torch.testing.assert_close(maps[index], eager_maps[index], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(grad, eager_grad, rtol=1e-3, atol=1e-6)
+    torch.testing.assert_close(latents_c, eager_latents, rtol=1e-4, atol=1e-5)
+
+
+def test_run_estimate_times_a_compiled_model_on_its_second_call(monkeypatch):
+    """The first call of a compiled model compiles: the CPU run-time warning must not count it."""
+    import itertools
+    import time
+
+    from vidcorr.estimate import estimate_run
+
+    ldm = vidcorr.LDM.tiny()
+    clock = itertools.count()
+    calls = []
+    # Each encode / forward "takes" 1 s on its first call and 0.1 s after, on a fake clock.
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock) * 0.1)
+
+    def fake(name):
+        def run(*args, **kwargs):
+            calls.append(name)
+            for _ in range(9 if calls.count(name) == 1 else 0):
+                next(clock)
+        return run
+
+    monkeypatch.setattr(ldm, "encode", fake("encode"))
+    monkeypatch.setattr(ldm, "attention_maps", fake("forward"))
+    cfg = Config(image_size=64, num_steps=10, restarts=2, crops=3)
+    eager = estimate_run(ldm, cfg, num_points=1, num_images=4)
+    assert calls == ["encode", "forward"]
+    assert eager.vae_encode_s == pytest.approx(1.0) and eager.unet_forward_s == pytest.approx(1.0)
+    # fit: steps x samples x (encode + forward + backward as two forwards); locate: images x crops x
+    # (samples x forward + encode).
+    assert eager.fit_s == pytest.approx(10 * 2 * 4.0) and eager.locate_s == pytest.approx(4 * 3 * 3.0)
+    calls.clear()
+    ldm.compiled = True
+    compiled = estimate_run(ldm, cfg, num_points=1, num_images=4)
+    assert calls == ["encode", "forward", "encode", "forward"]
+    assert compiled.vae_encode_s == pytest.approx(0.1) and compiled.unet_forward_s == pytest.approx(0.1)
