@@ -105,3 +105,21 @@ def test_encode_cache_encodes_each_window_once_with_the_same_latents(tiny):
     assert cache.encoded == 2
     cache.latents({0: image, 1: image.flip(-1)}, [1], [windows[1]])  # another image key is another entry
     assert cache.encoded == 3
+
+
+def test_encode_cache_encodes_one_image_at_a_time_on_a_cpu_only(tiny, monkeypatch):
+    from types import SimpleNamespace
+
+    from vidcorr.batching import encode_batch
+    from vidcorr.encode_cache import EncodeCache
+    from vidcorr.geometry import CropWindow
+
+    assert encode_batch(tiny, 8) == 1
+    assert encode_batch(SimpleNamespace(device=torch.device("cuda")), 8) == 8
+    calls = []
+    original = tiny.encode
+    monkeypatch.setattr(tiny, "encode", lambda images, max_batch=None: calls.append(max_batch) or original(
+        images, max_batch))
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    EncodeCache(tiny, 64, batch=4).latents({0: image}, [0, 0], [CropWindow(0, 0, 59), CropWindow(5, 3, 59)])
+    assert calls == [1]

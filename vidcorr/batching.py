@@ -42,6 +42,16 @@ def auto_batch(ldm: LDM, cfg: Config, training: bool, budget_bytes: float | None
     return int(max(1, min(_MAX_AUTO_BATCH, budget_bytes // sample_bytes(ldm, cfg.image_size, training))))
 
 
+def encode_batch(ldm: LDM, batch: int) -> int:
+    """Images per VAE encode call: `batch`, except one at a time on a CPU.
+
+    The encoder's full-resolution activations (128 MB per 512x512 image, fp32) make larger CPU
+    batches slower per image: 4 crops took 41.7-43.8 s one at a time and 50.2-53.3 s as one batch
+    of 4 on a 2-core CPU (benchmarks/README.md). The latents are the same to fp32 rounding.
+    """
+    return 1 if ldm.device.type == "cpu" else batch
+
+
 def _physical_memory() -> float:
     try:
         import os

@@ -13,15 +13,20 @@ from collections.abc import Hashable, Sequence
 
 import torch
 
+from .batching import encode_batch
 from .geometry import CropWindow, crop_resize
 from .model import LDM
 
 
 class EncodeCache:
-    """Latents (4, h, w) by (image key, window), least recently used dropped past `max_entries`."""
+    """Latents (4, h, w) by (image key, window), least recently used dropped past `max_entries`.
+
+    New windows are encoded `batch` at a time (one at a time on a CPU: `batching.encode_batch`).
+    """
 
     def __init__(self, ldm: LDM, size: int, batch: int, max_entries: int = 4096) -> None:
-        self.ldm, self.size, self.batch, self.max_entries = ldm, size, batch, max_entries
+        self.ldm, self.size, self.max_entries = ldm, size, max_entries
+        self.batch = encode_batch(ldm, batch)
         self.entries: OrderedDict[tuple[Hashable, CropWindow], torch.Tensor] = OrderedDict()
         self.encoded = 0
 
