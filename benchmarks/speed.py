@@ -56,6 +56,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,19 @@ def apply_levers(ldm: LDM, levers: Sequence[str]) -> Iterator[None]:
         yield
 
 
+def fast_options(args: argparse.Namespace) -> list[str]:
+    """The library options (not prototype levers) the `fast` path runs with: compile, autocast."""
+    return (["compile"] if args.compile else []) + ([f"autocast_{args.autocast}"] if args.autocast != "none" else [])
+
+
+def configured_copy(ldm: LDM, args: argparse.Namespace) -> LDM:
+    """A copy of `ldm` (same weights) with --autocast and --compile applied, so that the reference
+    path keeps running the plain model."""
+    copy = LDM(deepcopy(ldm.unet), deepcopy(ldm.vae), model_id=ldm.model_id, random_weights=ldm.random_weights)
+    copy.set_autocast(None if args.autocast == "none" else DTYPES[args.autocast])
+    return copy.compile() if args.compile else copy
+
+
 # --- inputs ---------------------------------------------------------------------------------------
 def build_model(arch: str, device: torch.device, dtype: torch.dtype) -> LDM:
     if arch == "tiny":
@@ -336,8 +350,13 @@ def run_comparison(args: argparse.Namespace, ldm: LDM, device: torch.device) -> 
     what = set(args.what)
     # path -> levers applied around its calls (inside the timing: the fast path pays its conversions).
     paths: dict[str, list[str] | None] = {"reference": None, "fast": list(args.fast_levers)}
-    if args.baseline and args.fast_levers:
+    options = fast_options(args)
+    if args.baseline and (args.fast_levers or options):
         paths["fast_no_levers"] = []
+    # --compile / --autocast act on the `fast` path only, through a copy of the model (same weights).
+    models = dict.fromkeys(paths, ldm)
+    if options:
+        models["fast"] = configured_copy(ldm, args)
 
     embeddings: dict[str, vidcorr.Embeddings] = {}
     if "fit" not in what:
@@ -347,25 +366,35 @@ def run_comparison(args: argparse.Namespace, ldm: LDM, device: torch.device) -> 
 
     def fit_fn(path: str) -> Callable[[Callable], vidcorr.Embeddings]:
         def run(progress: Callable) -> vidcorr.Embeddings:
-            levers = paths[path]
+            levers, model = paths[path], models[path]
             if levers is None:
-                return vidcorr.fit_reference(ldm, image, points, cfg, progress=progress)
-            with apply_levers(ldm, levers):
-                return vidcorr.fit(ldm, image, points, cfg, progress=progress)
+                return vidcorr.fit_reference(model, image, points, cfg, progress=progress)
+            with apply_levers(model, levers):
+                return vidcorr.fit(model, image, points, cfg, progress=progress)
         return run
 
     def locate_fn(path: str) -> Callable[[Callable], vidcorr.Location]:
         def run(progress: Callable) -> vidcorr.Location:
-            levers = paths[path]
+            levers, model = paths[path], models[path]
             if levers is None:
-                return vidcorr.locate_reference(ldm, target, embeddings[path], cfg, progress=progress)
-            with apply_levers(ldm, levers):
-                return vidcorr.locate(ldm, target, embeddings[path], cfg, progress=progress)
+                return vidcorr.locate_reference(model, target, embeddings[path], cfg, progress=progress)
+            with apply_levers(model, levers):
+                return vidcorr.locate(model, target, embeddings[path], cfg, progress=progress)
         return run
 
     fit_samples: dict[str, list[Sample]] = {path: [] for path in paths}
     locate_samples: dict[str, list[Sample]] = {path: [] for path in paths}
     locations: dict[str, vidcorr.Location] = {}
+    warmup_s: dict[str, float] = {}
+    if args.compile:
+        # torch.compile compiles on the first call at each shape: run the fast path once, untimed.
+        if "fit" in what:
+            warmup_s["fit"] = timed(fit_fn("fast"), device)[1].wall_s
+        if "locate" in what:
+            emb = embeddings.get("fast") or vidcorr.fit(ldm, image, points, cfg.replace(num_steps=0))
+            warmup_s["locate"] = timed(lambda progress: vidcorr.locate(models["fast"], target, emb, cfg,
+                                                                       progress=progress), device)[1].wall_s
+        _log(args, f"compile warm-up (first calls, not reported): {warmup_s}")
     for repeat in range(-args.warmup, args.repeats):
         for path in paths:
             if "fit" in what:
@@ -385,6 +414,7 @@ def run_comparison(args: argparse.Namespace, ldm: LDM, device: torch.device) -> 
 
     result: dict[str, Any] = {
         "paths": {path: levers for path, levers in paths.items()},
+        "fast_options": options, "compile_warmup_s": warmup_s,
         "fast_batch": {"fit": auto_batch(ldm, cfg, training=True), "locate": auto_batch(ldm, cfg, training=False)},
     }
     samples_per_step = args.points * args.restarts
@@ -662,7 +692,7 @@ def format_report(report: dict[str, Any]) -> str:
     c = report["comparison"]
     out.append(f"{s['points']} points x {s['restarts']} restarts, fit {s['steps']} step(s), locate {s['crops']} "
                f"crop(s); median of {s['repeats']} alternating repeats; fast batch {c['fast_batch']}; "
-               f"fast levers {s['fast_levers'] or 'none'}")
+               f"fast levers {s['fast_levers'] or 'none'}; fast options {c.get('fast_options') or 'none'}")
     others = [path for path in c["paths"] if path != "reference"]
     rows = []
     sections = []
@@ -703,7 +733,8 @@ def format_report(report: dict[str, Any]) -> str:
         if "locate" in c:
             parts.append(f"located points max distance {c['locate'][path]['points_max_diff_px']:.3g} px "
                          f"(model space, {s['image_size']}px)")
-        out.append(f"{path} ({', '.join(c['paths'][path]) or 'no levers'}) vs reference: " + "; ".join(parts))
+        extras = c["paths"][path] + (c.get("fast_options", []) if path == "fast" else [])
+        out.append(f"{path} ({', '.join(extras) or 'no levers'}) vs reference: " + "; ".join(parts))
     if "fit" in c:
         reuse = c["fit"]["paper_schedule_crops"]
         out.append(f"paper schedule for these {reuse['points']} points: {reuse['distinct']} distinct crops in "
@@ -784,6 +815,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"prototype levers for the fast path, comma-separated: {', '.join(LEVERS)}")
     parser.add_argument("--baseline", action="store_true",
                         help="with --fast-levers, also alternate the fast path without them (the levers' effect)")
+    parser.add_argument("--compile", action="store_true",
+                        help="fast path on a torch.compile'd copy of the model (LDM.compile); one untimed warm-up call")
+    parser.add_argument("--autocast", choices=("none", "float16", "bfloat16"), default="none",
+                        help="fast path under torch.autocast in this dtype (LDM.set_autocast; float32 weights)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the whole run")
     parser.add_argument("--breakdown", action="store_true", help="time the pieces of one step instead")
     parser.add_argument("--batches", type=_csv(int), default=None,

@@ -101,3 +101,18 @@ def test_breakdown_pieces(tmp_path):
         assert row["median_per_sample_s"] == pytest.approx(row["median_s"] / row["batch"])
         if row["piece"].startswith("unet_forward+backward"):
             assert row["median_forward_s"] + row["median_backward_s"] == pytest.approx(row["median_s"])
+
+
+def test_autocast_option_runs_the_fast_path_on_a_configured_copy(tmp_path):
+    """--autocast acts on `fast` only; --baseline keeps vidcorr's default fast path beside it."""
+    report = speed.main(["--arch", "tiny", "--image-size", "64", "--points", "2", "--restarts", "1", "--steps", "1",
+                         "--crops", "1", "--repeats", "1", "--warmup", "0", "--device", "cpu", "--threads", "1",
+                         "--autocast", "bfloat16", "--baseline"])
+    comparison = report["comparison"]
+    assert comparison["fast_options"] == ["autocast_bfloat16"] and comparison["compile_warmup_s"] == {}
+    assert set(comparison["paths"]) == {"reference", "fast", "fast_no_levers"}
+    fit = comparison["fit"]
+    # bfloat16 rounding moves the embeddings a little; the float32 fast path matches the seed's.
+    assert 1e-4 < fit["fast"]["embeddings_max_abs_diff"] < 0.05
+    assert fit["fast_no_levers"]["embeddings_max_abs_diff"] < 1e-4
+    assert "fast (autocast_bfloat16) vs reference" in speed.format_report(report)
