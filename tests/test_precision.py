@@ -50,8 +50,8 @@ def test_autocast_runs_the_networks_in_low_precision_and_stays_close_to_float32(
     assert located.points.dtype == np.float64 and np.isfinite(located.points).all()
 
 
-def test_float16_autocast_scales_the_loss_and_unscales_the_gradient(monkeypatch):
-    """GradScaler is on for float16 only, and the step Adam takes is the unscaled one."""
+def test_float16_autocast_scales_the_loss_and_steps_like_float32(monkeypatch):
+    """GradScaler is on for float16 only, and the fp16 fit's first step matches float32's."""
     scales = []
     original = torch.amp.GradScaler.scale
 
@@ -65,12 +65,13 @@ def test_float16_autocast_scales_the_loss_and_unscales_the_gradient(monkeypatch)
     assert scales == [None]
     fp16 = vidcorr.fit(vidcorr.LDM.tiny().set_autocast(torch.float16), image, POINTS, cfg)
     assert scales == [None, 65536.0]
-    # One Adam step moves each coordinate by about lr whatever the gradient's scale: a scaled
-    # gradient left unscaled would still pass that, so compare with float32 coordinate by coordinate.
+    # Adam's first step moves each coordinate by about lr in the gradient's direction: the fp16 step
+    # must move (no skipped step, no inf) and point the same way as float32's, coordinate by coordinate.
     fp32 = vidcorr.fit(vidcorr.LDM.tiny(), image, POINTS, cfg)
     start = vidcorr.fit(vidcorr.LDM.tiny(), image, POINTS, cfg.replace(num_steps=0))
     moved32, moved16 = fp32.tensors - start.tensors, fp16.tensors - start.tensors
     assert float(moved32.abs().max()) == pytest.approx(0.05, rel=0.01)
+    assert float(moved16.abs().max()) == pytest.approx(0.05, rel=0.01)
     agree = (torch.sign(moved32) == torch.sign(moved16)).float().mean()
     assert float(agree) > 0.95
 
