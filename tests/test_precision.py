@@ -80,7 +80,7 @@ def test_autocast_rejects_other_dtypes_and_low_precision_weights():
     with pytest.raises(InputError, match=r"^autocast takes float16 or bfloat16, not torch.float64$"):
         vidcorr.LDM.tiny().set_autocast(torch.float64)
     with pytest.raises(InputError, match=r"^autocast needs float32 weights; these are float16 "
-                                         r"\(load with --dtype float32\)$"):
+                                         r"\(load the model with dtype=torch.float32\)$"):
         vidcorr.LDM.tiny(dtype=torch.float16).set_autocast(torch.float16)
     ldm = vidcorr.LDM.tiny().set_autocast(torch.bfloat16).set_autocast(None)
     assert ldm.autocast is None

@@ -164,7 +164,7 @@ class LDM:
             raise InputError(f"autocast takes float16 or bfloat16, not {dtype}")
         if dtype is not None and self.dtype != torch.float32:
             raise InputError(f"autocast needs float32 weights; these are {str(self.dtype).removeprefix('torch.')} "
-                             "(load with --dtype float32)")
+                             "(load the model with dtype=torch.float32)")
         self.autocast = dtype
         return self
 
