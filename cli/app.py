@@ -8,7 +8,9 @@ import typer
 
 from .eval import eval_app
 from .fit import fit
+from .export import export
 from .match import match
+from .pick import pick
 from .render import render
 from .track import track
 from .view import view
@@ -32,6 +34,8 @@ app.command("fit")(fit)
 app.command("match")(match)
 app.command("render")(render)
 app.command("view")(view)
+app.command("pick")(pick)
+app.command("export")(export)
 app.add_typer(eval_app, name="eval")
 
 
