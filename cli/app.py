@@ -7,8 +7,8 @@ import os
 import typer
 
 from .eval import eval_app
-from .fit import fit
 from .export import export
+from .fit import fit
 from .match import match
 from .pick import pick
 from .render import render

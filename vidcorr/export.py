@@ -41,7 +41,6 @@ Every file is written under a temporary name and renamed into place, so a failur
 from __future__ import annotations
 
 import datetime
-import math
 import os
 import pickle
 import re
@@ -132,19 +131,20 @@ def dlc_csv_text(tracks: Tracks, names: Sequence[str] | None = None, scorer: str
     lines = [",".join(["scorer"] + [scorer] * (3 * len(names))),
              ",".join(["bodyparts"] + [n for n in names for _ in range(3)]),
              ",".join(["coords"] + ["x", "y", "likelihood"] * len(names))]
-    xy = tracks.points.astype(np.float64) - CENTRE_AT_ZERO
-    confidence = tracks.confidence.astype(np.float64)
-    for row, frame in enumerate(tracks.frame_indices.tolist()):
-        cells = [str(frame)]
-        for k in range(len(names)):
-            cells += [_number(xy[row, k, 0]), _number(xy[row, k, 1]), _number(confidence[row, k])]
-        lines.append(",".join(cells))
+    # x - 0.5 is exact in float32 for |x| < 2**22; the shortest float32 decimals read back as the same values.
+    values = np.concatenate([tracks.points - np.float32(CENTRE_AT_ZERO), tracks.confidence[..., None]], axis=2)
+    cells = _float32_text(values.reshape(tracks.num_frames, -1))
+    for frame, row in zip(tracks.frame_indices.tolist(), cells, strict=True):
+        lines.append(",".join([str(frame), *row]))
     return "\n".join(lines) + "\n"
 
 
-def _number(value: float) -> str:
-    """The shortest decimal of a float64 (which reads back exactly); NaN as an empty cell (pandas: NaN)."""
-    return repr(float(value)) if math.isfinite(value) else ""
+def _float32_text(values: np.ndarray) -> np.ndarray:
+    """float32 -> the shortest decimals that read back as the same float32; non-finite as empty cells (NaN)."""
+    values = np.asarray(values, dtype=np.float32)
+    text = values.astype(str).astype(object)
+    text[~np.isfinite(values)] = ""
+    return text
 
 
 def hidden_as_nan(tracks: Tracks) -> np.ndarray:

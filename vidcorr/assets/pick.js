@@ -43,6 +43,16 @@
     return marker ? Number(marker.getAttribute("data-index")) : -1;
   }
 
+  // The picture fills the column (up to 78 % of the window's height) whatever the embedded picture's own
+  // size: small videos are enlarged, large ones shrunk; the overlay follows the picture's box.
+  function layout() {
+    const column = document.querySelector(".viewer").clientWidth;
+    const scale = Math.max(0.05, Math.min(column / W, (window.innerHeight * 0.78) / H));
+    image.style.width = Math.floor(W * scale) + "px";
+    image.style.height = Math.floor(H * scale) + "px";
+    renderMarkers();
+  }
+
   function setFrame(index) {
     current = Math.max(0, Math.min(FRAMES.length - 1, index));
     slider.value = String(current);
@@ -270,7 +280,7 @@
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10000);
   });
-  window.addEventListener("resize", renderMarkers);
+  window.addEventListener("resize", layout);
   image.addEventListener("load", renderMarkers);
 
   document.title = "vidcorr pick \u2014 " + DATA.file_name;
@@ -279,6 +289,7 @@
     Math.round(DATA.fps * 100) / 100 + " fps";
   svg.setAttribute("viewBox", "0 0 " + W + " " + H);
   slider.max = String(FRAMES.length - 1);
+  layout();
   setFrame(0);
   document.body.setAttribute("data-ready", "true");
 })();
