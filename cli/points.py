@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from vidcorr.errors import InputError
+from vidcorr.pick import POINTS_FORMAT as PICKED_FORMAT
+from vidcorr.pick import POINTS_VERSION as PICKED_VERSION
 
 
 def parse_points(text: str, columns: int = 2, option: str = "--points") -> np.ndarray:
@@ -33,8 +35,9 @@ def parse_points(text: str, columns: int = 2, option: str = "--points") -> np.nd
 
 def read_points_file(path: Path, columns: int = 2) -> np.ndarray:
     """Points from a CSV (rows of x,y or t,x,y; a header row is allowed) or a JSON file (a list of
-    [x, y] / [t, x, y] lists, a list of {"x", "y"[, "t"]} objects, or {"points": ...}). For t,x,y
-    files, rows of two values x,y are taken as frame 0."""
+    [x, y] / [t, x, y] lists, a list of {"x", "y"[, "t"]} objects, or {"points": ...}, such as the
+    points.json of `vidcorr pick`: {"format": "vidcorr-points", "version": 1, "points": [{"t", "x", "y"}]}).
+    For t,x,y files, rows of two values x,y are taken as frame 0."""
     if not path.is_file():
         raise InputError(f"points file {str(path)!r} does not exist")
     keys = ("x", "y") if columns == 2 else ("t", "x", "y")
@@ -48,6 +51,9 @@ def read_points_file(path: Path, columns: int = 2) -> np.ndarray:
         except json.JSONDecodeError as exc:
             raise InputError(f"points file {str(path)!r} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
         if isinstance(data, dict):
+            if data.get("format") == PICKED_FORMAT and data.get("version") != PICKED_VERSION:
+                raise InputError(f"points file {str(path)!r} is {PICKED_FORMAT} version {data.get('version')!r}; "
+                                 f"this vidcorr reads version {PICKED_VERSION}")
             data = data.get("points")
         if not isinstance(data, list):
             raise InputError(f"points file {str(path)!r} must hold a list of points")
