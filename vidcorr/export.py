@@ -45,6 +45,7 @@ import os
 import pickle
 import re
 import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -220,12 +221,16 @@ def write_nwb(tracks: Tracks, path: str | os.PathLike, names: Sequence[str] | No
                                    confidence_definition="vidcorr confidence: the attention the point's embedding "
                                    "gives the located pixel relative to its query point, in [0, 1]")
               for k, name in enumerate(names)]
-    estimation = PoseEstimation(name=f"track={TRACK_NAME}", pose_estimation_series=series,
-                                description=f"points tracked by vidcorr in {Path(video).name}",
-                                original_videos=[video], labeled_videos=[video],
-                                dimensions=np.array([[height, width]], dtype="uint16"), devices=[device],
-                                scorer=str(tracks.meta.get("model", "vidcorr")), source_software="vidcorr",
-                                source_software_version=_version(), skeleton=skeleton)
+    with warnings.catch_warnings():
+        # ndx-pose >= 0.2 deprecates original_videos, labeled_videos, dimensions and devices for ImageSeries
+        # links; sleap-io's reader reads original_videos, so they stay.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        estimation = PoseEstimation(name=f"track={TRACK_NAME}", pose_estimation_series=series,
+                                    description=f"points tracked by vidcorr in {Path(video).name}",
+                                    original_videos=[video], labeled_videos=[video],
+                                    dimensions=np.array([[height, width]], dtype="uint16"), devices=[device],
+                                    scorer=str(tracks.meta.get("model", "vidcorr")), source_software="vidcorr",
+                                    source_software_version=_version(), skeleton=skeleton)
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(video).stem) or "video"
     nwb.create_processing_module(name=f"SLEAP_VIDEO_000_{stem}", description="vidcorr tracks").add(estimation)
     path = Path(path)
