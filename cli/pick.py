@@ -12,7 +12,7 @@ import typer
 
 from vidcorr.errors import InputError
 
-from .common import console, handle_errors
+from .common import console, handle_errors, status
 from .view import DEFAULT_PORT, QuietHandler
 
 
@@ -39,7 +39,8 @@ def pick(
     from vidcorr.pick import build_pick_page
 
     page = out if out is not None else Path(f"{video.stem}_pick.html")
-    page = build_pick_page(video, page, frames=frames, max_side=max_side, video_arg=str(video))
+    with status(f"reading up to {frames} frames of {video}"):
+        page = build_pick_page(video, page, frames=frames, max_side=max_side, video_arg=str(video))
     console.print(f"wrote {page}", soft_wrap=True)
     if not serve:
         uri = page.resolve().as_uri()
