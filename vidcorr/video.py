@@ -333,7 +333,10 @@ class OpenCVReader(VideoReader):
             if not cap.isOpened():
                 cap.release()
                 raise _diagnose_unreadable(path)
-            num_frames = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+            # OpenCV estimates the count from duration x rate where the container does not store it
+            # (Matroska, WebM): wrong for a variable frame rate. Count the stream's packets instead.
+            counted = _count_video_packets(path)
+            num_frames = counted if counted is not None else int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
             fps = float(cap.get(cv2.CAP_PROP_FPS))
             ok, first = cap.read()
         if not ok:
@@ -377,6 +380,26 @@ class OpenCVReader(VideoReader):
             self._next = t + 1
             cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=out[i])
         return out
+
+
+def _count_video_packets(path: Path) -> int | None:
+    """Frames in the first video stream: the container's count where it stores one (MP4, MOV), else
+    the number of its packets, demuxed without decoding (as decord counts). None where PyAV is not
+    installed or cannot read the file."""
+    try:
+        import av
+    except ImportError:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            if stream.frames > 0:
+                return int(stream.frames)
+            return sum(1 for packet in container.demux(stream) if packet.size > 0)
+    except Exception:  # PyAV raises FFmpeg's error types; OpenCV's own count is then used
+        return None
 
 
 class MemoryReader(VideoReader):
