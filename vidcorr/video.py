@@ -289,13 +289,18 @@ class DecordReader(VideoReader):
             try:
                 self._vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads)
                 num_frames = len(self._vr)
-                first = _decord_to_numpy(self._vr[0]) if num_frames > 0 else None
+                # Decoded the way reads decode (get_batch), so a file decord mishandles fails here, where
+                # backend="auto" then tries OpenCV: decord 0.6 gives 4-channel frames, and fails to copy
+                # them, for some rotated videos (a 64x48 clip with a 90-degree display matrix, for one).
+                first = _decord_to_numpy(self._vr.get_batch([0]))[0] if num_frames > 0 else None
                 self._vr.seek(0)  # stop decord's read-ahead (class docstring)
                 fps = float(self._vr.get_avg_fps())
             except Exception:  # decord raises its own DECORDError / RuntimeError types
-                raise _diagnose_unreadable(path) from None
+                raise _diagnose_unreadable(path, failed="decord") from None
         if first is None:
             raise InputError(f"video {str(path)!r} has no frames")
+        if first.ndim != 3 or first.shape[2] != 3:
+            raise _diagnose_unreadable(path, failed="decord")
         height, width = first.shape[:2]
         self.info = VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height)
 
@@ -443,12 +448,16 @@ class MemoryReader(VideoReader):
 _FILE_READERS: dict[str, type[VideoReader]] = {"decord": DecordReader, "opencv": OpenCVReader}
 
 
-def _diagnose_unreadable(path: Path) -> InputError:
-    """The error for a file a backend could not open: a video with no frames, or not a video at all."""
+def _diagnose_unreadable(path: Path, failed: str | None = None) -> InputError:
+    """The error for a file a backend could not open: a video with no frames, not a video at all, or (where
+    `failed` names the backend that failed and OpenCV decodes the file) a file that backend mishandles."""
     cap = cv2.VideoCapture(str(path))
     try:
-        if cap.isOpened() and not cap.grab():
-            return InputError(f"video {str(path)!r} has no frames")
+        if cap.isOpened():
+            if not cap.grab():
+                return InputError(f"video {str(path)!r} has no frames")
+            if failed is not None:
+                return InputError(f"video backend {failed!r} cannot decode {str(path)!r}: use backend 'opencv'")
     finally:
         cap.release()
     return InputError(f"cannot read video {str(path)!r}: no decodable video stream")
