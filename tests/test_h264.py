@@ -165,3 +165,13 @@ def test_viewer_notes_an_mp4v_video_instead_of_playing_it(tmp_path, session, mon
     assert page.is_hidden("#annotated-video") and page.is_visible("#annotated-note")
     assert page.text_content("#annotated-note") == ("Browsers do not play mpeg4: re-render it with PyAV installed "
                                                     "(H.264).")
+
+
+def test_writing_and_probing_print_nothing(tmp_path, capfd):
+    frames, truth = sample_frames(num_frames=4, size=(65, 33))
+    render_video(frames, truth, tmp_path / "a.mp4")
+    (tmp_path / "notes.mkv").write_text("not a video\n")
+    with pytest.raises(InputError):
+        open_video(tmp_path / "notes.mkv", backend="opencv")
+    open_video(tmp_path / "a.mp4", backend="opencv").get_frame(3)
+    assert capfd.readouterr() == ("", "")  # neither libx264's banner nor FFmpeg's complaints reach the terminal
