@@ -40,20 +40,24 @@ from .common import (
     prepare_out_dir,
     warn_if_slow,
 )
-from .points import video_queries
+from .points import FpsOpt, MaskIdOpt, MaskOpt, video_queries
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
 @handle_errors
 def fit(
-    source: Annotated[Path, typer.Argument(help="An image, or a video (points on --ref-frame).")],
+    source: Annotated[Path, typer.Argument(
+        help="An image, or a video or folder of frames (points on --ref-frame).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the embeddings (.safetensors).")],
     points: PointsOpt = None,
     points_file: Annotated[Path | None, typer.Option(
         "--points-file", help="CSV or JSON: x,y rows for an image, t,x,y rows for a video.")] = None,
     grid: GridOpt = None,
+    mask: MaskOpt = None,
+    mask_id: MaskIdOpt = None,
     ref_frame: RefFrameOpt = 0,
+    fps: FpsOpt = None,
     model: ModelOpt = "CompVis/stable-diffusion-v1-4",
     preset: PresetOpt = "paper",
     device: DeviceOpt = Device.auto,
@@ -80,17 +84,17 @@ def fit(
         image = read_image(source)
         size = (image.shape[1], image.shape[0])
         # An image is a one-frame video here: x,y rows (or t,x,y rows with t ignored).
-        xy = video_queries(points, points_file, grid, 0, 1, size)[:, 1:]
+        xy = video_queries(points, points_file, grid, 0, 1, size, mask, mask_id)[:, 1:]
         xy = check_points(xy, size, name=f"image {source.name}")
         ldm = load_model(model, device, dtype, autocast, compile_model)
         warn_if_slow(ldm, cfg, len(xy), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit(ldm, image, xy, cfg, progress=progress)
     else:
-        reader = open_video(source)
+        reader = open_video(source, fps=fps)
         info = reader.info
-        queries = check_queries(video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size),
-                                info.num_frames, info.size)
+        queries = check_queries(video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size,
+                                              mask, mask_id), info.num_frames, info.size)
         ldm = load_model(model, device, dtype, autocast, compile_model)
         warn_if_slow(ldm, cfg, len(queries), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:

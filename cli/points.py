@@ -5,12 +5,24 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import typer
 
+from vidcorr import masks
 from vidcorr.errors import InputError
+from vidcorr.masks import DEFAULT_GRID_MARGIN
 from vidcorr.pick import POINTS_FORMAT as PICKED_FORMAT
 from vidcorr.pick import POINTS_VERSION as PICKED_VERSION
+
+MaskOpt = Annotated[Path | None, typer.Option(
+    "--mask", help="With --grid: a binary or palette (indexed, e.g. DAVIS) PNG of the reference frame; the grid's "
+    "points inside it are the queries (CoTracker's segm_mask rule).")]
+MaskIdOpt = Annotated[int | None, typer.Option(
+    "--mask-id", min=1, help="The object label to keep in a palette --mask [default: every non-zero label].")]
+FpsOpt = Annotated[float | None, typer.Option(
+    "--fps", help="Frame rate of a folder of frames [default: 30]; a video file has its own.")]
 
 
 def parse_points(text: str, columns: int = 2, option: str = "--points") -> np.ndarray:
@@ -80,27 +92,38 @@ def _shape(columns: int) -> str:
     return "'x,y;x,y'" if columns == 2 else "'t,x,y;t,x,y'"
 
 
-def grid_points(n: int, size_wh: tuple[int, int], margin: float = 0.1) -> np.ndarray:
+def grid_points(n: int, size_wh: tuple[int, int], margin: float = DEFAULT_GRID_MARGIN) -> np.ndarray:
     """An n x n grid of (x, y) pixel centres inside a margin of `margin` of each side; (n*n, 2)."""
     if n < 1:
         raise InputError(f"--grid must be at least 1, got {n}")
-    width, height = size_wh
-    xs = np.linspace(margin * width, (1 - margin) * width, n) if n > 1 else np.array([width / 2])
-    ys = np.linspace(margin * height, (1 - margin) * height, n) if n > 1 else np.array([height / 2])
-    return np.array([[x, y] for y in ys for x in xs], dtype=np.float64)
+    return masks.grid_points(n, size_wh, margin)
 
 
 def video_queries(points: str | None, points_file: Path | None, grid: int | None, ref_frame: int,
-                  num_frames: int, size_wh: tuple[int, int]) -> np.ndarray:
-    """(N, 3) t, x, y queries from exactly one of --points (on --ref-frame), --points-file, --grid."""
-    given = [name for name, value in (("--points", points), ("--points-file", points_file), ("--grid", grid))
-             if value is not None]
-    if len(given) != 1:
-        raise InputError("give the points with exactly one of --points 'x,y;x,y', --points-file FILE or --grid N"
-                         + (f" (got {' and '.join(given)})" if given else ""))
+                  num_frames: int, size_wh: tuple[int, int], mask: Path | None = None,
+                  mask_id: int | None = None) -> np.ndarray:
+    """(N, 3) t, x, y queries: --points-file, or --points and/or --grid N (inside --mask) on --ref-frame.
+
+    --points and --grid together give the typed points first, then the grid's."""
+    if mask_id is not None and mask is None:
+        raise InputError("--mask-id needs --mask FILE")
+    if mask is not None and grid is None:
+        raise InputError("--mask needs --grid N: the grid's points inside the mask are the queries")
+    if points_file is not None and (points is not None or grid is not None):
+        raise InputError("give --points-file FILE alone, not with --points or --grid")
+    if points_file is None and points is None and grid is None:
+        raise InputError("give the points with --points 'x,y;x,y', --grid N [--mask FILE] or --points-file FILE")
     if not 0 <= ref_frame < num_frames:
         raise InputError(f"--ref-frame {ref_frame} is past the end of the video (frames 0..{num_frames - 1})")
     if points_file is not None:
         return read_points_file(points_file, columns=3)
-    xy = parse_points(points) if points is not None else grid_points(grid, size_wh)
+    parts = [parse_points(points)] if points is not None else []
+    if grid is not None:
+        if mask is None:
+            parts.append(grid_points(grid, size_wh))
+        else:
+            if grid < 1:
+                raise InputError(f"--grid must be at least 1, got {grid}")
+            parts.append(masks.grid_in_mask(grid, masks.read_mask(mask, size_wh, mask_id)))
+    xy = np.concatenate(parts)
     return np.column_stack([np.full(len(xy), float(ref_frame)), xy])

@@ -7,15 +7,17 @@ from typing import Annotated
 
 import typer
 
-from .common import console, handle_errors, prepare_out_dir
+from .common import console, err_console, handle_errors, prepare_out_dir
+from .points import FpsOpt
 
 
 @handle_errors
 def render(
-    video: Annotated[Path, typer.Argument(help="The video the tracks were made on.")],
+    video: Annotated[Path, typer.Argument(help="The video (file or folder of frames) the tracks were made on.")],
     tracks_file: Annotated[Path, typer.Argument(help="tracks.npz written by `vidcorr track`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output video (.mp4).")] = Path("annotated.mp4"),
     trail: Annotated[int, typer.Option("--trail", min=0, help="Frames of trail behind each marker.")] = 10,
+    fps: FpsOpt = None,
 ) -> None:
     """Draw saved tracks on every frame of VIDEO (same size and fps): coloured markers, trails, hollow
     markers where a point is not visible, point ids."""
@@ -24,7 +26,10 @@ def render(
     from vidcorr.video import open_video
 
     tracks = Tracks.load_npz(tracks_file)
-    reader = open_video(video)
+    # A frame folder's frame rate is the tracks' own unless --fps says otherwise.
+    reader = open_video(video, fps=fps if fps is not None or not video.is_dir() else tracks.fps)
     prepare_out_dir(out.parent if str(out.parent) else Path("."))
     rendered = render_video(reader, tracks, out, trail=trail)
+    if rendered.warning:
+        err_console.print(f"[bold yellow]warning:[/] {rendered.warning}", soft_wrap=True)
     console.print(f"{rendered.num_frames} frames at {rendered.fps:g} fps ({rendered.codec}); wrote {rendered.path}")

@@ -40,12 +40,13 @@ from .common import (
     check_out_dir,
     console,
     elapsed,
+    err_console,
     handle_errors,
     load_model,
     prepare_out_dir,
     warn_if_slow,
 )
-from .points import video_queries
+from .points import FpsOpt, MaskIdOpt, MaskOpt, video_queries
 
 PRESET_TRACK_HELP = ("paper (5 restarts x 20 crops per frame and point), balanced (2 x 8) or fast (1 x 4); "
                      "default: paper, or the embeddings file's own settings with --embeddings.")
@@ -53,11 +54,14 @@ PRESET_TRACK_HELP = ("paper (5 restarts x 20 crops per frame and point), balance
 
 @handle_errors
 def track(
-    video: Annotated[Path, typer.Argument(help="Video file.")],
+    video: Annotated[Path, typer.Argument(help="Video file, or folder of JPEG/PNG frames.")],
     points: PointsOpt = None,
     points_file: Annotated[Path | None, typer.Option("--points-file", help="CSV or JSON of t,x,y rows.")] = None,
     grid: GridOpt = None,
+    mask: MaskOpt = None,
+    mask_id: MaskIdOpt = None,
     ref_frame: RefFrameOpt = 0,
+    fps: FpsOpt = None,
     embeddings_file: Annotated[Path | None, typer.Option(
         "--embeddings", help="Track with embeddings from `vidcorr fit` instead of fitting.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: VIDEO_vidcorr].")] = None,
@@ -93,7 +97,7 @@ def track(
     from vidcorr.video import open_video
     from vidcorr.view import KeyFrameMaps, add_reference_maps, choose_key_frames, write_track_visuals
 
-    reader = open_video(video)
+    reader = open_video(video, fps=fps)
     info = reader.info
     out = check_out_dir(out or Path(f"{video.stem}_vidcorr"))
     reader.frame_indices(start, end, stride)  # a bad range fails before any model work
@@ -101,7 +105,7 @@ def track(
     embeddings = None
     global_search = False
     if embeddings_file is not None:
-        if points is not None or points_file is not None or grid is not None:
+        if points is not None or points_file is not None or grid is not None or mask is not None:
             raise InputError("give either --embeddings or points to fit (--points, --points-file, --grid), not both")
         embeddings = Embeddings.load(embeddings_file)
         cfg = _reuse_config(embeddings.config, preset, seed=seed, crops=crops, max_batch=max_batch,
@@ -111,8 +115,8 @@ def track(
         global_search = (embeddings.frames is None or embeddings.extra.get("video_size") != list(info.size)
                          or embeddings.extra.get("video_frames") != info.num_frames)
     else:
-        queries = check_queries(video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size),
-                                info.num_frames, info.size)
+        queries = check_queries(video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size,
+                                              mask, mask_id), info.num_frames, info.size)
         cfg = build_config(preset or "paper", seed=seed, num_steps=steps, restarts=restarts, crops=crops,
                            image_size=image_size, init_prompt=init_prompt, max_batch=max_batch)
         num_points = len(queries)
@@ -158,6 +162,8 @@ def track(
             rendered = render_video(reader, tracks, out / "annotated.mp4", trail=trail,
                                     heatmaps=(lambda row: heat.get(int(frames[row]))) if heat else None)
             written.append(rendered.path)
+            if rendered.warning:
+                err_console.print(f"[bold yellow]warning:[/] {rendered.warning}", soft_wrap=True)
         written += list(tracks.save_all(out).values())
         if fitted_here:
             written.append(embeddings.save(out / "embeddings.safetensors"))

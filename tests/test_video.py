@@ -180,9 +180,10 @@ def test_bad_files(tmp_path, backend):
         open_video(empty, backend=backend)
     assert str(err.value) == f"video {str(empty)!r} has no frames"
 
-    with pytest.raises(InputError) as err:
+    with pytest.raises(InputError) as err:  # a folder is read as a frame folder (tests/test_frames.py)
         open_video(tmp_path, backend=backend)
-    assert str(err.value) == f"video {str(tmp_path)!r} is not a file"
+    assert str(err.value) == (f"frame folder {str(tmp_path)!r} holds 'empty.avi', which is not a frame: "
+                              "a frame folder holds only .jpg, .jpeg, .png files")
 
 
 def test_errors_print_nothing(tmp_path, capfd):
@@ -203,7 +204,8 @@ def test_backend_choice(lossless):
     assert str(err.value) == "unknown video backend 'ffmpeg': choose 'auto', 'decord' or 'opencv'"
     with pytest.raises(InputError) as err:
         open_video(path, fps=10)
-    assert str(err.value) == f"fps=10 applies to frames in memory only: video {str(path)!r} has its own frame rate"
+    assert str(err.value) == (f"fps=10 applies to frame folders and frames in memory only: video {str(path)!r} "
+                              "has its own frame rate")
     reader = open_video(path, backend="opencv")
     assert open_video(reader) is reader
 
@@ -241,7 +243,7 @@ def test_in_memory_errors():
 
 
 def test_default_codec():
-    expected = "avc1" if h264_available() else "mp4v"
+    expected = "h264" if h264_available() else "mp4v"
     assert default_codec("out.mp4") == default_codec("OUT.MOV") == expected
     assert default_codec("out.avi") == "MJPG"
     with pytest.raises(InputError) as err:

@@ -220,8 +220,11 @@ class RenderedVideo:
         num_frames: frames written (all of the input's).
         fps: frames per second (the input's).
         size: (W, H) of the frames (the input's).
-        encoded_size: (W, H) in the file (`size` rounded up to even numbers).
-        codec: FourCC used ('avc1' or 'mp4v' for .mp4).
+        encoded_size: (W, H) in the file: `size` rounded up to even numbers, the input in its
+            top-left corner (an odd side is padded by repeating the last column/row; see
+            `vidcorr.video.VideoWriter`), so track coordinates hold in the file unchanged.
+        codec: 'h264' (yuv420p) for .mp4, or 'mp4v' where no H.264 encoder is installed.
+        warning: None, or one line for the caller to show (the mp4v fallback).
     """
 
     path: Path
@@ -230,6 +233,7 @@ class RenderedVideo:
     size: tuple[int, int]
     encoded_size: tuple[int, int]
     codec: str
+    warning: str | None = None
 
 
 def _heatmap_for_row(heatmaps: HeatmapSource, row: int) -> np.ndarray | None:
@@ -263,13 +267,14 @@ def render_video(
     Args:
         video: a `VideoReader` or a video path (opened with `open_video`).
         tracks: tracks made on this video (tracks.size == the video's (W, H)).
-        out_path: output video (.mp4: H.264 where OpenCV has it, else MPEG-4 part 2).
+        out_path: output video (.mp4: H.264 yuv420p through PyAV; MPEG-4 part 2 with a warning
+            where no H.264 encoder is installed).
         trail: rows of trail behind each marker.
         heatmaps: per tracks row, a float (h, w) map or (N, h, w) maps (max over points is shown):
             an array (T, h, w) / (T, N, h, w), a sequence of length T, or a function of the row
             returning a map or None.
         progress: called as progress(frames_done, total_frames) after each batch.
-        codec: FourCC instead of the default for out_path's suffix.
+        codec: 'h264' or an OpenCV FourCC instead of the default for out_path's suffix.
         batch_size: frames decoded at a time.
         radius: marker radius in pixels (default from the frame size).
         show_ids: write point ids.
@@ -337,6 +342,7 @@ def _render(
         size=info.size,
         encoded_size=writer.encoded_size,
         codec=writer.codec,
+        warning=writer.warning,
     )
 
 

@@ -1,24 +1,35 @@
-"""Reading videos as streams of RGB frames (decord or OpenCV) and writing them (OpenCV).
+"""Reading videos as streams of RGB frames (decord, OpenCV, frame folders) and writing them (PyAV, OpenCV).
 
 Readers know the frame count, frame rate and size up front and stream frames in small batches, so
-memory does not grow with the length of the video. Three readers share one interface:
+memory does not grow with the length of the video. Four readers share one interface:
 
 - ``decord``: preferred where it is importable (it ships wheels for x86-64 only).
 - ``opencv``: the fallback, also selectable.
+- ``frames``: a folder of JPEG/PNG frames (`vidcorr.frames`), with a given frame rate.
 - ``memory``: a list or array of HxWx3 uint8 frames already in memory.
 
 Frames are always ``uint8`` RGB ``(H, W, 3)``; batches are ``(B, H, W, 3)``.
+
+A rotation flag (the container's display matrix, as phones write it) is applied: frames come out
+as players and browsers show them, and (W, H) is the displayed size. decord and OpenCV both do so
+(tests/test_real_files.py checks that they agree); OpenCV's auto-orientation is switched on
+explicitly in case a build defaults it off. Tracks are therefore in displayed pixels, and the
+annotated video is written upright, without a flag.
+
+A variable frame rate is read frame by frame: frame t is the t-th decoded frame, and `VideoInfo.fps`
+is the rate the container announces (its average for decord, OpenCV's guess otherwise).
+Timestamps are not kept; the annotated video is written at that constant rate.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fractions
 import functools
 import math
 import operator
 import os
 import sys
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,6 +53,15 @@ MEMORY_NAME = "<in-memory frames>"
 # Containers for which the writer picks H.264 where available, else MPEG-4 part 2.
 _MP4_LIKE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 _SUFFIX_CODECS = {".avi": "MJPG"}
+_PYAV_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+H264 = "h264"
+_H264_ALIASES = {"h264", "avc1", "H264", "X264", "x264"}
+# libx264 settings: CRF 20 looks clean on markers and text; "veryfast" keeps rendering well under the
+# tracking time (benchmarks/h264_writers.py measured it against imageio-ffmpeg).
+H264_OPTIONS = {"crf": "20", "preset": "veryfast"}
+# Colour tags of the H.264 stream, matching the conversion: swscale's BT.601 matrix in limited range
+# (what OpenCV and decord assume when they decode), BT.709 primaries and transfer (sRGB's).
+_AVCOL_SPC_SMPTE170M, _AVCOL_PRI_BT709, _AVCOL_TRC_BT709, _AVCOL_RANGE_MPEG = 6, 1, 1, 1
 
 
 @dataclass(frozen=True)
@@ -269,13 +289,18 @@ class DecordReader(VideoReader):
             try:
                 self._vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=num_threads)
                 num_frames = len(self._vr)
-                first = _decord_to_numpy(self._vr[0]) if num_frames > 0 else None
+                # Decoded the way reads decode (get_batch), so a file decord mishandles fails here, where
+                # backend="auto" then tries OpenCV: decord 0.6 gives 4-channel frames, and fails to copy
+                # them, for some rotated videos (a 64x48 clip with a 90-degree display matrix, for one).
+                first = _decord_to_numpy(self._vr.get_batch([0]))[0] if num_frames > 0 else None
                 self._vr.seek(0)  # stop decord's read-ahead (class docstring)
                 fps = float(self._vr.get_avg_fps())
             except Exception:  # decord raises its own DECORDError / RuntimeError types
-                raise _diagnose_unreadable(path) from None
+                raise _diagnose_unreadable(path, failed="decord") from None
         if first is None:
             raise InputError(f"video {str(path)!r} has no frames")
+        if first.ndim != 3 or first.shape[2] != 3:
+            raise _diagnose_unreadable(path, failed="decord")
         height, width = first.shape[:2]
         self.info = VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height)
 
@@ -309,10 +334,14 @@ class OpenCVReader(VideoReader):
         self.name = str(path)
         with _quiet_native_stderr():
             cap = cv2.VideoCapture(str(path))
+            cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # apply a rotation flag (module docstring)
             if not cap.isOpened():
                 cap.release()
                 raise _diagnose_unreadable(path)
-            num_frames = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+            # OpenCV estimates the count from duration x rate where the container does not store it
+            # (Matroska, WebM): wrong for a variable frame rate. Count the stream's packets instead.
+            counted = _count_video_packets(path)
+            num_frames = counted if counted is not None else int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
             fps = float(cap.get(cv2.CAP_PROP_FPS))
             ok, first = cap.read()
         if not ok:
@@ -358,6 +387,26 @@ class OpenCVReader(VideoReader):
         return out
 
 
+def _count_video_packets(path: Path) -> int | None:
+    """Frames in the first video stream: the container's count where it stores one (MP4, MOV), else
+    the number of its packets, demuxed without decoding (as decord counts). None where PyAV is not
+    installed or cannot read the file."""
+    try:
+        import av
+    except ImportError:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            if stream.frames > 0:
+                return int(stream.frames)
+            return sum(1 for packet in container.demux(stream) if packet.size > 0)
+    except Exception:  # PyAV raises FFmpeg's error types; OpenCV's own count is then used
+        return None
+
+
 class MemoryReader(VideoReader):
     """Frames already in memory: a sequence of uint8 (H, W, 3) RGB frames, or a (T, H, W, 3) array."""
 
@@ -399,12 +448,16 @@ class MemoryReader(VideoReader):
 _FILE_READERS: dict[str, type[VideoReader]] = {"decord": DecordReader, "opencv": OpenCVReader}
 
 
-def _diagnose_unreadable(path: Path) -> InputError:
-    """The error for a file a backend could not open: a video with no frames, or not a video at all."""
+def _diagnose_unreadable(path: Path, failed: str | None = None) -> InputError:
+    """The error for a file a backend could not open: a video with no frames, not a video at all, or (where
+    `failed` names the backend that failed and OpenCV decodes the file) a file that backend mishandles."""
     cap = cv2.VideoCapture(str(path))
     try:
-        if cap.isOpened() and not cap.grab():
-            return InputError(f"video {str(path)!r} has no frames")
+        if cap.isOpened():
+            if not cap.grab():
+                return InputError(f"video {str(path)!r} has no frames")
+            if failed is not None:
+                return InputError(f"video backend {failed!r} cannot decode {str(path)!r}: use backend 'opencv'")
     finally:
         cap.release()
     return InputError(f"cannot read video {str(path)!r}: no decodable video stream")
@@ -415,23 +468,24 @@ def open_video(
     backend: str = "auto",
     fps: float | None = None,
 ) -> VideoReader:
-    """Open a video file, or wrap frames already in memory, as a `VideoReader`.
+    """Open a video file or a frame folder, or wrap frames already in memory, as a `VideoReader`.
 
     Args:
-        source: a video file path; a sequence of uint8 (H, W, 3) RGB frames or a uint8 (T, H, W, 3)
-            array (any other iterable of frames is read into a list first); or a `VideoReader`,
-            returned unchanged.
+        source: a video file path; a folder of JPEG/PNG frames (`vidcorr.frames`); a sequence of
+            uint8 (H, W, 3) RGB frames or a uint8 (T, H, W, 3) array (any other iterable of frames
+            is read into a list first); or a `VideoReader`, returned unchanged.
         backend: "auto" (decord where importable, else OpenCV; a file decord cannot open is tried
-            with OpenCV), "decord" or "opencv". Ignored for frames in memory.
-        fps: frame rate of frames in memory (default 30). A file's frame rate is read from the file,
-            so passing fps with a path is an error.
+            with OpenCV), "decord" or "opencv". Ignored for frame folders and frames in memory.
+        fps: frame rate of a frame folder or of frames in memory (default 30). A video file's frame
+            rate is read from the file, so passing fps with one is an error.
 
     Returns:
         A reader whose `info` gives (num_frames, fps, width, height).
 
     Raises:
         InputError: unknown backend, decord requested but not installed, missing path, a file that
-            is not a video, a video with no frames, malformed in-memory frames.
+            is not a video, a video with no frames, a malformed frame folder (see `vidcorr.frames`),
+            malformed in-memory frames.
     """
     if isinstance(source, VideoReader):
         return source
@@ -444,12 +498,17 @@ def open_video(
             source = list(source)
         return MemoryReader(source, DEFAULT_MEMORY_FPS if fps is None else fps)
     path = Path(source)
-    if fps is not None:
-        raise InputError(f"fps={fps!r} applies to frames in memory only: video {str(path)!r} has its own frame rate")
     if not path.exists():
         raise InputError(f"video {str(path)!r} does not exist")
     if path.is_dir():
-        raise InputError(f"video {str(path)!r} is not a file")
+        from vidcorr.frames import DEFAULT_FOLDER_FPS, FrameFolderReader
+
+        return FrameFolderReader(path, DEFAULT_FOLDER_FPS if fps is None else fps)
+    if fps is not None:
+        raise InputError(
+            f"fps={fps!r} applies to frame folders and frames in memory only: video {str(path)!r} has its own "
+            "frame rate"
+        )
     if backend == "decord" and not decord_available():
         raise InputError(
             "video backend 'decord' is not available (decord is not installed; it ships wheels for "
@@ -474,32 +533,43 @@ def open_video(
 
 @functools.lru_cache(maxsize=1)
 def h264_available() -> bool:
-    """Whether this OpenCV build can encode H.264 ('avc1') into .mp4: probed once with a tiny writer."""
-    with tempfile.TemporaryDirectory(prefix="vidcorr-probe-") as tmp, _quiet_native_stderr():
-        probe = Path(tmp) / "probe.mp4"
-        writer = cv2.VideoWriter(str(probe), cv2.VideoWriter_fourcc(*"avc1"), 24.0, (64, 64))
-        try:
-            if not writer.isOpened():
-                return False
-            for value in (0, 255):
-                writer.write(np.full((64, 64, 3), value, dtype=np.uint8))
-        finally:
-            writer.release()
-        return probe.exists() and probe.stat().st_size > 0
+    """Whether PyAV is installed with an H.264 encoder (libx264): probed once with a tiny encode."""
+    try:
+        import av
+    except ImportError:
+        return False
+    try:
+        context = av.CodecContext.create("libx264", "w")
+        context.width, context.height, context.pix_fmt = 64, 64, "yuv420p"
+        context.time_base = fractions.Fraction(1, 24)
+        context.open()
+        frame = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24").reformat(format="yuv420p")
+        frame.pts = 0
+        context.encode(frame)
+        context.encode(None)
+    except Exception:  # an FFmpeg build without libx264 raises its own error types
+        return False
+    return True
+
+
+NO_H264_WARNING = (
+    "no H.264 encoder found (PyAV with libx264: pip install av): wrote MPEG-4 part 2 (mp4v) instead, "
+    "which browsers and most phones do not play"
+)
 
 
 def default_codec(path: str | os.PathLike) -> str:
-    """The FourCC `VideoWriter` uses for `path` when none is given.
+    """The codec `VideoWriter` uses for `path` when none is given.
 
-    .mp4, .m4v, .mov, .mkv: 'avc1' (H.264) where this OpenCV build can encode it, else 'mp4v'
-    (MPEG-4 part 2). .avi: 'MJPG'.
+    .mp4, .m4v, .mov, .mkv: 'h264' (libx264 through PyAV, yuv420p) where it is installed, else
+    OpenCV's 'mp4v' (MPEG-4 part 2; `VideoWriter.warning` then says so). .avi: OpenCV's 'MJPG'.
 
     Raises:
         InputError: another suffix.
     """
     suffix = Path(path).suffix.lower()
     if suffix in _MP4_LIKE_SUFFIXES:
-        return "avc1" if h264_available() else "mp4v"
+        return H264 if h264_available() else "mp4v"
     if suffix in _SUFFIX_CODECS:
         return _SUFFIX_CODECS[suffix]
     raise InputError(
@@ -509,28 +579,37 @@ def default_codec(path: str | os.PathLike) -> str:
 
 
 class VideoWriter:
-    """Write uint8 RGB frames to a video file with OpenCV, atomically.
+    """Write uint8 RGB frames to a video file, atomically: H.264 through PyAV, other codecs through OpenCV.
 
     Frames go to a temporary name next to `path` that is renamed onto `path` only when the `with`
     block ends without an exception; an interrupted or failed write leaves nothing at `path`.
 
-    OpenCV's encoders drop the last column/row of odd-sized frames, so an odd width or height is
-    padded by repeating the last column/row: every input pixel is kept and `encoded_size` says
-    what the file holds.
+    H.264 is written with libx264 in yuv420p (High profile, colour tagged BT.601 matrix / BT.709
+    primaries, limited range; .mp4 and .mov with the index at the front, so a browser plays it
+    while it loads), which every browser and phone plays. 4:2:0 chroma needs even sides, and H.264
+    cannot crop by one pixel in 4:2:0 (its crop window moves in steps of two), so no yuv420p H.264
+    file has an odd side. An odd width or height is therefore padded by repeating the last
+    column/row at the right/bottom: every input pixel keeps its coordinates (tracks drawn on the
+    video stay exact) and `encoded_size` says what the file holds. OpenCV's codecs get the same
+    padding (they would drop the last column/row).
+
+    Without an H.264 encoder the default for .mp4 falls back to 'mp4v', and `warning` says so for
+    the caller to show (the library never prints).
 
     Example::
 
         with VideoWriter("out.mp4", fps=reader.info.fps, size=reader.info.size) as writer:
             for _, frames in reader.iter_frames():
                 writer.write_batch(frames)
-        writer.codec  # 'avc1' or 'mp4v'
+        writer.codec  # 'h264', or 'mp4v' with writer.warning set
 
     Attributes:
         path: the final path.
         fps: frames per second.
         size: (W, H) of the frames written.
         encoded_size: (W, H) in the file: `size` rounded up to even numbers.
-        codec: FourCC actually used ('avc1', 'mp4v', ...).
+        codec: 'h264' (PyAV) or the OpenCV FourCC actually used ('mp4v', 'MJPG', 'FFV1', ...).
+        warning: None, or one line saying why the file is not H.264 (the mp4v fallback).
         frames_written: frames written so far.
     """
 
@@ -543,7 +622,8 @@ class VideoWriter:
             path: output file; its suffix selects the container (.mp4, .m4v, .mov, .mkv, .avi).
             fps: frames per second, > 0.
             size: (W, H) of every frame in pixels.
-            codec: FourCC to use instead of `default_codec(path)`, e.g. 'FFV1' for lossless .mkv.
+            codec: 'h264' (also 'avc1'), or an OpenCV FourCC (e.g. 'FFV1' for lossless .mkv),
+                instead of `default_codec(path)`.
         """
         self.path = Path(path)
         self.fps = _check_fps(fps)
@@ -555,11 +635,22 @@ class VideoWriter:
             raise InputError(f"frame size {size!r} is invalid: width and height must be >= 1")
         self.size = (width, height)
         self.encoded_size = (width + width % 2, height + height % 2)
-        if codec is not None and len(codec) != 4:
-            raise InputError(f"codec {codec!r} is invalid: it must be a four-character code such as 'mp4v'")
-        self.codec = codec if codec is not None else default_codec(self.path)
+        self.warning: str | None = None
+        if codec is None:
+            codec = default_codec(self.path)
+            if codec == "mp4v":
+                self.warning = NO_H264_WARNING
+        elif codec in _H264_ALIASES:
+            codec = H264
+            if self.path.suffix.lower() not in _PYAV_FORMATS:
+                raise InputError(f"codec 'h264' needs a {', '.join(_PYAV_FORMATS)} file, not {self.path.name!r}")
+            if not h264_available():
+                raise InputError("codec 'h264' is not available here: install PyAV (pip install av)")
+        elif len(codec) != 4:
+            raise InputError(f"codec {codec!r} is invalid: use 'h264' or a four-character code such as 'mp4v'")
+        self.codec = codec
         self.frames_written = 0
-        self._writer: cv2.VideoWriter | None = None
+        self._writer: _OpenCVEncoder | _PyAVEncoder | None = None
         self._atomic: contextlib.AbstractContextManager[Path] | None = None
 
     def __enter__(self) -> VideoWriter:
@@ -568,16 +659,11 @@ class VideoWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         try:
-            with _quiet_native_stderr():
-                writer = cv2.VideoWriter(
-                    str(tmp), cv2.VideoWriter_fourcc(*self.codec), self.fps, self.encoded_size
-                )
-            if not writer.isOpened():
-                raise InputError(f"cannot write video {str(self.path)!r} with codec {self.codec!r}")
+            encoder = _PyAVEncoder if self.codec == H264 else _OpenCVEncoder
+            self._writer = encoder(tmp, self.path, self.codec, self.fps, self.encoded_size)
         except BaseException:
             self._atomic.__exit__(*sys.exc_info())
             raise
-        self._writer = writer
         return self
 
     def __exit__(
@@ -587,7 +673,7 @@ class VideoWriter:
         writer, atomic = self._writer, self._atomic
         self._writer = self._atomic = None
         try:
-            writer.release()
+            writer.close(flush=exc_type is None)
             if exc_type is None and self.frames_written == 0:
                 raise ValueError(f"no frames were written to {self.path}")
         except BaseException:
@@ -610,13 +696,72 @@ class VideoWriter:
                 f"frame has shape {frame.shape} and dtype {frame.dtype}; this writer takes "
                 f"({height}, {width}, 3) uint8 RGB"
             )
-        bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
         if self.encoded_size != self.size:
-            bgr = np.pad(bgr, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-        self._writer.write(bgr)
+            frame = np.pad(frame, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+        self._writer.write(frame)
         self.frames_written += 1
 
     def write_batch(self, frames: np.ndarray | Iterable[np.ndarray]) -> None:
         """Append frames: uint8 (B, H, W, 3) RGB, or any iterable of (H, W, 3) frames."""
         for frame in frames:
             self.write(frame)
+
+
+class _OpenCVEncoder:
+    """An OpenCV VideoWriter for one FourCC, taking even-sized RGB frames."""
+
+    def __init__(self, tmp: Path, path: Path, codec: str, fps: float, size: tuple[int, int]) -> None:
+        with _quiet_native_stderr():
+            self._writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, size)
+        if not self._writer.isOpened():
+            raise InputError(f"cannot write video {str(path)!r} with codec {codec!r}")
+
+    def write(self, rgb: np.ndarray) -> None:
+        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def close(self, flush: bool) -> None:
+        self._writer.release()
+
+
+class _PyAVEncoder:
+    """libx264 through PyAV: yuv420p, tagged colours, even-sized RGB frames in."""
+
+    def __init__(self, tmp: Path, path: Path, codec: str, fps: float, size: tuple[int, int]) -> None:
+        import av
+
+        fmt = _PYAV_FORMATS[path.suffix.lower()]
+        options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        try:
+            self._container = av.open(str(tmp), "w", format=fmt, options=options)
+        except av.FFmpegError as exc:
+            raise InputError(f"cannot write video {str(path)!r} with codec 'h264': {exc}") from None
+        try:
+            rate = fractions.Fraction(fps).limit_denominator(100_000)
+            stream = self._container.add_stream("libx264", rate=rate, options=dict(H264_OPTIONS))
+            stream.width, stream.height = size
+            stream.pix_fmt = "yuv420p"
+            context = stream.codec_context
+            context.colorspace, context.color_primaries = _AVCOL_SPC_SMPTE170M, _AVCOL_PRI_BT709
+            context.color_trc, context.color_range = _AVCOL_TRC_BT709, _AVCOL_RANGE_MPEG
+        except BaseException:
+            self._container.close()
+            raise
+        self._stream = stream
+        self._pts = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        import av
+
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace="itu601"
+        )
+        frame.pts = self._pts
+        self._pts += 1
+        self._container.mux(self._stream.encode(frame))
+
+    def close(self, flush: bool) -> None:
+        try:
+            if flush:
+                self._container.mux(self._stream.encode(None))
+        finally:
+            self._container.close()

@@ -15,6 +15,9 @@ data; images by relative path) that works from ``file://`` with no server and no
   "frames": [{"frame", "row", "image", "heat": [N] file or null}],
   "references": [{"frame", "image", "heat": [N] file or null}]}``
 
+  The run's ``annotated.mp4`` (beside ``keyframes/``) is played inline under the key frames; one in a codec
+  browsers do not play (the mp4v fallback) gets a note instead.
+
   ``frames`` are the key frames (tracked rows) the page's slider runs over, ``references`` the query
   frames; ``heat`` files are the layer-mean attention map of each point on that frame, colour-mapped
   (JET, min-max per map) at ``HEAT_SIDE`` pixels in the model's square space (the page stretches them
@@ -58,6 +61,9 @@ from vidcorr.video import VideoReader
 from vidcorr.view_page import PAGE_SCRIPT, PAGE_STYLE, PAGE_TEMPLATE
 
 PAGE_FILE = "index.html"
+ANNOTATED_VIDEO = "annotated.mp4"
+# Codecs vidcorr may write that browsers do not play (the mp4v fallback).
+_UNPLAYABLE_CODECS = {"mpeg4", "mjpeg", "ffv1"}
 VIS_DIR = "vis"
 TRACKS_DIR = "keyframes"
 TRACKS_INDEX_VERSION = 1
@@ -342,7 +348,7 @@ def page_html(data: dict[str, Any]) -> str:
     script and style (by their hashes) and images from the page's folder."""
     csp = ("default-src 'none'; "
            f"script-src '{_sha256(PAGE_SCRIPT)}'; style-src '{_sha256(PAGE_STYLE)}'; "
-           "img-src 'self' file: data:; base-uri 'none'; form-action 'none'")
+           "img-src 'self' file: data:; media-src 'self' file:; base-uri 'none'; form-action 'none'")
     replacements = {"@CSP@": csp, "@STYLE@": PAGE_STYLE, "@SCRIPT@": PAGE_SCRIPT, "@DATA@": embed_json(data)}
     return re.sub("|".join(map(re.escape, replacements)), lambda m: replacements[m.group(0)], PAGE_TEMPLATE)
 
@@ -486,7 +492,30 @@ def _page_tracks(directory: Path, index_path: Path) -> dict[str, Any]:
         raise DataError(f"{index_path}: malformed tracks index ({type(exc).__name__}: {exc})") from None
     return {"video": _file_name(index.get("video")), "size": [width, height], "fps": _number(index.get("fps")),
             "trail": trail, "points": points, "rows": page_rows, "frames": frames,
-            "references": references}
+            "references": references, "annotated": _annotated_video(directory, index_path)}
+
+
+def _annotated_video(directory: Path, index_path: Path) -> dict[str, Any] | None:
+    """The run's annotated video (next to the key frames' folder, or beside the index), for the page to play:
+    {"url", "name", "codec" (or None), "playable" (False for a codec browsers do not play, else True)}."""
+    run_dir = index_path.parent.parent if index_path.parent.name == TRACKS_DIR else index_path.parent
+    video = run_dir / ANNOTATED_VIDEO
+    if not video.is_file():
+        return None
+    codec = _video_codec(video)
+    rel = os.path.relpath(video, directory).replace(os.sep, "/")
+    return {"url": quote(rel), "name": video.name, "codec": codec, "playable": codec not in _UNPLAYABLE_CODECS}
+
+
+def _video_codec(path: Path) -> str | None:
+    """The first video stream's codec name ('h264', 'mpeg4', ...) read with PyAV; None where it cannot tell."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return container.streams.video[0].codec_context.name if container.streams.video else None
+    except Exception:  # PyAV missing, or FFmpeg's own error types for an unreadable file
+        return None
 
 
 def _text(value: Any) -> str | None:

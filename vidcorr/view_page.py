@@ -104,6 +104,11 @@ PAGE_TEMPLATE = """<!doctype html>
       <h3 id="track-point-title"></h3>
       <dl id="track-point-meta" class="meta"></dl>
     </section>
+    <figure id="annotated-panel" class="panel" hidden>
+      <figcaption id="annotated-caption"></figcaption>
+      <video id="annotated-video" controls muted loop playsinline preload="metadata"></video>
+      <p id="annotated-note" class="hint muted" hidden></p>
+    </figure>
   </div>
 </section>
 <script type="application/json" id="vidcorr-data">@DATA@</script>
@@ -189,6 +194,8 @@ h4 { font-size: .85rem; margin: .6rem 0 .3rem; color: var(--muted); font-weight:
 .tile figcaption { font-size: .8rem; color: var(--muted); }
 .frames { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1rem; }
 .panel { margin: 0; min-width: 0; }
+#annotated-panel { margin-top: 1rem; }
+#annotated-video { display: block; max-width: 100%; background: #000; }
 .panel figcaption { margin-bottom: .3rem; }
 .marker { cursor: pointer; }
 .marker circle { vector-effect: non-scaling-stroke; stroke-width: 2px; }
@@ -506,6 +513,24 @@ PAGE_SCRIPT = r"""
     showFrame(0);
     drawReference();
     selectTrackPoint(-1);
+    setUpAnnotated();
+  }
+
+  // The whole annotated video (H.264), played inline; an mp4v fallback file gets a note instead.
+  function setUpAnnotated() {
+    const video = T.annotated;
+    if (!video) return;
+    byId("annotated-panel").hidden = false;
+    byId("annotated-caption").textContent = "annotated video: " + video.name
+      + (video.codec ? " (" + video.codec + ")" : "");
+    const note = byId("annotated-note");
+    if (video.playable === false) {
+      note.textContent = "Browsers do not play " + video.codec + ": re-render it with PyAV installed (H.264).";
+      note.hidden = false;
+      byId("annotated-video").hidden = true;
+      return;
+    }
+    byId("annotated-video").src = video.url;
   }
 
   // Markers and labels keep their size on screen whatever the video's: sizes in CSS pixels times the overlay's
