@@ -300,3 +300,9 @@ def test_checkpoint_every_must_be_a_positive_whole_number(tmp_path, every):
     with pytest.raises(InputError) as err:
         resume.Checkpointer(tmp_path / "ck", {}, every)
     assert str(err.value) == f"checkpoint_every must be a whole number of frames >= 1, got {every!r}"
+
+
+def test_checkpoint_every_without_a_checkpoint_is_refused(tiny, video):
+    with pytest.raises(InputError) as err:
+        vidcorr.track(tiny, video, QUERIES, checkpoint_every=5)
+    assert str(err.value) == "checkpoint_every needs a checkpoint file to save to"

@@ -115,6 +115,8 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     tracked = reader.frame_indices(start, end, stride)
     if embeddings is None and queries is None:
         raise InputError("give the points to track (queries) or fitted embeddings")
+    if checkpoint is None and checkpoint_every is not None:
+        raise InputError("checkpoint_every needs a checkpoint file to save to")
     saver, state = None, None
     if checkpoint is not None:
         fitted_cfg = cfg or (embeddings.config if embeddings is not None else Config())
