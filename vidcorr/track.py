@@ -14,12 +14,14 @@ query point itself"; `visible = confidence >= visibility_threshold`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from . import resume
 from .config import Config
 from .embeddings import Embeddings
 from .errors import InputError
@@ -86,7 +88,8 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
           embeddings: Embeddings | None = None, global_search: bool = False, start: int = 0,
           end: int | None = None, stride: int = 1, visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD,
           progress: Progress | None = None, on_frame: FrameCallback | None = None,
-          return_maps: bool | Collection[int] = False, read_batch: int = 8) -> Tracks:
+          return_maps: bool | Collection[int] = False, read_batch: int = 8,
+          checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None) -> Tracks:
     """Track points through `video` (a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames).
 
     queries: (N, 3) t, x, y in the video's pixels; fitted here unless `embeddings` is given (then
@@ -95,14 +98,40 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     tracked frame and followed from there. start/end/stride: which frames are tracked.
     on_frame: called after each located frame, with Location.maps on every frame (return_maps=True)
     or on the frames in return_maps (a collection of frame indices; maps cost memory traffic).
+
+    checkpoint: a file to resume from and to save to (see `vidcorr.resume`): loaded if present (it must
+    come from a run with the same settings, else InputError), then saved after fitting (the fitted
+    embeddings beside it, so a resumed run never fits again), every `checkpoint_every` frames (None:
+    about one minute of work at the measured rate) and once more when done. The result is identical,
+    bit for bit, to an uninterrupted run's. Frames located before the checkpoint are not passed to
+    on_frame again, except those in a `return_maps` collection: they are located once more from the
+    recorded anchors (the same Location, maps included) and passed to on_frame before tracking goes on.
+    The checkpoint is left in place when done (a re-run returns at once); `resume.remove_checkpoint`
+    deletes it once the caller's outputs are written.
     Returns Tracks: points (T, N, 2), visible (T, N), confidence (T, N), queries (N, 3).
     """
     reader = open_video(video)
     info = reader.info
+    tracked = reader.frame_indices(start, end, stride)
+    if embeddings is None and queries is None:
+        raise InputError("give the points to track (queries) or fitted embeddings")
+    if checkpoint is None and checkpoint_every is not None:
+        raise InputError("checkpoint_every needs a checkpoint file to save to")
+    saver, state = None, None
+    if checkpoint is not None:
+        fitted_cfg = cfg or (embeddings.config if embeddings is not None else Config())
+        given_queries = None if embeddings is not None else check_queries(queries, info.num_frames, info.size)
+        identity = resume.track_identity(ldm, fitted_cfg, resume.video_identity(video, reader), tracked, stride,
+                                         visibility_threshold=visibility_threshold, global_search=global_search,
+                                         queries=given_queries, embeddings=embeddings)
+        saver = resume.Checkpointer(checkpoint, identity, checkpoint_every)
+        state = saver.load()
+        if state is not None and embeddings is None:
+            embeddings = saver.load_embeddings(state)
     if embeddings is None:
-        if queries is None:
-            raise InputError("give the points to track (queries) or fitted embeddings")
         embeddings = fit_queries(ldm, reader, queries, cfg, progress)
+        if saver is not None:
+            saver.save_embeddings(embeddings)
     cfg = cfg or embeddings.config
     embeddings.check_compatible(ldm, cfg)
     if embeddings.frames is None and not global_search:
@@ -114,42 +143,83 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
         check_queries(np.column_stack([query_t, query_xy]), info.num_frames, info.size)
     ref_attention = np.maximum(np.asarray(embeddings.extra.get("ref_attention", [1.0] * n), dtype=np.float64), 1e-6)
 
-    tracked = reader.frame_indices(start, end, stride)
     row_of = {int(f): i for i, f in enumerate(tracked)}
-    points = np.zeros((len(tracked), n, 2), dtype=np.float64)
-    confidence = np.zeros((len(tracked), n), dtype=np.float64)
-    for p in range(n):
-        if int(query_t[p]) in row_of:
-            points[row_of[int(query_t[p])], p] = query_xy[p]
-            confidence[row_of[int(query_t[p])], p] = 1.0
+    if state is None:
+        digest = resume.embeddings_digest(embeddings) if saver is not None else ""
+        state = _initial_state(digest, query_t, query_xy, row_of, len(tracked), global_search)
+        if saver is not None:
+            saver.save(state)  # the embeddings are kept: a kill from here on never fits again
+    maps_on = (lambda f: return_maps) if isinstance(return_maps, bool) else (lambda f: f in return_maps)
+
+    def located(f: int, image: np.ndarray, active: np.ndarray, anchors: np.ndarray | None) -> Location:
+        return locate(ldm, image, embeddings.subset(active), cfg, stream_key=f, point_ids=active.tolist(),
+                      anchors_xy=anchors, return_maps=maps_on(f))
+
+    if on_frame is not None and state.replay:
+        # Maps of frames passed before the checkpoint: the same inputs give the same Location.
+        for f in sorted(f for f in state.replay if maps_on(f)):
+            active, anchors = state.replay[f]
+            on_frame(f, active, located(f, reader.get_frame(f), active, anchors))
 
     forward = [int(f) for f in tracked if np.any(query_t < f)]
     backward = [int(f) for f in tracked[::-1] if np.any(query_t > f)]
-    total, done = len(forward) + len(backward), 0
-    for direction, frame_list in ((1, forward), (-1, backward)):
-        previous: list[np.ndarray | None] = [None if global_search else query_xy[p] for p in range(n)]
-        for f, image in _frames_in_order(reader, frame_list, stride, read_batch):
-            active = np.flatnonzero(query_t < f) if direction == 1 else np.flatnonzero(query_t > f)
-            anchors = None if any(previous[p] is None for p in active) else np.stack([previous[p] for p in active])
-            loc = locate(ldm, image, embeddings.subset(active), cfg, stream_key=f, point_ids=active.tolist(),
-                         anchors_xy=anchors,
-                         return_maps=return_maps if isinstance(return_maps, bool) else f in return_maps)
+    total = len(forward) + len(backward)
+    if progress is not None and state.done:
+        progress("track", state.done, total)
+    if saver is not None:
+        saver.start_clock()
+    for sweep, frame_list in ((resume.FORWARD, forward), (resume.BACKWARD, backward)):
+        if sweep < state.sweep:
+            continue
+        if sweep > state.sweep:
+            state.start_sweep(sweep, query_xy, global_search)
+        for f, image in _frames_in_order(reader, frame_list[state.position:], stride, read_batch):
+            active = np.flatnonzero(query_t < f) if sweep == resume.FORWARD else np.flatnonzero(query_t > f)
+            anchors = state.previous_xy[active].copy() if state.previous_known[active].all() else None
+            loc = located(f, image, active, anchors)
             row = row_of[f]
-            points[row, active] = loc.points
-            confidence[row, active] = np.minimum(loc.confidence / ref_attention[active], 1.0)
-            for j, p in enumerate(active):
-                previous[p] = loc.points[j]
+            state.points[row, active] = loc.points
+            state.confidence[row, active] = np.minimum(loc.confidence / ref_attention[active], 1.0)
+            state.previous_xy[active] = loc.points
+            state.previous_known[active] = True
+            if maps_on(f) and not isinstance(return_maps, bool):
+                state.replay[f] = (active, anchors)
+            state.position += 1
+            state.done += 1
             if on_frame is not None:
                 on_frame(f, active, loc)
-            done += 1
+            if saver is not None:
+                saver.frame_done(state)
             if progress is not None:
-                progress("track", done, total)
+                progress("track", state.done, total)
+    if not state.finished:
+        state.sweep = resume.FINISHED
+        if saver is not None:
+            saver.save(state)
 
+    points, confidence = state.points, state.confidence
     return Tracks(points=points, visible=confidence >= visibility_threshold, confidence=confidence,
                   queries=np.column_stack([query_t, query_xy]), frame_indices=tracked, fps=info.fps, size=info.size,
                   meta={"model": ldm.model_id, "autocast": ldm.autocast_name, "config": cfg.to_dict(),
                         "confidence_rule": CONFIDENCE_RULE, "visibility_threshold": visibility_threshold,
                         "global_search": global_search})
+
+
+def _initial_state(embeddings_sha256: str, query_t: np.ndarray, query_xy: np.ndarray, row_of: dict[int, int],
+                   num_rows: int, global_search: bool) -> resume.TrackState:
+    """Before the first frame: query rows hold the queries (confidence 1), the forward sweep is next."""
+    n = len(query_xy)
+    points = np.zeros((num_rows, n, 2), dtype=np.float64)
+    confidence = np.zeros((num_rows, n), dtype=np.float64)
+    for p in range(n):
+        if int(query_t[p]) in row_of:
+            points[row_of[int(query_t[p])], p] = query_xy[p]
+            confidence[row_of[int(query_t[p])], p] = 1.0
+    state = resume.TrackState(sweep=resume.FORWARD, position=0, done=0, previous_xy=query_xy,
+                              previous_known=np.zeros(n, bool), points=points, confidence=confidence,
+                              embeddings_sha256=embeddings_sha256)
+    state.start_sweep(resume.FORWARD, query_xy, global_search)
+    return state
 
 
 def _frames_in_order(reader: VideoReader, frames: list[int], stride: int, read_batch: int):
