@@ -26,26 +26,15 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .frames import FRAME_SUFFIXES, natural_key
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
                   ".mts", ".m2ts", ".3gp", ".ogv")
 """Files of a folder taken as videos (other files in it are ignored)."""
-FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
-"""A sub-folder counts as a video (a frame folder) when every file in it has one of these suffixes."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_DIGITS = re.compile(r"(\d+)")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_PARENT_LEVELS = 2
 """Parent folder names tried in front of a colliding name before a short hash is added."""
-
-
-def natural_key(name: str) -> tuple:
-    """Sort key for natural order ("clip9" before "clip10"), text case-blind, ties broken by the name.
-
-    The same rule as the frame-folder reader's order of frames.
-    """
-    parts = _DIGITS.split(name)
-    return (tuple(int(p) if i % 2 else p.lower() for i, p in enumerate(parts)), name)
 
 
 def _natural_paths(paths: list[Path]) -> list[Path]:
