@@ -88,6 +88,12 @@ def test_every_stage_runs_when_the_budget_allows(tiny):
     assert targets["speedup_vs_seed"] == pytest.approx(report["fit"]["seed_bfloat16"]["paper_fit_10_points_s"]
                                                        / report["fit"]["vidcorr_bfloat16"]["paper_fit_10_points_s"])
     assert targets["peak_gib"] is None and targets["peak_met"] is None  # no CUDA memory on a CPU
+    text = gpu.format_report({"machine": {"device": "cpu"}, "settings": {"image_size": 64, "points": 2,
+                                                                          "budget_s": 1e9}, "wall_s": 1.0, **report})
+    rows = [line.split()[:3] for line in text.splitlines()]
+    assert ["fit", "seed", "float32"] in rows and ["track", "paper", format(report["track"]["paper"]["per_frame_s"],
+                                                                           ".3g")] in rows
+    assert text.splitlines()[-1] == "skipped: compile (--no-compile)"
 
 
 def test_an_exhausted_budget_skips_every_stage_and_says_so(tiny):
