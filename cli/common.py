@@ -75,12 +75,16 @@ AutocastOpt = Annotated[Autocast, typer.Option(
 CompileOpt = Annotated[bool, typer.Option(
     "--compile", help="torch.compile the VAE encoder and the UNet's ResNet blocks; the first call at each "
     "batch size compiles (minutes on a CPU).")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", min=1, help="CPU threads torch computes with (default: OMP_NUM_THREADS, else the cores this "
+    "process may use by affinity and cgroup quota; 1 for --model tiny).")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of every random draw (default: the preset's).")]
 StepsOpt = Annotated[int | None, typer.Option("--steps", min=0, help="Fit steps per restart (default: preset's).")]
 RestartsOpt = Annotated[int | None, typer.Option("--restarts", min=1, help="Restarts per point (default: preset's).")]
 CropsOpt = Annotated[int | None, typer.Option("--crops", min=1, help="Locate crops per image (default: preset's).")]
 ImageSizeOpt = Annotated[int | None, typer.Option(
-    "--image-size", help="Side of the square model input in pixels (default 512, a multiple of 64).")]
+    "--image-size", help="Side of the square model input in pixels, a multiple of 64 (default: the model's "
+    "native resolution: 512 for SD 1.x and 2.x-base, 768 for SD 2.x 768, 64 for tiny).")]
 InitPromptOpt = Annotated[str | None, typer.Option(
     "--init-prompt", help="Start embeddings from this prompt's CLIP encoding instead of noise.")]
 MaxBatchOpt = Annotated[int | None, typer.Option(
@@ -109,10 +113,12 @@ def precision(device_type: str, dtype: DType, autocast: Autocast) -> tuple[Any, 
 
 
 def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Autocast.auto,
-               compile_model: bool = False) -> Any:
-    """An LDM from --model/--device/--dtype/--autocast/--compile; 'tiny' is announced loudly."""
+               compile_model: bool = False, threads: int | None = None) -> Any:
+    """An LDM from --model/--device/--dtype/--autocast/--compile; 'tiny' is announced loudly.
+    torch's CPU thread count is set by vidcorr.threads' policy (--threads first)."""
 
     from vidcorr.model import LDM, resolve_device
+    from vidcorr.threads import configure_threads
 
     resolved = resolve_device(device.value)
     torch_dtype, compute = precision(resolved.type, dtype, autocast)
@@ -124,6 +130,7 @@ def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Au
         with status(f"loading {model} on {resolved}"):
             ldm = LDM.from_pretrained(model, device=resolved, dtype=torch_dtype)
     ldm.set_autocast(compute)
+    configure_threads(threads, small_model=not ldm.is_full_size)
     return ldm.compile() if compile_model else ldm
 
 

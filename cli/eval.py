@@ -41,6 +41,7 @@ from .common import (
     RestartsOpt,
     SeedOpt,
     StepsOpt,
+    ThreadsOpt,
     build_config,
     check_out_dir,
     console,
@@ -250,7 +251,7 @@ def _download(benchmark: str, data_root: Path) -> None:
 
 
 def _load(model: str, device: Device, dtype: DType, autocast: Autocast, compile_model: bool, local_rank: int,
-          launched: bool) -> Any:
+          launched: bool, threads: int | None = None) -> Any:
     """The model on this process's device: cuda:LOCAL_RANK under a launcher (made the current CUDA device,
     so that plain 'cuda' means it everywhere)."""
     from vidcorr.eval.runner import device_for_rank
@@ -260,8 +261,8 @@ def _load(model: str, device: Device, dtype: DType, autocast: Autocast, compile_
         import torch
 
         torch.cuda.set_device(int(chosen.split(":", 1)[1]))
-        return load_model(model, Device.cuda, dtype, autocast, compile_model)
-    return load_model(model, device, dtype, autocast, compile_model)
+        return load_model(model, Device.cuda, dtype, autocast, compile_model, threads)
+    return load_model(model, device, dtype, autocast, compile_model, threads)
 
 
 def render_table(table: Any) -> Table:
@@ -311,6 +312,7 @@ def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories:
               limit: int | None, pairs: str | None, alpha: list[float] | None, protocol: Protocol,
               seed_padding_bug: bool, shard: str | None, out: Path | None, download: bool, visualize: bool,
               model: str, preset: str, device: Device, dtype: DType, autocast: Autocast, compile_model: bool,
+              threads: int | None,
               seed: int | None, steps: int | None,
               restarts: int | None, crops: int | None, image_size: int | None, max_batch: int | None,
               reader_options: dict[str, Any]) -> None:
@@ -339,7 +341,7 @@ def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories:
     shard_pairs = (placement.index, placement.count)
     todo = runner.pending_pairs(pair_list, out, shard_pairs)
 
-    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched)
+    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched, threads)
     if todo:
         warn_if_slow(ldm, cfg, sum(p.num_keypoints for p in todo), 1)
     setup = runner.run_setup(benchmark, split, ldm, cfg, alphas=alphas, seed_padding_bug=seed_padding_bug,
@@ -394,6 +396,7 @@ def spair(
     dtype: DTypeOpt = DType.auto,
     autocast: AutocastOpt = Autocast.auto,
     compile_model: CompileOpt = False,
+    threads: ThreadsOpt = None,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -431,6 +434,7 @@ def pfwillow(
     dtype: DTypeOpt = DType.auto,
     autocast: AutocastOpt = Autocast.auto,
     compile_model: CompileOpt = False,
+    threads: ThreadsOpt = None,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -466,6 +470,7 @@ def cub(
     dtype: DTypeOpt = DType.auto,
     autocast: AutocastOpt = Autocast.auto,
     compile_model: CompileOpt = False,
+    threads: ThreadsOpt = None,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -518,6 +523,7 @@ def tapvid(
     dtype: DTypeOpt = DType.auto,
     autocast: AutocastOpt = Autocast.auto,
     compile_model: CompileOpt = False,
+    threads: ThreadsOpt = None,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -553,7 +559,7 @@ def tapvid(
     shard_videos = (placement.index, placement.count)
     todo = tapvid_runner.pending_videos(names, out, (dataset.value, mode, full_res), shard_videos)
 
-    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched)
+    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched, threads)
     if todo and ldm.device.type == "cpu" and ldm.is_full_size:
         err_console.print("[bold yellow]warning:[/] a full-size model on a CPU tracks one TAP-Vid video in hours; "
                           "use a GPU, or --preset fast and --limit for a smoke run", soft_wrap=True)

@@ -32,6 +32,7 @@ from .common import (
     SeedOpt,
     StageProgress,
     StepsOpt,
+    ThreadsOpt,
     build_config,
     check_out_dir,
     console,
@@ -64,6 +65,7 @@ def fit(
     dtype: DTypeOpt = DType.auto,
     autocast: AutocastOpt = Autocast.auto,
     compile_model: CompileOpt = False,
+    threads: ThreadsOpt = None,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -86,7 +88,7 @@ def fit(
         # An image is a one-frame video here: x,y rows (or t,x,y rows with t ignored).
         xy = video_queries(points, points_file, grid, 0, 1, size, mask, mask_id)[:, 1:]
         xy = check_points(xy, size, name=f"image {source.name}")
-        ldm = load_model(model, device, dtype, autocast, compile_model)
+        ldm = load_model(model, device, dtype, autocast, compile_model, threads)
         warn_if_slow(ldm, cfg, len(xy), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit(ldm, image, xy, cfg, progress=progress)
@@ -95,7 +97,7 @@ def fit(
         info = reader.info
         queries = check_queries(video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size,
                                               mask, mask_id), info.num_frames, info.size)
-        ldm = load_model(model, device, dtype, autocast, compile_model)
+        ldm = load_model(model, device, dtype, autocast, compile_model, threads)
         warn_if_slow(ldm, cfg, len(queries), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)

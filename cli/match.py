@@ -35,6 +35,7 @@ from .common import (
     SeedOpt,
     StageProgress,
     StepsOpt,
+    ThreadsOpt,
     build_config,
     check_out_dir,
     console,
@@ -68,6 +69,7 @@ def match(
     dtype: DTypeOpt = DType.auto,
     autocast: AutocastOpt = Autocast.auto,
     compile_model: CompileOpt = False,
+    threads: ThreadsOpt = None,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -91,7 +93,8 @@ def match(
                        init_prompt=init_prompt, max_batch=max_batch)
     out = check_out_dir(out or Path(f"{source.stem}-{target.stem}_vidcorr"))
 
-    ldm = load_model(model, device, dtype, autocast, compile_model)
+    ldm = load_model(model, device, dtype, autocast, compile_model, threads)
+    cfg = cfg.at_size(ldm.native_image_size)  # matches.json records the resolved image_size
     warn_if_slow(ldm, cfg, len(query), 1)
     start = time.perf_counter()
     with StageProgress({"fit": "fitting embeddings (steps)", "locate": "locating on target (crops)"}) as progress:

@@ -36,6 +36,7 @@ from .common import (
     SeedOpt,
     StageProgress,
     StepsOpt,
+    ThreadsOpt,
     build_config,
     check_out_dir,
     console,
@@ -82,6 +83,7 @@ def track(
     dtype: DTypeOpt = DType.auto,
     autocast: AutocastOpt = Autocast.auto,
     compile_model: CompileOpt = False,
+    threads: ThreadsOpt = None,
     seed: SeedOpt = None,
     steps: StepsOpt = None,
     restarts: RestartsOpt = None,
@@ -123,7 +125,7 @@ def track(
     if heatmap is not None and not 0 <= heatmap < num_points:
         raise InputError(f"--heatmap {heatmap} is not a point id (0..{num_points - 1})")
 
-    ldm = load_model(model, device, dtype, autocast, compile_model)
+    ldm = load_model(model, device, dtype, autocast, compile_model, threads)
     num_frames = len(reader.frame_indices(start, end, stride))
     warn_if_slow(ldm, cfg, num_points if embeddings is None else 0, num_frames)
     heat: dict[int, np.ndarray] = {}

@@ -1,15 +1,24 @@
 """Shared fixtures: a tiny random-weight model and small synthetic images.
 
-Tests run at image_size 64 (latent 8): the same 11-layer numbering as SD at 512, at a cost a CPU
-test suite can pay.
+Tests run at image_size 64 (latent 8, the tiny model's native size): the same 11-layer numbering as
+SD at 512, at a cost a CPU test suite can pay, single-threaded.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-from vidcorr import LDM, Config
+# Before torch is imported (libgomp reads it once): idle OpenMP threads sleep (vidcorr/threads.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from vidcorr import LDM, Config  # noqa: E402
+
+# Tiny models: one thread is the fastest there is, and it cannot thrash beside other processes.
+torch.set_num_threads(1)
 
 SMALL = dict(image_size=64, num_steps=3, restarts=2, crops=6, lr=0.05)
 

@@ -2,12 +2,14 @@ import dataclasses
 
 import pytest
 
-from vidcorr import PRESETS, Config, InputError
+from vidcorr import LDM, PRESETS, Config, InputError
+from vidcorr.plan import prepare
 
 
 def test_default_config_is_the_seeds_value_for_value():
+    # image_size None: the model's native resolution, which on the seed's SD 1.4 is the seed's 512.
     expected = {
-        "image_size": 512, "layers": (5, 6, 7, 8), "heads": "second_half", "token_index": 1, "num_tokens": 77,
+        "image_size": None, "layers": (5, 6, 7, 8), "heads": "second_half", "token_index": 1, "num_tokens": 77,
         "num_inference_steps": 50, "fit_timestep_index": -8, "locate_timestep_index": -3, "noise": "uniform",
         "num_steps": 129, "lr": 0.0023755632081200314, "sigma": 27.97853316316864,
         "crop_percent": 93.16549294381423, "crop_margin": 0.15, "flip_prob": 0.0, "restarts": 5,
@@ -15,6 +17,13 @@ def test_default_config_is_the_seeds_value_for_value():
     }
     assert dataclasses.asdict(Config()) == expected
     assert Config() == Config.preset("paper")
+    sd14 = LDM.random_architecture("sd14", device="meta")
+    assert dataclasses.asdict(prepare(sd14, Config())) == {**expected, "image_size": 512}
+
+
+def test_an_explicit_image_size_is_kept_whatever_the_model():
+    assert Config(image_size=128).at_size(512).image_size == 128
+    assert Config().at_size(768).image_size == 768
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

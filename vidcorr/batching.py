@@ -39,7 +39,8 @@ def auto_batch(ldm: LDM, cfg: Config, training: bool, budget_bytes: float | None
             budget_bytes = 0.8 * free
         else:
             budget_bytes = 0.25 * _physical_memory()
-    return int(max(1, min(_MAX_AUTO_BATCH, budget_bytes // sample_bytes(ldm, cfg.image_size, training))))
+    size = cfg.image_size or ldm.native_image_size
+    return int(max(1, min(_MAX_AUTO_BATCH, budget_bytes // sample_bytes(ldm, size, training))))
 
 
 def encode_batch(ldm: LDM, batch: int) -> int:

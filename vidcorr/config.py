@@ -24,8 +24,12 @@ class Config:
     """Hyper-parameters of the method. Pixel sizes are in the `image_size` x `image_size` space."""
 
     # --- model input -------------------------------------------------------------------------
-    # The seed squashes every image to 512x512 (no aspect kept) before anything else.
-    image_size: int = 512
+    # The seed squashes every image to 512x512 (no aspect kept) before anything else: SD 1.4's
+    # native resolution. None means the model's native resolution, unet.config.sample_size x the
+    # VAE factor (`LDM.native_image_size`): 512 for SD 1.x, so the paper preset is unchanged, 768
+    # for SD 2.x 768 models, 64 for `LDM.tiny()`. Every pipeline resolves it against its model
+    # first (`plan.prepare`), and outputs record the resolved number.
+    image_size: int | None = None
     # Cross-attention layers in the seed's numbering (attention.number_layers): up 16x16 x3 and
     # the first up 32x32 layer, the seed's eval default.
     layers: tuple[int, ...] = (5, 6, 7, 8)
@@ -77,8 +81,8 @@ class Config:
     stop_early: bool = True
 
     def __post_init__(self) -> None:
-        _check(self.image_size > 0 and self.image_size % 64 == 0, "image_size", self.image_size,
-               "a positive multiple of 64")
+        _check(self.image_size is None or (self.image_size > 0 and self.image_size % 64 == 0), "image_size",
+               self.image_size, "a positive multiple of 64")
         _check(len(self.layers) > 0 and all(int(i) >= 0 for i in self.layers), "layers", self.layers,
                "a non-empty list of layer numbers >= 0")
         _check(self.heads in ("second_half", "all"), "heads", self.heads, "'second_half' or 'all'")
@@ -105,6 +109,10 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with `changes` applied (validated like any Config)."""
         return dataclasses.replace(self, **changes)
+
+    def at_size(self, native_image_size: int) -> Config:
+        """This config with image_size resolved: `native_image_size` where image_size is None."""
+        return self if self.image_size is not None else self.replace(image_size=int(native_image_size))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""

@@ -9,6 +9,7 @@ import torch
 
 from .config import Config
 from .model import LDM
+from .plan import prepare
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ def estimate_run(ldm: LDM, cfg: Config, num_points: int, num_images: int) -> Est
     """Time one forward and one encode, then scale to fitting `num_points` and locating them on
     `num_images` images. A backward pass is counted as two forwards. A compiled model is timed on
     its second call: the first one compiles."""
+    cfg = prepare(ldm, cfg)
     size = cfg.image_size
     latent = torch.zeros(1, 4, size // ldm.latent_factor, size // ldm.latent_factor)
     contexts = torch.randn(1, cfg.num_tokens, ldm.context_dim)

@@ -37,7 +37,7 @@ from .geometry import (
     to_model_image,
 )
 from .model import LDM
-from .plan import make_plan
+from .plan import make_plan, prepare
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called after each unit of work (a fit step, a locate crop)."""
@@ -106,7 +106,7 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
     draws, whatever else is in the batch. frames: stored with the embeddings (video queries).
     Returns Embeddings with tensors (N, R, 77, D).
     """
-    cfg = cfg or Config()
+    cfg = prepare(ldm, cfg)
     model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
     flipped_image = model_image.flip(-1)
     plan = make_plan(ldm, cfg, cfg.fit_timestep_index)
@@ -151,7 +151,7 @@ def fit_reference(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Confi
 
     Same inputs and outputs as `fit`; slow by design (the benchmark's yardstick).
     """
-    cfg = cfg or Config()
+    cfg = prepare(ldm, cfg)
     model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
     flipped_image = model_image.flip(-1)
     plan = make_plan(ldm, cfg, cfg.fit_timestep_index)

@@ -39,7 +39,7 @@ from .geometry import (
     unsquash_points,
 )
 from .model import LDM
-from .plan import make_plan
+from .plan import make_plan, prepare
 
 
 @dataclass
@@ -121,7 +121,7 @@ def locate(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: Config | No
     position on the previous frame) and every later crop on the running argmax, as in the seed.
     Crops shared by several samples are encoded once.
     """
-    cfg = cfg or embeddings.config
+    cfg = prepare(ldm, cfg or embeddings.config)
     image = check_image(image)
     size_wh = (image.shape[1], image.shape[0])
     contexts = _restart_contexts(ldm, embeddings, cfg)
@@ -183,7 +183,7 @@ def locate_reference(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: C
                      point_ids: list[int] | None = None) -> Location:
     """The seed's schedule, literally: per point, per restart, per crop, batch 1, the full UNet with
     explicit attention everywhere, per-head canvases, every head upsampled before averaging."""
-    cfg = cfg or embeddings.config
+    cfg = prepare(ldm, cfg or embeddings.config)
     image = check_image(image)
     size_wh = (image.shape[1], image.shape[0])
     contexts = _restart_contexts(ldm, embeddings, cfg)

@@ -42,6 +42,31 @@ SD14_VAE_CONFIG: dict[str, Any] = {
     "act_fn": "silu",
 }
 
+# SD 1.5 (runwayml/stable-diffusion-v1-5) is SD 1.4's architecture, retrained.
+SD15_UNET_CONFIG, SD15_VAE_CONFIG = SD14_UNET_CONFIG, SD14_VAE_CONFIG
+
+# SD 2.x (stabilityai/stable-diffusion-2-1-base at 512, stabilityai/stable-diffusion-2-1 at 768): the
+# same blocks with a 1024-d (OpenCLIP ViT-H) context, linear projections in and out of each
+# Transformer2D, and per-block head counts. diffusers' `attention_head_dim` is, despite its name,
+# the number of heads (its `num_attention_heads` defaults to it): [5, 10, 20, 20] gives 5, 10, 20 heads
+# of 64 channels each at 320, 640, 1280 channels; the mid block takes the last entry (20) and the up
+# blocks the list reversed (20, 20, 10, 5). The 768 model upcasts attention to float32 (fp16 overflow).
+SD21_BASE_UNET_CONFIG: dict[str, Any] = {
+    **SD14_UNET_CONFIG, "cross_attention_dim": 1024, "attention_head_dim": [5, 10, 20, 20],
+    "use_linear_projection": True, "upcast_attention": False,
+}
+SD21_UNET_CONFIG: dict[str, Any] = {**SD21_BASE_UNET_CONFIG, "sample_size": 96, "upcast_attention": True}
+SD21_BASE_VAE_CONFIG = SD14_VAE_CONFIG
+SD21_VAE_CONFIG: dict[str, Any] = {**SD14_VAE_CONFIG, "sample_size": 768}
+
+# name -> (UNet config, VAE config, the hub model whose architecture it is).
+ARCHITECTURES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
+    "sd14": (SD14_UNET_CONFIG, SD14_VAE_CONFIG, "CompVis/stable-diffusion-v1-4"),
+    "sd15": (SD15_UNET_CONFIG, SD15_VAE_CONFIG, "runwayml/stable-diffusion-v1-5"),
+    "sd21-base": (SD21_BASE_UNET_CONFIG, SD21_BASE_VAE_CONFIG, "stabilityai/stable-diffusion-2-1-base"),
+    "sd21": (SD21_UNET_CONFIG, SD21_VAE_CONFIG, "stabilityai/stable-diffusion-2-1"),
+}
+
 # SD 1.x's block structure (4 levels, 2 layers per block, 16 cross-attention layers, 8 heads, VAE
 # /8) with tiny channels: layer numbers and the heads rule mean what they mean for SD.
 TINY_UNET_CONFIG: dict[str, Any] = {
@@ -89,6 +114,7 @@ class LDM:
     def __init__(self, unet: UNet2DConditionModel, vae: AutoencoderKL, scheduler: DDIMScheduler | None = None,
                  model_id: str = "custom", text_encoder: Any = None, tokenizer: Any = None,
                  source: str | None = None, random_weights: bool = False) -> None:
+        check_architecture(unet)
         self.unet = unet.eval().requires_grad_(False)
         # Only the encoder half of the VAE is ever run; drop the decoder's weights.
         vae.decoder = None
@@ -121,8 +147,27 @@ class LDM:
     def random_sd14(cls, seed: int = 0, device: str | torch.device = "cpu",
                     dtype: torch.dtype = torch.float32) -> LDM:
         """The full SD 1.x architecture with random weights (speed does not depend on weight values)."""
-        unet, vae = random_components(SD14_UNET_CONFIG, SD14_VAE_CONFIG, seed)
-        return cls(_cast(unet, device, dtype), _cast(vae, device, dtype), model_id="sd14-random",
+        return cls.random_architecture("sd14", seed, device, dtype)
+
+    @classmethod
+    def random_architecture(cls, name: str, seed: int = 0, device: str | torch.device = "cpu",
+                            dtype: torch.dtype = torch.float32) -> LDM:
+        """A real SD architecture (`ARCHITECTURES`: sd14, sd15, sd21-base, sd21) with random weights.
+
+        device="meta" builds it without allocating or initializing any weight, in well under a second:
+        enough for the layer numbering, the heads, the context width and the native resolution (no
+        forward can run there). model_id is f"{name}-random".
+        """
+        if name not in ARCHITECTURES:
+            raise InputError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+        unet_config, vae_config, _ = ARCHITECTURES[name]
+        if torch.device(device).type == "meta":
+            with torch.device("meta"):
+                unet, vae = UNet2DConditionModel(**unet_config), AutoencoderKL(**vae_config)
+            return cls(_cast(unet, "meta", dtype), _cast(vae, "meta", dtype), model_id=f"{name}-random",
+                       random_weights=True)
+        unet, vae = random_components(unet_config, vae_config, seed)
+        return cls(_cast(unet, device, dtype), _cast(vae, device, dtype), model_id=f"{name}-random",
                    random_weights=True)
 
     @classmethod
@@ -221,6 +266,12 @@ class LDM:
         return int(self.unet.config.cross_attention_dim)
 
     @property
+    def native_image_size(self) -> int:
+        """The resolution the model was trained at: unet.config.sample_size x the VAE factor (512 for SD
+        1.x and 2.x-base, 768 for SD 2.x 768, 64 for tiny). Config(image_size=None) resolves to it."""
+        return int(self.unet.config.sample_size) * self.latent_factor
+
+    @property
     def latent_factor(self) -> int:
         """Image pixels per latent pixel (8 for SD's VAE)."""
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
@@ -307,6 +358,35 @@ class LDM:
             self._capture_key = key
         assert self._capture is not None
         return self._capture
+
+
+def check_architecture(unet: Any) -> None:
+    """Refuse, in one line, a UNet whose cross-attention the method cannot read: the method feeds a
+    (77, D) embedding as the only condition and reads the seed-numbered maps of square latents."""
+    config = unet.config
+
+    def refuse(why: str) -> None:
+        raise ModelLoadError(f"unsupported UNet architecture: {why}; vidcorr handles Stable Diffusion 1.x and "
+                             "2.x UNets (e.g. SD 1.4, SD 1.5, SD 2.1-base, SD 2.1)")
+
+    if not isinstance(config.sample_size, int):
+        refuse(f"sample_size {config.sample_size!r} is not square")
+    if not isinstance(config.cross_attention_dim, int):
+        refuse(f"cross_attention_dim {config.cross_attention_dim!r} varies per block")
+    if config.in_channels != 4:
+        refuse(f"in_channels is {config.in_channels}, not the VAE's 4 latent channels (an inpainting, "
+               "depth or upscaling UNet?)")
+    for field, what in (("addition_embed_type", "added conditioning (SDXL's text_time?)"),
+                        ("class_embed_type", "class labels"), ("num_class_embeds", "class labels"),
+                        ("encoder_hid_dim", "a projected context")):
+        if config.get(field) is not None:
+            refuse(f"{field}={config.get(field)!r} needs {what}")
+    only_cross = config.get("only_cross_attention")
+    if config.get("dual_cross_attention") or any(only_cross if isinstance(only_cross, (list, tuple)) else [only_cross]):
+        refuse("dual or cross-attention-only transformer blocks")
+    if not number_layers(unet, int(config.sample_size)):
+        refuse("no cross-attention layer at or below 1/16 of the input resolution, which the seed's numbering "
+               "counts")
 
 
 def random_components(unet_config: dict[str, Any], vae_config: dict[str, Any],

@@ -8,6 +8,7 @@ from .attention import CrossAttentionLayer
 from .config import Config
 from .geometry import crop_side
 from .model import LDM
+from .threads import ensure_threads
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,17 @@ class Plan:
     timestep: int
 
 
+def prepare(ldm: LDM, cfg: Config | None) -> Config:
+    """What every pipeline does first: the config with image_size resolved against the model (None
+    -> `ldm.native_image_size`; the result is what outputs record), and the thread policy applied
+    once per process (`threads.ensure_threads`)."""
+    ensure_threads(small_model=not ldm.is_full_size)
+    return (cfg or Config()).at_size(ldm.native_image_size)
+
+
 def make_plan(ldm: LDM, cfg: Config, timestep_index: int) -> Plan:
     size = cfg.image_size
+    assert size is not None, "resolve the config with prepare() first"
     latent = size // ldm.latent_factor
     return Plan(size, crop_side(size, cfg.crop_percent), (4, latent, latent), ldm.select_layers(size, cfg.layers),
                 ldm.timestep(cfg.num_inference_steps, timestep_index))

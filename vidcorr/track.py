@@ -28,6 +28,7 @@ from .errors import InputError
 from .fit import Progress, fit
 from .locate import Location, locate
 from .model import LDM
+from .plan import prepare
 from .tracks import Tracks
 from .video import VideoReader, open_video
 
@@ -62,7 +63,7 @@ def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = 
     Returns Embeddings in query order with `frames` set, and in `extra["ref_attention"]` the
     attention each point's embedding gives its query point on its own frame (the confidence scale).
     """
-    cfg = cfg or Config()
+    cfg = prepare(ldm, cfg)
     reader = open_video(video)
     info = reader.info
     q = check_queries(queries, info.num_frames, info.size)
@@ -132,7 +133,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
         embeddings = fit_queries(ldm, reader, queries, cfg, progress)
         if saver is not None:
             saver.save_embeddings(embeddings)
-    cfg = cfg or embeddings.config
+    cfg = prepare(ldm, cfg or embeddings.config)
     embeddings.check_compatible(ldm, cfg)
     if embeddings.frames is None and not global_search:
         raise InputError("these embeddings were fitted on an image, not a video frame: track with global search")

@@ -214,7 +214,8 @@ def run_setup(benchmark: str, split: str, ldm: Any, cfg: Config, *, alphas: Sequ
     """
     from vidcorr import __version__
 
-    config = {k: v for k, v in cfg.to_dict().items() if k not in EXECUTION_FIELDS}
+    # image_size None is recorded as what it resolves to on this model (its native resolution).
+    config = {k: v for k, v in cfg.at_size(ldm.native_image_size).to_dict().items() if k not in EXECUTION_FIELDS}
     return {
         "benchmark": benchmark,
         "split": split,

@@ -503,7 +503,8 @@ def tapvid_setup(source: TapVidSource, query_mode: str, ldm: Any, cfg: Config, *
         "model_fingerprint": ldm.fingerprint(),
         "dtype": str(ldm.dtype).removeprefix("torch."),
         "autocast": ldm.autocast_name,
-        "config": {k: v for k, v in cfg.to_dict().items() if k not in EXECUTION_FIELDS},
+        "config": {k: v for k, v in cfg.at_size(ldm.native_image_size).to_dict().items()
+                   if k not in EXECUTION_FIELDS},
         "vidcorr_version": __version__,
     }
 
