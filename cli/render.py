@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .common import console, handle_errors, prepare_out_dir
+from vidcorr.outputs import prepare_out_dir
+
+from .common import console, handle_errors
 
 
 @handle_errors

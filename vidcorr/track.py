@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import Config
+from .config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from .embeddings import Embeddings
 from .errors import InputError
 from .fit import Progress, fit
@@ -29,7 +29,6 @@ from .model import LDM
 from .tracks import Tracks
 from .video import VideoReader, open_video
 
-DEFAULT_VISIBILITY_THRESHOLD = 0.5
 CONFIDENCE_RULE = ("attention probability of the point's token at the located pixel (mean over restarts and "
                    "layers) divided by the same on the reference frame, clipped to [0, 1]")
 
