@@ -239,15 +239,16 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None) -> T
     key_maps = KeyFrameMaps([*key_frames, *query_frames]) if job.keyframes else None
 
     def on_frame(frame: int, active: np.ndarray, loc: Location) -> None:
-        hit = np.flatnonzero(active == heatmap) if heatmap is not None else []
+        hit = np.flatnonzero(active == heatmap) if heatmap is not None else np.zeros(0, dtype=np.int64)
         if len(hit) and loc.maps is not None:
             heat[frame] = loc.maps[hit[0]].mean(dim=0).numpy()
         if key_maps is not None:
             key_maps(frame, active, loc)
 
-    fitted = job.embeddings is None
-    embeddings = fit_queries(ldm, reader, job.queries, cfg, progress=progress) if fitted else job.embeddings
-    assert embeddings is not None
+    fitted = job.queries is not None
+    embeddings = fit_queries(ldm, reader, job.queries, cfg, progress=progress) if job.queries is not None \
+        else job.embeddings
+    assert embeddings is not None  # prepare_track gives exactly one of queries and embeddings
     tracks = track(ldm, reader, cfg=cfg, embeddings=embeddings, global_search=job.global_search, start=job.start,
                    end=job.end, stride=job.stride, visibility_threshold=job.visibility_threshold, progress=progress,
                    on_frame=on_frame, return_maps=True if heatmap is not None else {int(f) for f in key_frames})

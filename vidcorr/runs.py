@@ -62,8 +62,9 @@ def safe_name(name: str) -> str:
 class Shard(NamedTuple):
     """This process's shard: ``index`` of ``count``, and its ``local_rank`` (the device index on its node)."""
 
-    index: int
-    count: int
+    # These names shadow tuple.index and tuple.count; the launcher's vocabulary is worth it.
+    index: int  # type: ignore[assignment]
+    count: int  # type: ignore[assignment]
     local_rank: int
 
 
@@ -421,11 +422,11 @@ class RecordKind(Generic[R]):
             DataError: a missing or corrupt file (see :meth:`read`), or one key with two different predictions
                 (the message names the item and both files).
         """
-        paths = [Path(p) for p in paths]
-        if not paths:
+        files = [Path(p) for p in paths]
+        if not files:
             raise InputError("no results files to merge")
         merged: dict[Hashable, tuple[R, Path]] = {}
-        for path in paths:
+        for path in files:
             for record in self.read(path):
                 key = self.key(record)
                 if key not in merged:
@@ -458,10 +459,13 @@ class RecordKind(Generic[R]):
 # --------------------------------------------------------------------------------------------- the loop
 
 
-class RunningSummary(Protocol[R]):
+R_in = TypeVar("R_in", contravariant=True)
+
+
+class RunningSummary(Protocol[R_in]):
     """A kind's summary of the records finished so far, for progress (running PCK, mean AJ, ...)."""
 
-    def add(self, record: R) -> None: ...
+    def add(self, record: R_in) -> None: ...
 
     def values(self) -> dict[Any, float]: ...
 

@@ -38,7 +38,7 @@ PAGE_FILE = "index.html"
 @functools.cache
 def page_asset(name: str) -> str:
     """The text of the package data file ``vidcorr/assets/<name>`` (``view.html``, ``view.css``, ``view.js``)."""
-    return resources.files("vidcorr").joinpath("assets", name).read_text(encoding="utf-8")
+    return (resources.files("vidcorr") / "assets" / name).read_text(encoding="utf-8")
 
 
 
@@ -221,9 +221,10 @@ def _page_tracks(directory: Path, index_path: Path) -> dict[str, Any]:
         num_points = len(index["points"])
         rows = index["rows"]
         url = _url_maker(directory, index_path)
-        frames = [{"frame": int(f["frame"]), "row": int(f["row"]), "image": url(f["image"]),
+        frames: list[dict[str, Any]] = [{"frame": int(f["frame"]), "row": int(f["row"]), "image": url(f["image"]),
                    "heat": [url(h) for h in f["heat"]]} for f in index["frames"]]
-        references = [{"frame": int(f["frame"]), "image": url(f["image"]), "heat": [url(h) for h in f["heat"]]}
+        references: list[dict[str, Any]] = [
+            {"frame": int(f["frame"]), "image": url(f["image"]), "heat": [url(h) for h in f["heat"]]}
                       for f in index["references"]]
         points = [{"id": int(p["id"]), "query_frame": None if p.get("query_frame") is None else int(p["query_frame"]),
                    "query_xy": as_xy(p.get("query_xy")),

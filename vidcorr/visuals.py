@@ -85,7 +85,7 @@ def map_strip(image: np.ndarray, maps: np.ndarray, layers: tuple[int, ...], mark
         tile = blend_heatmap(image, heat)
         for xy, rgb in marks:
             if np.isfinite(xy).all():
-                draw_marker(tile, xy, rgb, radius)
+                draw_marker(tile, (float(xy[0]), float(xy[1])), rgb, radius)
         tiles.append(_caption(tile, name))
     return np.concatenate(tiles, axis=1)
 

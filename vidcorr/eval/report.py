@@ -159,10 +159,10 @@ def collect_results_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
         InputError: no path given. DataError: a path that does not exist, or a folder without results.
     """
     found: list[Path] = []
-    paths = [Path(p) for p in paths]
-    if not paths:
+    given = [Path(p) for p in paths]
+    if not given:
         raise InputError("give at least one results file or run folder")
-    for path in paths:
+    for path in given:
         if path.is_dir():
             inside = sorted({*PAIR_RECORDS.results_files(path), *TAPVID_RECORDS.results_files(path)})
             if not inside:
@@ -362,8 +362,8 @@ def tapvid_summary_table(rep: TapVidReport) -> TableData:
     source column only where there are references)."""
     ours = ("vidcorr (this run)", *(_pct_or_nan(rep.mean[m]) for m in
                                     ("average_jaccard", "average_pts_within_thresh", "occlusion_accuracy")))
-    headers = ("method", "AJ", "δ_avg", "OA")
-    rows = [ours]
+    headers: tuple[str, ...] = ("method", "AJ", "δ_avg", "OA")
+    rows: list[tuple[str, ...]] = [ours]
     if rep.references:
         headers += ("source",)
         rows = [(*ours, "")] + [(f"{r.method} (reference, other method)", _pct(r.average_jaccard), _pct(r.delta_avg),

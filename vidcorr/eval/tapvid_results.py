@@ -127,7 +127,7 @@ def score_video(dataset: str, video: TapVidVideo, queries: TapVidQueries, predic
         num_frames=video.num_frames,
         num_tracks=video.num_points,
         num_queries=queries.num_queries,
-        source_size_hw=tuple(video.source_size_hw),
+        source_size_hw=(int(video.source_size_hw[0]), int(video.source_size_hw[1])),
         predictions_sha256=predictions_digest(pred_eval, occluded),
         extra=dict(extra or {}),
     )
@@ -223,7 +223,7 @@ def save_predictions(path: Path, queries: TapVidQueries, points_eval_xy: np.ndar
     ``confidence`` float32 (Q, T) (absent when the predictor has none). Loadable without pickle.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {"query_points": queries.query_points, "track_index": queries.track_index,
+    arrays: dict[str, Any] = {"query_points": queries.query_points, "track_index": queries.track_index,
               "points": np.asarray(points_eval_xy, dtype=np.float64), "occluded": np.asarray(prediction.occluded)}
     if prediction.confidence is not None:
         arrays["confidence"] = np.asarray(prediction.confidence, dtype=np.float32)

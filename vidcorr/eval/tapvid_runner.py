@@ -254,6 +254,11 @@ class _RunningMeans:
         return {name: mean[name] for name in SUMMARY_METRICS}
 
 
+def _video_name(key: Any) -> str:
+    """A record key (dataset, query mode, full_res, video) -> the video's name."""
+    return str(key[-1])
+
+
 def run_tapvid(
     source: TapVidSource,
     out_dir: str | os.PathLike,
@@ -296,4 +301,4 @@ def run_tapvid(
     keys = [(*group, name) for name in (source.names() if names is None else names)]
     return run_items(TAPVID_RECORDS, out_dir, keys, lambda todo: source.read(), lambda video: (*group, video.name),
                      process, shard=shard, setup=setup, summary=_RunningMeans(), progress=progress, fsync=fsync,
-                     name=lambda key: str(key[-1]), source=str(source.path), noun="videos")
+                     name=_video_name, source=str(source.path), noun="videos")
