@@ -56,8 +56,16 @@ def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = 
                 progress: Progress | None = None) -> Embeddings:
     """Fit an embedding per query (t, x, y) on its own frame; queries sharing a frame in one batch.
 
-    Returns Embeddings in query order with `frames` set, and in `extra["ref_attention"]` the
-    attention each point's embedding gives its query point on its own frame (the confidence scale).
+    Args:
+        ldm: the model.
+        video: a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames.
+        queries: (N, 3) float t, x, y in the video's pixels.
+        cfg: the hyper-parameters (default ``Config()``).
+        progress: ``progress(stage, done, total)``.
+
+    Returns:
+        Embeddings (N, R, 77, D) in query order with `frames` (N,) set, and in `extra["ref_attention"]` the
+        attention each point's embedding gives its query point on its own frame (the confidence scale).
     """
     cfg = cfg or Config()
     reader = open_video(video)
@@ -86,15 +94,28 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
           end: int | None = None, stride: int = 1, visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD,
           progress: Progress | None = None, on_frame: FrameCallback | None = None,
           return_maps: bool | Collection[int] = False, read_batch: int = 8) -> Tracks:
-    """Track points through `video` (a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames).
+    """Track points through `video`.
 
-    queries: (N, 3) t, x, y in the video's pixels; fitted here unless `embeddings` is given (then
-    their frames and points are the queries). global_search: the embeddings come from another video,
-    so no frame is a reference: every point is searched from the seed's corner crops on the first
-    tracked frame and followed from there. start/end/stride: which frames are tracked.
-    on_frame: called after each located frame, with Location.maps on every frame (return_maps=True)
-    or on the frames in return_maps (a collection of frame indices; maps cost memory traffic).
-    Returns Tracks: points (T, N, 2), visible (T, N), confidence (T, N), queries (N, 3).
+    Args:
+        ldm: the model.
+        video: a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames.
+        queries: (N, 3) float t, x, y in the video's pixels; fitted here unless `embeddings` is given
+            (then their frames and points are the queries).
+        cfg: the hyper-parameters (default: the embeddings' own).
+        embeddings: fitted embeddings to track with instead of fitting.
+        global_search: the embeddings come from another video, so no frame is a reference: every point is
+            searched from the seed's corner crops on the first tracked frame and followed from there.
+        start, end, stride: which frames are tracked.
+        visibility_threshold: visible = confidence >= this.
+        progress: ``progress(stage, done, total)`` for ``fit``, ``locate`` and ``track`` (frames).
+        on_frame: ``on_frame(frame_index, point indices (M,), Location)`` after each located frame, with
+            Location.maps on every frame (return_maps=True) or on the frames in return_maps (a collection
+            of frame indices; maps cost memory traffic).
+        read_batch: frames decoded at a time.
+
+    Returns:
+        Tracks: points float (T, N, 2) x, y pixels, visible bool (T, N), confidence (T, N) in [0, 1],
+        queries (N, 3) t, x, y, frame_indices (T,).
     """
     reader = open_video(video)
     info = reader.info
