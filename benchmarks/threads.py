@@ -41,7 +41,7 @@ MODEL_COMMANDS = ("track", "fit", "match")
 # Imports torch before the CLI package can set OMP_WAIT_POLICY, then runs the CLI with torch's own
 # default thread count: the behaviour before vidcorr.threads.
 NO_POLICY_WRAPPER = (
-    "import sys, torch; threads = torch.get_num_threads(); from cli.app import main; "
+    "import sys, torch; threads = torch.get_num_threads(); from vidcorr_cli.app import main; "
     "args = sys.argv[1:]; sys.argv = ['vidcorr', *args, *(['--threads', str(threads)] "
     "if args and args[0] in {commands!r} else [])]; main()"
 )
@@ -63,7 +63,7 @@ def command_line(command: str, mode: str) -> list[str]:
     if words[0] != "vidcorr":
         raise SystemExit(f"unexpected quick-start command {command!r}")
     if mode == "policy":
-        return [sys.executable, "-m", "cli", *words[1:]]
+        return [sys.executable, "-m", "vidcorr_cli", *words[1:]]
     return [sys.executable, "-c", NO_POLICY_WRAPPER.format(commands=MODEL_COMMANDS), *words[1:]]
 
 

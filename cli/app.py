@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import typer
 
@@ -39,23 +40,16 @@ app.command("export")(export)
 app.add_typer(eval_app, name="eval")
 
 
-def quiet_libraries() -> None:
-    """The CLI owns the terminal: third-party progress, retry and deprecation chatter stays out of it
-    (VIDCORR_DEBUG=1 keeps it)."""
+def quiet_warnings() -> None:
+    """The CLI owns the terminal: third-party deprecation chatter stays out of it (VIDCORR_DEBUG=1 keeps it);
+    the model stack's own logging is quietened where it is loaded (``common.quiet_model_libraries``)."""
     if os.environ.get("VIDCORR_DEBUG", "") not in ("", "0"):
         return
-    import warnings
-
-    import diffusers
-    import huggingface_hub
-    import transformers
-
-    for module in (diffusers, transformers, huggingface_hub):
-        module.utils.logging.set_verbosity_error()
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def main() -> None:
-    quiet_libraries()
+    """The console script's entry point."""
+    quiet_warnings()
     app()

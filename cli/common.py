@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
-import sys
 import time
+import typing
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -28,7 +29,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from vidcorr.config import PRESET_NOTES, PRESETS, Config
+from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
 from vidcorr.errors import InputError, VidcorrError
 
 console = Console()
@@ -59,36 +60,124 @@ class Autocast(str, Enum):
 
 
 PRESET_HELP = "; ".join(f"{name}: {note}" for name, note in PRESET_NOTES.items())
+MODEL, METHOD, OUTPUT = "Model", "Method", "Output"
+"""The --help panels: what runs the method, the method's settings, what is written."""
 
-ModelOpt = Annotated[str, typer.Option(
-    "--model", help="Hugging Face id, local diffusers folder, or 'tiny' (random weights, for tests only).")]
-PresetOpt = Annotated[str, typer.Option("--preset", help=f"Hyper-parameter preset. {PRESET_HELP}.")]
 PointsOpt = Annotated[str | None, typer.Option("--points", help="Query points 'x,y;x,y' in pixels.")]
 GridOpt = Annotated[int | None, typer.Option("--grid", help="An N x N grid of points inside a 10% margin.")]
 RefFrameOpt = Annotated[int, typer.Option("--ref-frame", help="Frame the --points/--grid are on.")]
-DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]
-DTypeOpt = Annotated[DType, typer.Option(
-    "--dtype", help="Weights' precision; auto = float32 (CUDA then computes under --autocast).")]
-AutocastOpt = Annotated[Autocast, typer.Option(
-    "--autocast", help="Compute in this precision under torch.autocast, with float32 weights, embeddings "
-    "and loss; auto = float16 on CUDA with float32 weights, none elsewhere.")]
-CompileOpt = Annotated[bool, typer.Option(
-    "--compile", help="torch.compile the VAE encoder and the UNet's ResNet blocks; the first call at each "
-    "batch size compiles (minutes on a CPU).")]
-ThreadsOpt = Annotated[int | None, typer.Option(
-    "--threads", min=1, help="CPU threads torch computes with (default: OMP_NUM_THREADS, else the cores this "
-    "process may use by affinity and cgroup quota; 1 for --model tiny).")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of every random draw (default: the preset's).")]
-StepsOpt = Annotated[int | None, typer.Option("--steps", min=0, help="Fit steps per restart (default: preset's).")]
-RestartsOpt = Annotated[int | None, typer.Option("--restarts", min=1, help="Restarts per point (default: preset's).")]
-CropsOpt = Annotated[int | None, typer.Option("--crops", min=1, help="Locate crops per image (default: preset's).")]
-ImageSizeOpt = Annotated[int | None, typer.Option(
-    "--image-size", help="Side of the square model input in pixels, a multiple of 64 (default: the model's "
-    "native resolution: 512 for SD 1.x and 2.x-base, 768 for SD 2.x 768, 64 for tiny).")]
-InitPromptOpt = Annotated[str | None, typer.Option(
-    "--init-prompt", help="Start embeddings from this prompt's CLIP encoding instead of noise.")]
-MaxBatchOpt = Annotated[int | None, typer.Option(
-    "--max-batch", min=1, help="Most samples per UNet call (default: sized to free memory).")]
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The options every model command shares, declared once (see :func:`model_options`).
+
+    `preset` is None where the command's own default applies (``track --embeddings`` keeps the file's config);
+    the method options are None where not set, so the library's defaults are never restated.
+    """
+
+    model: str = DEFAULT_MODEL
+    preset: str | None = "paper"
+    device: Device = Device.auto
+    dtype: DType = DType.auto
+    autocast: Autocast = Autocast.auto
+    compile_model: bool = False
+    seed: int | None = None
+    steps: int | None = None
+    restarts: int | None = None
+    crops: int | None = None
+    image_size: int | None = None
+    init_prompt: str | None = None
+    max_batch: int | None = None
+    threads: int | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """Config fields -> the values given (None: not set)."""
+        return {"seed": self.seed, "num_steps": self.steps, "restarts": self.restarts, "crops": self.crops,
+                "image_size": self.image_size, "init_prompt": self.init_prompt, "max_batch": self.max_batch}
+
+    def config(self) -> Config:
+        """The preset with the options the user set applied."""
+        return build_config(self.preset or "paper", **self.overrides())
+
+    def load(self, device: Device | None = None) -> Any:
+        """The model (see :func:`load_model`), on `device` instead of --device if given."""
+        return load_model(self.model, device or self.device, self.dtype, self.autocast, self.compile_model,
+                          self.threads)
+
+
+def _model_parameters(preset_default: str | None, preset_help: str | None, init_prompt: bool
+                      ) -> list[inspect.Parameter]:
+    model_opt = functools.partial(typer.Option, rich_help_panel=MODEL)
+    method_opt = functools.partial(typer.Option, rich_help_panel=METHOD)
+    declared: list[tuple[str, Any, Any]] = [
+        ("model", Annotated[str, model_opt(
+            "--model", help="Hugging Face id, local diffusers folder, or 'tiny' (random weights, for tests only).")],
+         DEFAULT_MODEL),
+        ("device", Annotated[Device, model_opt("--device", help="Where to run.")], Device.auto),
+        ("dtype", Annotated[DType, model_opt(
+            "--dtype", help="Weights' precision; auto = float32 (CUDA then computes under --autocast).")], DType.auto),
+        ("autocast", Annotated[Autocast, model_opt(
+            "--autocast", help="Compute in this precision under torch.autocast, with float32 weights, embeddings "
+            "and loss; auto = float16 on CUDA with float32 weights, none elsewhere.")], Autocast.auto),
+        ("compile_model", Annotated[bool, model_opt(
+            "--compile", help="torch.compile the VAE encoder and the UNet's ResNet blocks; the first call at each "
+            "batch size compiles (minutes on a CPU).")], False),
+        ("max_batch", Annotated[int | None, model_opt(
+            "--max-batch", min=1, help="Most samples per UNet call (default: sized to free memory).")], None),
+        ("threads", Annotated[int | None, model_opt(
+            "--threads", min=1, help="CPU threads torch computes with (default: OMP_NUM_THREADS, else the cores "
+            "this process may use by affinity and cgroup quota; 1 for --model tiny).")], None),
+        ("preset", Annotated[str | None, method_opt(
+            "--preset", help=preset_help or f"Hyper-parameter preset. {PRESET_HELP}.")], preset_default),
+        ("seed", Annotated[int | None, method_opt(
+            "--seed", help="Seed of every random draw (default: the preset's).")], None),
+        ("steps", Annotated[int | None, method_opt(
+            "--steps", min=0, help="Fit steps per restart (default: preset's).")], None),
+        ("restarts", Annotated[int | None, method_opt(
+            "--restarts", min=1, help="Restarts per point (default: preset's).")], None),
+        ("crops", Annotated[int | None, method_opt(
+            "--crops", min=1, help="Locate crops per image (default: preset's).")], None),
+        ("image_size", Annotated[int | None, method_opt(
+            "--image-size", help="Side of the square model input in pixels, a multiple of 64 (default: the "
+            "model's native resolution: 512 for SD 1.x and 2.x-base, 768 for SD 2.x 768, 64 for tiny).")], None),
+    ]
+    if init_prompt:
+        declared.append(("init_prompt", Annotated[str | None, method_opt(
+            "--init-prompt", help="Start embeddings from this prompt's CLIP encoding instead of noise.")], None))
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+            for name, annotation, default in declared]
+
+
+def model_options(*, preset_default: str | None = "paper", preset_help: str | None = None,
+                  init_prompt: bool = True) -> Callable[[F], F]:
+    """Add the model and method options to a command, grouped in --help (Model, Method), and pass them to it
+    as one ``options: ModelOptions`` argument.
+
+    Args:
+        preset_default: --preset's default (None: the command decides, e.g. from an embeddings file).
+        preset_help: --preset's help, where the command's differs.
+        init_prompt: whether the command fits (and so takes --init-prompt).
+    """
+
+    def decorate(command: F) -> F:
+        hints = typing.get_type_hints(command, include_extras=True)
+        own = [p.replace(annotation=hints.get(p.name, p.annotation))
+               for p in inspect.signature(command).parameters.values() if p.name != "options"]
+        added = _model_parameters(preset_default, preset_help, init_prompt)
+        names = [p.name for p in added]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            options = ModelOptions(**{name: kwargs.pop(name) for name in names})
+            return command(**kwargs, options=options)
+
+        wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + added)
+        wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *added]}
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def build_config(preset: str, **overrides: Any) -> Config:
@@ -116,10 +205,10 @@ def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Au
                compile_model: bool = False, threads: int | None = None) -> Any:
     """An LDM from --model/--device/--dtype/--autocast/--compile; 'tiny' is announced loudly.
     torch's CPU thread count is set by vidcorr.threads' policy (--threads first)."""
-
     from vidcorr.model import LDM, resolve_device
     from vidcorr.threads import configure_threads
 
+    quiet_model_libraries()
     resolved = resolve_device(device.value)
     torch_dtype, compute = precision(resolved.type, dtype, autocast)
     if model == "tiny":
@@ -132,6 +221,20 @@ def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Au
     ldm.set_autocast(compute)
     configure_threads(threads, small_model=not ldm.is_full_size)
     return ldm.compile() if compile_model else ldm
+
+
+def quiet_model_libraries() -> None:
+    """The CLI owns the terminal: the model stack's progress, retry and deprecation chatter stays out of it
+    (VIDCORR_DEBUG=1 keeps it). Called once the model stack is imported anyway (commands without a model never
+    import it)."""
+    if os.environ.get("VIDCORR_DEBUG", "") not in ("", "0"):
+        return
+    import diffusers
+    import huggingface_hub
+    import transformers
+
+    for module in (diffusers, transformers, huggingface_hub):
+        module.utils.logging.set_verbosity_error()
 
 
 def warn_if_slow(ldm: Any, cfg: Config, num_points: int, num_images: int) -> None:
@@ -228,32 +331,5 @@ def handle_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def check_out_dir(out: Path) -> Path:
-    """Fail early (before any model work) if --out could not be created or written; create nothing."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output folder {str(out)!r} is a file")
-    existing = out
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"output folder {str(out)!r} is not writable")
-    return out
-
-
-def prepare_out_dir(out: Path) -> Path:
-    """Create --out (and parents) just before writing; a one-line error if it cannot be made."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {str(out)!r}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise InputError(f"output folder {str(out)!r} is not writable")
-    return out
-
-
 def elapsed(start: float) -> str:
     return format_seconds(time.perf_counter() - start)
-
-
-def is_interactive() -> bool:
-    return sys.stdout.isatty()

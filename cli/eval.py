@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,32 +27,19 @@ from rich.table import Table
 
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.eval.pck import DEFAULT_ALPHAS
+from vidcorr.outputs import check_out_dir
+from vidcorr.runs import RunOutcome, RunProgress, Shard, device_for_rank, parse_shard, resolve_shard, shard_from_env
 
 from .common import (
-    Autocast,
-    AutocastOpt,
-    CompileOpt,
-    CropsOpt,
+    OUTPUT,
     Device,
-    DeviceOpt,
-    DType,
-    DTypeOpt,
-    ImageSizeOpt,
-    MaxBatchOpt,
-    ModelOpt,
-    PresetOpt,
-    RestartsOpt,
-    SeedOpt,
-    StepsOpt,
-    ThreadsOpt,
-    build_config,
-    check_out_dir,
+    ModelOptions,
     console,
     elapsed,
     err_console,
     format_seconds,
     handle_errors,
-    load_model,
+    model_options,
     warn_if_slow,
 )
 
@@ -101,11 +91,12 @@ ShardOpt = Annotated[str | None, typer.Option(
     "of it.")]
 OutOpt = Annotated[Path | None, typer.Option(
     "--out", "-o", help="Run folder: results, run.json, report (default: vidcorr-eval/BENCHMARK-SPLIT). "
-    "Re-running into it resumes.")]
+    "Re-running into it resumes.", rich_help_panel=OUTPUT)]
 DownloadOpt = Annotated[bool, typer.Option(
     "--download", help="Fetch the benchmark from its publisher into --data-root first (resumable).")]
 VisualizeOpt = Annotated[bool, typer.Option(
-    "--visualize", help="Write per-pair pictures and attention maps under OUT/vis/ with an index.json.")]
+    "--visualize", help="Write per-pair pictures and attention maps under OUT/vis/ with an index.json.",
+    rich_help_panel=OUTPUT)]
 
 
 def _split_list(values: list[str] | None) -> list[str] | None:
@@ -124,28 +115,35 @@ def _alphas(values: list[float] | None) -> tuple[float, ...]:
     return tuple(dict.fromkeys(float(v) for v in values))
 
 
-class EvalDisplay:
-    """Pairs done/total with ETA and the running PCK@0.10, plus the current pair's fit/locate steps.
+class RunDisplay:
+    """Items done/total with ETA and the running summary, plus the current item's fit/locate/track steps.
 
-    On a terminal: rich bars. Elsewhere (SLURM logs): a plain line at most every `plain_every_s` seconds
-    and at the end.
+    On a terminal: rich bars. Elsewhere (SLURM logs): a plain line at most every `plain_every_s` seconds, and
+    the last state at the end.
+
+    Args:
+        label: what the run is (``spair test shard 0/2``).
+        unit: what its items are (``pairs``, ``videos``).
+        summary: the run's ``RunProgress.running`` -> text (empty while nothing is finished).
+        plain_every_s: the least time between two plain lines.
     """
 
-    def __init__(self, label: str, plain_every_s: float = 30.0) -> None:
-        self.label = label
+    def __init__(self, label: str, unit: str, summary: Callable[[dict[Any, float]], str],
+                 plain_every_s: float = 30.0) -> None:
+        self.label, self.unit, self.summary = label, unit, summary
         self.enabled = console.is_terminal
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[pck]}"), console=console, disable=not self.enabled)
-        self.pairs_task: TaskID | None = None
+                                 TextColumn("{task.fields[summary]}"), console=console, disable=not self.enabled)
+        self.items_task: TaskID | None = None
         self.stage_task: TaskID | None = None
-        self.last: Any = None
-        self.printed: Any = None
+        self.last: RunProgress | None = None
+        self.printed: RunProgress | None = None
         self.plain_every_s = plain_every_s
-        self.last_plain = 0.0
+        self.last_plain = -math.inf
         self.start = time.perf_counter()
 
-    def __enter__(self) -> EvalDisplay:
+    def __enter__(self) -> RunDisplay:
         self.progress.__enter__()
         return self
 
@@ -154,81 +152,56 @@ class EvalDisplay:
         if not self.enabled and self.last is not None and self.last is not self.printed and exc[0] is None:
             self._plain(self.last)
 
-    @staticmethod
-    def pck_text(update: Any) -> str:
-        if not update.running_pck:
-            return ""
-        alpha = 0.1 if 0.1 in update.running_pck else max(update.running_pck)
-        return f"PCK@{alpha:g} {update.running_pck[alpha]:.1f} ({update.protocol})"
-
-    def __call__(self, update: Any) -> None:
+    def __call__(self, update: RunProgress) -> None:
+        """The library's progress callback after each item (and once before the first)."""
         self.last = update
         if not self.enabled:
-            if update.pair_id is not None and time.perf_counter() - self.last_plain >= self.plain_every_s:
+            if time.perf_counter() - self.last_plain >= self.plain_every_s:
                 self._plain(update)
             return
-        if self.pairs_task is None:
-            self.pairs_task = self.progress.add_task(self.label, total=update.total, completed=update.done,
-                                                     pck=self.pck_text(update))
-        self.progress.update(self.pairs_task, completed=update.done, pck=self.pck_text(update))
+        text = self.summary(update.running) if update.running else ""
+        if self.items_task is None:
+            self.items_task = self.progress.add_task(self.label, total=update.total, completed=update.done,
+                                                     summary=text)
+        self.progress.update(self.items_task, completed=update.done, summary=text)
 
     def stage(self, stage: str, done: int, total: int) -> None:
-        """The library's progress(stage, done, total) inside one pair."""
+        """The library's progress(stage, done, total) inside one item."""
         if not self.enabled:
             return
-        label = {"fit": "  fit steps", "locate": "  locate crops"}.get(stage, f"  {stage}")
+        label = {"fit": "  fit steps", "locate": "  locate crops", "track": "  track frames"}.get(stage, f"  {stage}")
         if self.stage_task is None:
-            self.stage_task = self.progress.add_task(label, total=total, pck="")
+            self.stage_task = self.progress.add_task(label, total=total, summary="")
         self.progress.update(self.stage_task, description=label, completed=done, total=total)
 
-    def _plain(self, update: Any) -> None:
+    def _plain(self, update: RunProgress) -> None:
         self.printed = update
         self.last_plain = time.perf_counter()
         rate = (update.done - update.resumed) / max(self.last_plain - self.start, 1e-9)
         eta = f", ETA {format_seconds((update.total - update.done) / rate)}" if rate > 0 else ""
-        pck = self.pck_text(update)
-        console.print(f"{self.label}: {update.done}/{update.total} pairs{eta}" + (f", {pck}" if pck else ""),
-                      highlight=False, soft_wrap=True)
-
-
-class TapVidDisplay(EvalDisplay):
-    """Videos done/total with ETA and the running mean AJ / δ_avg / OA, plus the current video's fit and track
-    steps; off a terminal one plain line per video (videos take minutes each)."""
-
-    def __init__(self, label: str) -> None:
-        super().__init__(label, plain_every_s=0.0)
-
-    @staticmethod
-    def pck_text(update: Any) -> str:
-        if not update.running:
-            return ""
-        running = update.running
-        return (f"AJ {100 * running['average_jaccard']:.1f}, δ_avg {100 * running['average_pts_within_thresh']:.1f}, "
-                f"OA {100 * running['occlusion_accuracy']:.1f}")
-
-    def __call__(self, update: Any) -> None:
-        self.last = update
-        if not self.enabled:
-            if update.video is not None:
-                self._plain(update)
-            return
-        if self.pairs_task is None:
-            self.pairs_task = self.progress.add_task(self.label, total=update.total, completed=update.done,
-                                                     pck=self.pck_text(update))
-        self.progress.update(self.pairs_task, completed=update.done, pck=self.pck_text(update))
-
-    def _plain(self, update: Any) -> None:
-        self.printed = update
-        self.last_plain = time.perf_counter()
-        rate = (update.done - update.resumed) / max(self.last_plain - self.start, 1e-9)
-        eta = f", ETA {format_seconds((update.total - update.done) / rate)}" if rate > 0 else ""
-        if update.video is None:
+        if update.item is None:
             latest = f", {update.resumed} resumed"
         else:
-            latest = f", {update.video} done in {format_seconds(update.seconds)}{eta}"
-        scores = self.pck_text(update)
-        console.print(f"{self.label}: {update.done}/{update.total} videos{latest}"
-                      + (f"; mean so far {scores}" if scores else ""), highlight=False, soft_wrap=True)
+            latest = f", {update.item} done in {format_seconds(update.seconds or 0.0)}{eta}"
+        summary = self.summary(update.running) if update.running else ""
+        console.print(f"{self.label}: {update.done}/{update.total} {self.unit}{latest}"
+                      + (f"; {summary}" if summary else ""), highlight=False, soft_wrap=True)
+
+
+def pck_summary(protocol: str) -> Callable[[dict[Any, float]], str]:
+    """Running per-image PCK (alpha -> percent) as text: PCK@0.1, or the largest alpha where 0.1 is not scored."""
+
+    def text(running: dict[Any, float]) -> str:
+        alpha = 0.1 if 0.1 in running else max(running)
+        return f"PCK@{alpha:g} {running[alpha]:.1f} ({protocol})"
+
+    return text
+
+
+def tapvid_summary(running: dict[Any, float]) -> str:
+    """Running means of AJ, δ_avg and OA (fractions) as text, in percent."""
+    return (f"mean so far AJ {100 * running['average_jaccard']:.1f}, "
+            f"δ_avg {100 * running['average_pts_within_thresh']:.1f}, OA {100 * running['occlusion_accuracy']:.1f}")
 
 
 def _download(benchmark: str, data_root: Path) -> None:
@@ -250,19 +223,58 @@ def _download(benchmark: str, data_root: Path) -> None:
     console.print(f"{benchmark} is in place under {data_root}", highlight=False)
 
 
-def _load(model: str, device: Device, dtype: DType, autocast: Autocast, compile_model: bool, local_rank: int,
-          launched: bool, threads: int | None = None) -> Any:
+def _placement(shard: str | None) -> tuple[Shard, bool]:
+    """This process's shard (``--shard`` composed with a launcher's ranks) and whether a launcher started it."""
+    explicit = parse_shard(shard) if shard is not None else None
+    return resolve_shard(explicit), shard_from_env() is not None
+
+
+def _load(options: ModelOptions, placement: Shard, launched: bool) -> Any:
     """The model on this process's device: cuda:LOCAL_RANK under a launcher (made the current CUDA device,
     so that plain 'cuda' means it everywhere)."""
-    from vidcorr.eval.runner import device_for_rank
-
-    chosen = device_for_rank(device.value, local_rank, launched=launched)
+    chosen = device_for_rank(options.device.value, placement.local_rank, launched=launched)
     if chosen.startswith("cuda:"):
         import torch
 
         torch.cuda.set_device(int(chosen.split(":", 1)[1]))
-        return load_model(model, Device.cuda, dtype, autocast, compile_model, threads)
-    return load_model(model, device, dtype, autocast, compile_model, threads)
+        return options.load(Device.cuda)
+    return options.load()
+
+
+def _shard_label(label: str, placement: Shard) -> str:
+    return label + (f" shard {placement.index}/{placement.count}" if placement.count > 1 else "")
+
+
+def _finish(run: Callable[[RunDisplay], RunOutcome], display: RunDisplay, *, out: Path, placement: Shard,
+            results_path: Path, protocol: str, notes: Sequence[str] = ()) -> None:
+    """Run the loop under `display`, then say what it did and, for a whole run, print and write the report."""
+    start = time.perf_counter()
+    with display:
+        try:
+            outcome = run(display)
+        except KeyboardInterrupt:
+            last = display.last
+            done, total = (last.done, last.total) if last is not None else (0, 0)
+            raise Interrupted(f"interrupted; {done} of {total} {display.unit} are saved in {results_path}; run "
+                              "the same command again to resume") from None
+    console.print(f"{outcome.evaluated} {display.unit} evaluated in {elapsed(start)}, {outcome.resumed} resumed; "
+                  f"results in {outcome.results_path}", highlight=False, soft_wrap=True)
+    for note in notes:
+        console.print(note, highlight=False)
+    if placement.count > 1:
+        console.print(f"shard {placement.index}/{placement.count} done; once every shard is, merge them with: "
+                      f"vidcorr eval report {out}", highlight=False, soft_wrap=True)
+        return
+    _report([out], out, protocol)
+
+
+def _report(results: Sequence[Path], folder: Path, protocol: str) -> None:
+    from vidcorr.eval.report import build_report, write_report
+
+    built = build_report(results)
+    print_report(built, protocol)
+    json_path, md_path = write_report(built, folder)
+    console.print(f"wrote {json_path} and {md_path}", highlight=False, soft_wrap=True)
 
 
 def render_table(table: Any) -> Table:
@@ -308,76 +320,70 @@ def print_report(report: Any, protocol: str) -> None:
             console.print(f"note: {TAPVID_REFERENCE_NOTE}", highlight=False, soft_wrap=True)
 
 
-def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories: list[str] | None,
-              limit: int | None, pairs: str | None, alpha: list[float] | None, protocol: Protocol,
-              seed_padding_bug: bool, shard: str | None, out: Path | None, download: bool, visualize: bool,
-              model: str, preset: str, device: Device, dtype: DType, autocast: Autocast, compile_model: bool,
-              threads: int | None,
-              seed: int | None, steps: int | None,
-              restarts: int | None, crops: int | None, image_size: int | None, max_batch: int | None,
-              reader_options: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class PairRunOptions:
+    """The options of the three pair benchmarks' commands (spair, pfwillow, cub)."""
+
+    data_root: Path | None
+    split: str
+    categories: list[str] | None
+    limit: int | None
+    pairs: str | None
+    alpha: list[float] | None
+    protocol: Protocol
+    shard: str | None
+    out: Path | None
+    download: bool
+    visualize: bool
+    seed_padding_bug: bool = False
+
+
+def _evaluate_pairs(benchmark: str, run: PairRunOptions, options: ModelOptions,
+                    reader_options: dict[str, Any]) -> None:
+    """Check everything, load the model, run the pair loop (``vidcorr.eval.runner.run_eval``), report."""
     from vidcorr.eval import runner
     from vidcorr.eval.pairs import read_benchmark
-    from vidcorr.eval.report import build_report, write_report
-    from vidcorr.eval.results import shard_from_env
+    from vidcorr.eval.results import PAIR_RECORDS
 
-    if data_root is None:
+    if run.data_root is None:
         raise InputError("give the benchmark folder with --data-root DIR (or set VIDCORR_DATA_ROOT); add "
                          "--download to fetch it there")
-    alphas = _alphas(alpha)
-    explicit = runner.parse_shard(shard) if shard is not None else None
-    launched = shard_from_env() is not None
-    placement = runner.resolve_shard(explicit)
-    cfg = build_config(preset, seed=seed, num_steps=steps, restarts=restarts, crops=crops, image_size=image_size,
-                       max_batch=max_batch)
-    out = check_out_dir(out or Path("vidcorr-eval") / f"{benchmark}-{split}")
-    if download:
-        _download(benchmark, data_root)
-    pair_ids = _split_list([pairs] if pairs else None)
-    pair_list = read_benchmark(benchmark, data_root, split=split, categories=_split_list(categories), limit=limit,
-                               pair_ids=pair_ids, **reader_options)
+    alphas = _alphas(run.alpha)
+    placement, launched = _placement(run.shard)
+    cfg = options.config()
+    out = check_out_dir(run.out or Path("vidcorr-eval") / f"{benchmark}-{run.split}")
+    if run.download:
+        _download(benchmark, run.data_root)
+    pair_list = read_benchmark(benchmark, run.data_root, split=run.split, categories=_split_list(run.categories),
+                               limit=run.limit, pair_ids=_split_list([run.pairs] if run.pairs else None),
+                               **reader_options)
     if not pair_list:
         raise InputError(f"no {benchmark} pairs to evaluate: the filters (--categories, --pairs, --limit) left none")
-    shard_pairs = (placement.index, placement.count)
-    todo = runner.pending_pairs(pair_list, out, shard_pairs)
+    shard = (placement.index, placement.count)
+    todo = runner.pending_pairs(pair_list, out, shard)
 
-    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched, threads)
+    ldm = _load(options, placement, launched)
     if todo:
         warn_if_slow(ldm, cfg, sum(p.num_keypoints for p in todo), 1)
-    setup = runner.run_setup(benchmark, split, ldm, cfg, alphas=alphas, seed_padding_bug=seed_padding_bug,
+    setup = runner.run_setup(benchmark, run.split, ldm, cfg, alphas=alphas, seed_padding_bug=run.seed_padding_bug,
                              **reader_options)
-    label = f"{benchmark} {split}" + (f" shard {placement.index}/{placement.count}" if placement.count > 1 else "")
-    start = time.perf_counter()
-    with EvalDisplay(label) as display:
-        def predict(pair: Any, src: Any, trg: Any) -> Any:
-            return runner.predict_pair(ldm, pair, src, trg, cfg, return_maps=visualize, progress=display.stage)
+    display = RunDisplay(_shard_label(f"{benchmark} {run.split}", placement), "pairs", pck_summary(run.protocol.value))
 
-        try:
-            run = runner.run_eval(pair_list, out, predict, alphas=alphas, protocol=protocol.value,
-                                  seed_padding_bug=seed_padding_bug, shard=shard_pairs, setup=setup,
-                                  visualize=visualize, progress=display)
-        except KeyboardInterrupt:
-            done = display.last.done if display.last is not None else 0
-            total = display.last.total if display.last is not None else len(todo)
-            raise Interrupted(f"interrupted; {done} of {total} pairs are saved in "
-                              f"{runner.results_path(out, shard_pairs)}; run the same command again to resume"
-                              ) from None
-    console.print(f"{run.evaluated} pairs evaluated in {elapsed(start)}, {run.resumed} resumed; results in "
-                  f"{run.results_path}", highlight=False, soft_wrap=True)
-    if visualize:
-        console.print(f"pictures and index: {out / 'vis'}", highlight=False)
-    if placement.count > 1:
-        console.print(f"shard {placement.index}/{placement.count} done; once every shard is, merge them with: "
-                      f"vidcorr eval report {out}", highlight=False, soft_wrap=True)
-        return
-    report = build_report([out])
-    print_report(report, protocol.value)
-    json_path, md_path = write_report(report, out)
-    console.print(f"wrote {json_path} and {md_path}", highlight=False, soft_wrap=True)
+    def loop(display: RunDisplay) -> RunOutcome:
+        def predict(pair: Any, src: Any, trg: Any) -> Any:
+            return runner.predict_pair(ldm, pair, src, trg, cfg, return_maps=run.visualize, progress=display.stage)
+
+        return runner.run_eval(pair_list, out, predict, alphas=alphas, protocol=run.protocol.value,
+                               seed_padding_bug=run.seed_padding_bug, shard=shard, setup=setup,
+                               visualize=run.visualize, progress=display)
+
+    _finish(loop, display, out=out, placement=placement, results_path=PAIR_RECORDS.results_path(out, shard),
+            protocol=run.protocol.value, notes=[f"pictures and index: {out / 'vis'}"] if run.visualize else [])
 
 
 @eval_app.command("spair")
 @handle_errors
+@model_options(init_prompt=False)
 def spair(
     data_root: DataRootOpt = None,
     split: Annotated[str, typer.Option("--split", help="trn, val or test.")] = "test",
@@ -390,29 +396,20 @@ def spair(
     out: OutOpt = None,
     download: DownloadOpt = False,
     visualize: VisualizeOpt = False,
-    model: ModelOpt = "CompVis/stable-diffusion-v1-4",
-    preset: PresetOpt = "paper",
-    device: DeviceOpt = Device.auto,
-    dtype: DTypeOpt = DType.auto,
-    autocast: AutocastOpt = Autocast.auto,
-    compile_model: CompileOpt = False,
-    threads: ThreadsOpt = None,
-    seed: SeedOpt = None,
-    steps: StepsOpt = None,
-    restarts: RestartsOpt = None,
-    crops: CropsOpt = None,
-    image_size: ImageSizeOpt = None,
-    max_batch: MaxBatchOpt = None,
+    *,
+    options: ModelOptions,
 ) -> None:
     """SPair-71k: 12,234 test pairs in 18 categories (paper: 28.9 / 45.4 at PCK@0.05 / 0.10).
 
     PCK per image and per keypoint, pooled, per category and by viewpoint, scale, truncation and occlusion.
     """
-    _evaluate("spair", **locals(), seed_padding_bug=False, reader_options={})
+    run = PairRunOptions(data_root, split, categories, limit, pairs, alpha, protocol, shard, out, download, visualize)
+    _evaluate_pairs("spair", run, options, reader_options={})
 
 
 @eval_app.command("pfwillow")
 @handle_errors
+@model_options(init_prompt=False)
 def pfwillow(
     data_root: DataRootOpt = None,
     split: Annotated[str, typer.Option("--split", help="PF-Willow has only test.")] = "test",
@@ -428,28 +425,18 @@ def pfwillow(
     out: OutOpt = None,
     download: DownloadOpt = False,
     visualize: VisualizeOpt = False,
-    model: ModelOpt = "CompVis/stable-diffusion-v1-4",
-    preset: PresetOpt = "paper",
-    device: DeviceOpt = Device.auto,
-    dtype: DTypeOpt = DType.auto,
-    autocast: AutocastOpt = Autocast.auto,
-    compile_model: CompileOpt = False,
-    threads: ThreadsOpt = None,
-    seed: SeedOpt = None,
-    steps: StepsOpt = None,
-    restarts: RestartsOpt = None,
-    crops: CropsOpt = None,
-    image_size: ImageSizeOpt = None,
-    max_batch: MaxBatchOpt = None,
+    *,
+    options: ModelOptions,
 ) -> None:
     """PF-Willow: 900 pairs, 10 keypoints each (paper: 53.0 / 84.3 at PCK@0.05 / 0.10)."""
-    options = locals()
-    options["seed_padding_bug"] = options.pop("seed_threshold_bug")
-    _evaluate("pfwillow", **options, reader_options={})
+    run = PairRunOptions(data_root, split, categories, limit, pairs, alpha, protocol, shard, out, download, visualize,
+                         seed_padding_bug=seed_threshold_bug)
+    _evaluate_pairs("pfwillow", run, options, reader_options={})
 
 
 @eval_app.command("cub")
 @handle_errors
+@model_options(init_prompt=False)
 def cub(
     data_root: DataRootOpt = None,
     split: Annotated[str, typer.Option("--split", help="train or test.")] = "test",
@@ -464,33 +451,22 @@ def cub(
     out: OutOpt = None,
     download: DownloadOpt = False,
     visualize: VisualizeOpt = False,
-    model: ModelOpt = "CompVis/stable-diffusion-v1-4",
-    preset: PresetOpt = "paper",
-    device: DeviceOpt = Device.auto,
-    dtype: DTypeOpt = DType.auto,
-    autocast: AutocastOpt = Autocast.auto,
-    compile_model: CompileOpt = False,
-    threads: ThreadsOpt = None,
-    seed: SeedOpt = None,
-    steps: StepsOpt = None,
-    restarts: RestartsOpt = None,
-    crops: CropsOpt = None,
-    image_size: ImageSizeOpt = None,
-    max_batch: MaxBatchOpt = None,
+    *,
+    options: ModelOptions,
 ) -> None:
     """CUB-200-2011: every two test images of a class (paper: 61.6 / 77.5 at PCK@0.05 / 0.10).
 
     The seed's pairing: the test images of classes 1..3 unless --num-classes says otherwise.
     """
-    options = locals()
-    classes = options.pop("num_classes")
-    if classes < 0:
-        raise InputError(f"--num-classes must be >= 0 (0 for all), got {classes}")
-    _evaluate("cub", **options, seed_padding_bug=False, reader_options={"num_classes": classes or None})
+    if num_classes < 0:
+        raise InputError(f"--num-classes must be >= 0 (0 for all), got {num_classes}")
+    run = PairRunOptions(data_root, split, categories, limit, pairs, alpha, protocol, shard, out, download, visualize)
+    _evaluate_pairs("cub", run, options, reader_options={"num_classes": num_classes or None})
 
 
 @eval_app.command("tapvid")
 @handle_errors
+@model_options(init_prompt=False)
 def tapvid(
     dataset: Annotated[TapVidDataset, typer.Option(
         "--dataset",
@@ -516,38 +492,23 @@ def tapvid(
     shard: ShardOpt = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Run folder: results, predictions, run.json, report (default: "
-        "vidcorr-eval/tapvid-DATASET-MODE). Re-running into it resumes.")] = None,
-    model: ModelOpt = "CompVis/stable-diffusion-v1-4",
-    preset: PresetOpt = "paper",
-    device: DeviceOpt = Device.auto,
-    dtype: DTypeOpt = DType.auto,
-    autocast: AutocastOpt = Autocast.auto,
-    compile_model: CompileOpt = False,
-    threads: ThreadsOpt = None,
-    seed: SeedOpt = None,
-    steps: StepsOpt = None,
-    restarts: RestartsOpt = None,
-    crops: CropsOpt = None,
-    image_size: ImageSizeOpt = None,
-    max_batch: MaxBatchOpt = None,
+        "vidcorr-eval/tapvid-DATASET-MODE). Re-running into it resumes.", rich_help_panel=OUTPUT)] = None,
+    *,
+    options: ModelOptions,
 ) -> None:
     """TAP-Vid point tracking with tapnet's metrics: AJ, δ_avg and OA per video, then the mean over videos.
 
     Queries are built as tapnet builds them; each is fitted on its own frame and tracked through the video;
     predicted occlusion is "not visible". Other trackers' published numbers are shown for scale.
     """
-    from vidcorr.eval import runner, tapvid_runner
-    from vidcorr.eval.report import build_report, write_report
-    from vidcorr.eval.results import shard_from_env
+    from vidcorr.eval import tapvid_runner
+    from vidcorr.eval.tapvid_results import TAPVID_RECORDS
 
     if data_root is None:
         raise InputError("give the TAP-Vid data with --data-root PATH (the pickle, the Kinetics shard folder, or a "
                          "folder holding them; or set VIDCORR_DATA_ROOT)")
-    explicit = runner.parse_shard(shard) if shard is not None else None
-    launched = shard_from_env() is not None
-    placement = runner.resolve_shard(explicit)
-    cfg = build_config(preset, seed=seed, num_steps=steps, restarts=restarts, crops=crops, image_size=image_size,
-                       max_batch=max_batch)
+    placement, launched = _placement(shard)
+    cfg = options.config()
     threshold = {} if visibility_threshold is None else {"visibility_threshold": visibility_threshold}
     mode = query_mode.value
     out = check_out_dir(out or Path("vidcorr-eval") / f"tapvid-{dataset.value}-{mode}{'-fullres' if full_res else ''}")
@@ -559,37 +520,23 @@ def tapvid(
     shard_videos = (placement.index, placement.count)
     todo = tapvid_runner.pending_videos(names, out, (dataset.value, mode, full_res), shard_videos)
 
-    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched, threads)
+    ldm = _load(options, placement, launched)
     if todo and ldm.device.type == "cpu" and ldm.is_full_size:
         err_console.print("[bold yellow]warning:[/] a full-size model on a CPU tracks one TAP-Vid video in hours; "
                           "use a GPU, or --preset fast and --limit for a smoke run", soft_wrap=True)
     setup = tapvid_runner.tapvid_setup(source, mode, ldm, cfg, **threshold)
-    label = f"tapvid {dataset.value} {mode}" + (f" shard {placement.index}/{placement.count}"
-                                                 if placement.count > 1 else "")
-    start = time.perf_counter()
-    with TapVidDisplay(label) as display:
+    display = RunDisplay(_shard_label(f"tapvid {dataset.value} {mode}", placement), "videos", tapvid_summary,
+                         plain_every_s=0.0)
+
+    def loop(display: RunDisplay) -> RunOutcome:
         def predict(video: Any, queries: Any) -> Any:
             return tapvid_runner.predict_video(ldm, video, queries, cfg, progress=display.stage, **threshold)
 
-        try:
-            run = tapvid_runner.run_tapvid(source, out, predict, query_mode=mode, shard=shard_videos, setup=setup,
-                                           names=names, progress=display)
-        except KeyboardInterrupt:
-            done = display.last.done if display.last is not None else 0
-            total = display.last.total if display.last is not None else len(todo)
-            raise Interrupted(f"interrupted; {done} of {total} videos are saved in "
-                              f"{tapvid_runner.video_results_path(out, shard_videos)}; run the same command again "
-                              "to resume") from None
-    console.print(f"{run.evaluated} videos evaluated in {elapsed(start)}, {run.resumed} resumed; results in "
-                  f"{run.results_path}", highlight=False, soft_wrap=True)
-    if placement.count > 1:
-        console.print(f"shard {placement.index}/{placement.count} done; once every shard is, merge them with: "
-                      f"vidcorr eval report {out}", highlight=False, soft_wrap=True)
-        return
-    report = build_report([out])
-    print_report(report, Protocol.official.value)
-    json_path, md_path = write_report(report, out)
-    console.print(f"wrote {json_path} and {md_path}", highlight=False, soft_wrap=True)
+        return tapvid_runner.run_tapvid(source, out, predict, query_mode=mode, shard=shard_videos, setup=setup,
+                                        names=names, progress=display)
+
+    _finish(loop, display, out=out, placement=placement,
+            results_path=TAPVID_RECORDS.results_path(out, shard_videos), protocol=Protocol.official.value)
 
 
 @eval_app.command("report")
@@ -606,10 +553,5 @@ def report(
     report.json and report.md. TAP-Vid: the mean over videos beside other trackers' published numbers, and a
     per-video table.
     """
-    from vidcorr.eval.report import build_report, write_report
-
-    built = build_report(results)
-    print_report(built, protocol.value)
     folder = out or (results[0] if results[0].is_dir() else results[0].parent)
-    json_path, md_path = write_report(built, check_out_dir(folder))
-    console.print(f"wrote {json_path} and {md_path}", highlight=False, soft_wrap=True)
+    _report(results, check_out_dir(folder), protocol.value)

@@ -7,38 +7,18 @@ from typing import Annotated
 
 import typer
 
-from vidcorr.geometry import check_points
-from vidcorr.imageio import read_image
-from vidcorr.track import check_queries
+from vidcorr.outputs import check_out_dir, prepare_out_dir
 
 from .common import (
-    Autocast,
-    AutocastOpt,
-    CompileOpt,
-    CropsOpt,
-    Device,
-    DeviceOpt,
-    DType,
-    DTypeOpt,
+    OUTPUT,
     GridOpt,
-    ImageSizeOpt,
-    InitPromptOpt,
-    MaxBatchOpt,
-    ModelOpt,
+    ModelOptions,
     PointsOpt,
-    PresetOpt,
     RefFrameOpt,
-    RestartsOpt,
-    SeedOpt,
     StageProgress,
-    StepsOpt,
-    ThreadsOpt,
-    build_config,
-    check_out_dir,
     console,
     handle_errors,
-    load_model,
-    prepare_out_dir,
+    model_options,
     warn_if_slow,
 )
 from .points import FpsOpt, MaskIdOpt, MaskOpt, video_queries
@@ -47,48 +27,40 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 
 
 @handle_errors
+@model_options()
 def fit(
     source: Annotated[Path, typer.Argument(
         help="An image, or a video or folder of frames (points on --ref-frame).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the embeddings (.safetensors).")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Where to write the embeddings (.safetensors).", rich_help_panel=OUTPUT)],
     points: PointsOpt = None,
     points_file: Annotated[Path | None, typer.Option(
         "--points-file", help="CSV or JSON: x,y rows for an image, t,x,y rows for a video.")] = None,
     grid: GridOpt = None,
+    ref_frame: RefFrameOpt = 0,
     mask: MaskOpt = None,
     mask_id: MaskIdOpt = None,
-    ref_frame: RefFrameOpt = 0,
     fps: FpsOpt = None,
-    model: ModelOpt = "CompVis/stable-diffusion-v1-4",
-    preset: PresetOpt = "paper",
-    device: DeviceOpt = Device.auto,
-    dtype: DTypeOpt = DType.auto,
-    autocast: AutocastOpt = Autocast.auto,
-    compile_model: CompileOpt = False,
-    threads: ThreadsOpt = None,
-    seed: SeedOpt = None,
-    steps: StepsOpt = None,
-    restarts: RestartsOpt = None,
-    crops: CropsOpt = None,
-    image_size: ImageSizeOpt = None,
-    init_prompt: InitPromptOpt = None,
-    max_batch: MaxBatchOpt = None,
+    *,
+    options: ModelOptions,
 ) -> None:
     """Fit one embedding per point and save them (safetensors), to track later with
     `vidcorr track VIDEO --embeddings FILE`."""
     import vidcorr
+    from vidcorr.geometry import check_points
+    from vidcorr.imageio import read_image
+    from vidcorr.track import check_queries
     from vidcorr.video import open_video
 
     check_out_dir(out.parent if str(out.parent) else Path("."))
-    cfg = build_config(preset, seed=seed, num_steps=steps, restarts=restarts, crops=crops, image_size=image_size,
-                       init_prompt=init_prompt, max_batch=max_batch)
+    cfg = options.config()
     if source.suffix.lower() in IMAGE_SUFFIXES:
         image = read_image(source)
         size = (image.shape[1], image.shape[0])
         # An image is a one-frame video here: x,y rows (or t,x,y rows with t ignored).
         xy = video_queries(points, points_file, grid, 0, 1, size, mask, mask_id)[:, 1:]
         xy = check_points(xy, size, name=f"image {source.name}")
-        ldm = load_model(model, device, dtype, autocast, compile_model, threads)
+        ldm = options.load()
         warn_if_slow(ldm, cfg, len(xy), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit(ldm, image, xy, cfg, progress=progress)
@@ -97,7 +69,7 @@ def fit(
         info = reader.info
         queries = check_queries(video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size,
                                               mask, mask_id), info.num_frames, info.size)
-        ldm = load_model(model, device, dtype, autocast, compile_model, threads)
+        ldm = options.load()
         warn_if_slow(ldm, cfg, len(queries), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .common import console, err_console, handle_errors, prepare_out_dir
+from vidcorr.outputs import prepare_out_dir
+
+from .common import console, err_console, handle_errors
 from .points import FpsOpt
 
 

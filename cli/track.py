@@ -6,187 +6,92 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from vidcorr.config import Config
-from vidcorr.embeddings import Embeddings
-from vidcorr.errors import InputError
-from vidcorr.track import DEFAULT_VISIBILITY_THRESHOLD, check_queries
-from vidcorr.view import DEFAULT_KEY_FRAMES
+from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD
+from vidcorr.visuals import DEFAULT_KEY_FRAMES
 
 from .common import (
-    Autocast,
-    AutocastOpt,
-    CompileOpt,
-    CropsOpt,
-    Device,
-    DeviceOpt,
-    DType,
-    DTypeOpt,
+    OUTPUT,
     GridOpt,
-    ImageSizeOpt,
-    InitPromptOpt,
-    MaxBatchOpt,
-    ModelOpt,
+    ModelOptions,
     PointsOpt,
     RefFrameOpt,
-    RestartsOpt,
-    SeedOpt,
     StageProgress,
-    StepsOpt,
-    ThreadsOpt,
-    build_config,
-    check_out_dir,
     console,
     elapsed,
     err_console,
     handle_errors,
-    load_model,
-    prepare_out_dir,
+    model_options,
     warn_if_slow,
 )
 from .points import FpsOpt, MaskIdOpt, MaskOpt, video_queries
 
 PRESET_TRACK_HELP = ("paper (5 restarts x 20 crops per frame and point), balanced (2 x 8) or fast (1 x 4); "
                      "default: paper, or the embeddings file's own settings with --embeddings.")
+STAGE_LABELS = {"fit": "fitting embeddings (steps)", "locate": "locating (crops)", "track": "tracking (frames)"}
 
 
 @handle_errors
+@model_options(preset_default=None, preset_help=PRESET_TRACK_HELP)
 def track(
     video: Annotated[Path, typer.Argument(help="Video file, or folder of JPEG/PNG frames.")],
     points: PointsOpt = None,
     points_file: Annotated[Path | None, typer.Option("--points-file", help="CSV or JSON of t,x,y rows.")] = None,
     grid: GridOpt = None,
+    ref_frame: RefFrameOpt = 0,
     mask: MaskOpt = None,
     mask_id: MaskIdOpt = None,
-    ref_frame: RefFrameOpt = 0,
     fps: FpsOpt = None,
     embeddings_file: Annotated[Path | None, typer.Option(
         "--embeddings", help="Track with embeddings from `vidcorr fit` instead of fitting.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: VIDEO_vidcorr].")] = None,
-    no_video: Annotated[bool, typer.Option("--no-video", help="Skip annotated.mp4.")] = False,
-    trail: Annotated[int, typer.Option("--trail", min=0, help="Frames of trail behind each marker.")] = 10,
-    heatmap: Annotated[int | None, typer.Option("--heatmap", help="Blend this point's attention map in.")] = None,
-    visibility_threshold: Annotated[float, typer.Option(
-        "--visibility-threshold", help="visible = confidence >= this.")] = DEFAULT_VISIBILITY_THRESHOLD,
     start: Annotated[int, typer.Option("--start", help="First frame tracked.")] = 0,
     end: Annotated[int | None, typer.Option("--end", help="One past the last frame tracked.")] = None,
     stride: Annotated[int, typer.Option("--stride", help="Track every k-th frame.")] = 1,
+    visibility_threshold: Annotated[float, typer.Option(
+        "--visibility-threshold", help="visible = confidence >= this.")] = DEFAULT_VISIBILITY_THRESHOLD,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder [default: VIDEO_vidcorr].", rich_help_panel=OUTPUT)] = None,
+    no_video: Annotated[bool, typer.Option("--no-video", help="Skip annotated.mp4.", rich_help_panel=OUTPUT)] = False,
+    trail: Annotated[int, typer.Option(
+        "--trail", min=0, help="Frames of trail behind each marker.", rich_help_panel=OUTPUT)] = 10,
+    heatmap: Annotated[int | None, typer.Option(
+        "--heatmap", help="Blend this point's attention map in.", rich_help_panel=OUTPUT)] = None,
     keyframes: Annotated[int, typer.Option(
         "--keyframes", min=0, help="Key frames saved for `vidcorr view` (evenly spaced, plus the query frames), "
-        "with every point's attention heat map; 0 for none.")] = DEFAULT_KEY_FRAMES,
-    model: ModelOpt = "CompVis/stable-diffusion-v1-4",
-    preset: Annotated[str | None, typer.Option("--preset", help=PRESET_TRACK_HELP)] = None,
-    device: DeviceOpt = Device.auto,
-    dtype: DTypeOpt = DType.auto,
-    autocast: AutocastOpt = Autocast.auto,
-    compile_model: CompileOpt = False,
-    threads: ThreadsOpt = None,
-    seed: SeedOpt = None,
-    steps: StepsOpt = None,
-    restarts: RestartsOpt = None,
-    crops: CropsOpt = None,
-    image_size: ImageSizeOpt = None,
-    init_prompt: InitPromptOpt = None,
-    max_batch: MaxBatchOpt = None,
+        "with every point's attention heat map; 0 for none.", rich_help_panel=OUTPUT)] = DEFAULT_KEY_FRAMES,
+    *,
+    options: ModelOptions,
 ) -> None:
     """Track points through VIDEO: writes tracks.npz, tracks.csv, tracks.json, embeddings.safetensors,
     annotated.mp4 and keyframes/ (frames and heat maps that `vidcorr view OUT` shows) into --out."""
-    import vidcorr
-    from vidcorr.render import render_video
-    from vidcorr.video import open_video
-    from vidcorr.view import KeyFrameMaps, add_reference_maps, choose_key_frames, write_track_visuals
+    from vidcorr import pipelines
 
-    reader = open_video(video, fps=fps)
-    info = reader.info
-    out = check_out_dir(out or Path(f"{video.stem}_vidcorr"))
-    reader.frame_indices(start, end, stride)  # a bad range fails before any model work
-
-    embeddings = None
-    global_search = False
-    if embeddings_file is not None:
-        if points is not None or points_file is not None or grid is not None or mask is not None:
-            raise InputError("give either --embeddings or points to fit (--points, --points-file, --grid), not both")
-        embeddings = Embeddings.load(embeddings_file)
-        cfg = _reuse_config(embeddings.config, preset, seed=seed, crops=crops, max_batch=max_batch,
-                            image_size=image_size)
-        num_points = embeddings.num_points
-        # Embeddings from another video: their reference frames mean nothing here.
-        global_search = (embeddings.frames is None or embeddings.extra.get("video_size") != list(info.size)
-                         or embeddings.extra.get("video_frames") != info.num_frames)
-    else:
-        queries = check_queries(video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size,
-                                              mask, mask_id), info.num_frames, info.size)
-        cfg = build_config(preset or "paper", seed=seed, num_steps=steps, restarts=restarts, crops=crops,
-                           image_size=image_size, init_prompt=init_prompt, max_batch=max_batch)
-        num_points = len(queries)
-    if heatmap is not None and not 0 <= heatmap < num_points:
-        raise InputError(f"--heatmap {heatmap} is not a point id (0..{num_points - 1})")
-
-    ldm = load_model(model, device, dtype, autocast, compile_model, threads)
-    num_frames = len(reader.frame_indices(start, end, stride))
-    warn_if_slow(ldm, cfg, num_points if embeddings is None else 0, num_frames)
-    heat: dict[int, np.ndarray] = {}
-    query_frames = [] if global_search else (embeddings.frames if embeddings is not None else queries[:, 0])
-    key_frames = choose_key_frames(reader.frame_indices(start, end, stride), keyframes, always=query_frames)
-    key_maps = KeyFrameMaps([*key_frames, *query_frames]) if keyframes else None
-
-    def on_frame(frame: int, active: np.ndarray, loc: vidcorr.Location) -> None:
-        hit = np.flatnonzero(active == heatmap) if heatmap is not None else []
-        if len(hit) and loc.maps is not None:
-            heat[frame] = loc.maps[hit[0]].mean(dim=0).numpy()
-        if key_maps is not None:
-            key_maps(frame, active, loc)
-
+    given = points is not None or points_file is not None or grid is not None or mask is not None
+    queries = ((lambda info: video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size, mask,
+                                           mask_id))
+               if given or embeddings_file is None else None)
+    job = pipelines.prepare_track(
+        video, out, queries=queries, embeddings=embeddings_file, preset=options.preset,
+        overrides=options.overrides(), start=start, end=end, stride=stride,
+        visibility_threshold=visibility_threshold, video_out=not no_video, trail=trail, heatmap=heatmap,
+        keyframes=keyframes, fps=fps)
+    ldm = options.load()
+    warn_if_slow(ldm, job.cfg, job.points_to_fit, len(job.frames))
     began = time.perf_counter()
-    labels = {"fit": "fitting embeddings (steps)", "locate": "locating (crops)", "track": "tracking (frames)"}
-    with StageProgress(labels) as progress:
-        if embeddings is None:
-            embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)
-            fitted_here = True
-        else:
-            fitted_here = False
-        tracks = vidcorr.track(ldm, reader, cfg=cfg, embeddings=embeddings, global_search=global_search, start=start,
-                               end=end, stride=stride, visibility_threshold=visibility_threshold,
-                               progress=progress, on_frame=on_frame,
-                               return_maps=True if heatmap is not None else {int(f) for f in key_frames})
-        if key_maps is not None and not global_search:
-            # Tracking does not locate a point on its own query frame: the reference maps come from here.
-            add_reference_maps(key_maps, ldm, reader, embeddings, cfg, progress=progress)
-        tracks.meta["video"] = str(video)
-        prepare_out_dir(out)
-        # The long write first: an interrupt while rendering leaves no output at all.
-        written = []
-        if not no_video:
-            frames = tracks.frame_indices
-            rendered = render_video(reader, tracks, out / "annotated.mp4", trail=trail,
-                                    heatmaps=(lambda row: heat.get(int(frames[row]))) if heat else None)
-            written.append(rendered.path)
-            if rendered.warning:
-                err_console.print(f"[bold yellow]warning:[/] {rendered.warning}", soft_wrap=True)
-        written += list(tracks.save_all(out).values())
-        if fitted_here:
-            written.append(embeddings.save(out / "embeddings.safetensors"))
-        if keyframes:
-            written.append(write_track_visuals(out, reader, tracks, key_frames, key_maps, trail=trail,
-                                               global_search=global_search))
+    with StageProgress(STAGE_LABELS) as progress:
+        result = pipelines.run_track(ldm, job, progress=progress)
 
+    for warning in result.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
+    tracks = result.tracks
     table = Table(title=f"vidcorr track {video.name}")
     for column in ("points", "frames", "mean confidence", "visible", "time"):
         table.add_column(column, justify="right")
     table.add_row(str(tracks.num_points), str(tracks.num_frames), f"{float(tracks.confidence.mean()):.3f}",
                   f"{100 * float(tracks.visible.mean()):.0f} %", elapsed(began))
     console.print(table)
-    console.print("wrote " + ", ".join(str(p) for p in written))
+    console.print("wrote " + ", ".join(str(p) for p in result.written))
     if keyframes:
-        console.print(f"look at them with: vidcorr view {out}", soft_wrap=True)
-
-
-def _reuse_config(fitted: Config, preset: str | None, **overrides: object) -> Config:
-    """The embeddings' own config, with the locate-time settings the user set (preset's crops too)."""
-    if preset is not None:
-        overrides = {"crops": Config.preset(preset).crops, **{k: v for k, v in overrides.items() if v is not None}}
-    return fitted.replace(**{k: v for k, v in overrides.items() if v is not None})
-
+        console.print(f"look at them with: vidcorr view {result.out_dir}", soft_wrap=True)

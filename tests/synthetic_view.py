@@ -16,11 +16,11 @@ from conftest import random_image
 from PIL import Image
 from synthetic_pairs import SPairPair, write_spair
 
-from vidcorr.eval.pairs import read_benchmark
-from vidcorr.eval.runner import Prediction, run_eval
+from vidcorr.eval.pairs import Prediction, read_benchmark
+from vidcorr.eval.runner import run_eval
 from vidcorr.tracks import Tracks
 from vidcorr.video import MemoryReader
-from vidcorr.view import KeyFrameMaps, write_track_visuals
+from vidcorr.visuals import KeyFrameMaps, write_track_visuals
 
 EVIL_CATEGORY = 'cat<img src=x onerror="window.__xss=1">'
 EVIL_IMAGE = "evil<script>window.__xss=2<b>x"  # a legal file name: no "/"

@@ -20,7 +20,7 @@ def test_it_times_the_readme_quick_start_block():
 
 def test_policy_mode_runs_the_cli_as_users_do():
     assert threads.command_line("vidcorr track a.mp4 --model tiny", "policy") == [
-        sys.executable, "-m", "cli", "track", "a.mp4", "--model", "tiny"]
+        sys.executable, "-m", "vidcorr_cli", "track", "a.mp4", "--model", "tiny"]
     assert threads.command_line("python scripts/x.py out.mp4", "none") == [sys.executable, "scripts/x.py", "out.mp4"]
 
 
@@ -28,5 +28,5 @@ def test_no_policy_mode_loads_torch_before_the_cli_and_restores_torchs_thread_co
     argv = threads.command_line("vidcorr track a.mp4 --model tiny", "none")
     assert argv[:2] == [sys.executable, "-c"] and argv[3:] == ["track", "a.mp4", "--model", "tiny"]
     code = argv[2]
-    assert code.index("import sys, torch") < code.index("from cli.app import main")
+    assert code.index("import sys, torch") < code.index("from vidcorr_cli.app import main")
     assert "'--threads', str(threads)" in code and "('track', 'fit', 'match')" in code

@@ -6,8 +6,7 @@ import pytest
 from conftest import random_image
 from PIL import Image
 from typer.testing import CliRunner
-
-from cli.app import app
+from vidcorr_cli.app import app
 
 runner = CliRunner()
 FAST = ["--model", "tiny", "--preset", "fast", "--steps", "2", "--image-size", "64", "--device", "cpu"]
@@ -92,7 +91,7 @@ def test_unwritable_out_fails_before_any_work(tmp_path, pair):
 
 
 def test_error_text_in_brackets_is_printed_as_is(capsys):
-    from cli.common import fail
+    from vidcorr_cli.common import fail
 
     assert fail("expected src_kps as a list of [x, y]").exit_code == 2
     assert capsys.readouterr().err == "error: expected src_kps as a list of [x, y]\n"
@@ -128,8 +127,7 @@ def test_autocast_is_applied_and_recorded(tmp_path, pair):
 
 def test_precision_defaults_per_device():
     import torch
-
-    from cli.common import Autocast, DType, precision
+    from vidcorr_cli.common import Autocast, DType, precision
 
     assert precision("cuda", DType.auto, Autocast.auto) == (torch.float32, torch.float16)
     assert precision("cpu", DType.auto, Autocast.auto) == (torch.float32, None)

@@ -6,9 +6,10 @@ import pytest
 from conftest import random_image
 from equivariant import write_lossless_video
 from typer.testing import CliRunner
+from vidcorr_cli.app import app
 
 import vidcorr
-from cli.app import app
+from vidcorr import pipelines
 from vidcorr.tracks import Tracks
 
 runner = CliRunner()
@@ -151,7 +152,7 @@ def test_ctrl_c_while_tracking_or_rendering_leaves_no_output(clip, tmp_path, mon
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(vidcorr, "track", interrupt)
+    monkeypatch.setattr(pipelines, "track", interrupt)
     result = runner.invoke(app, ["track", str(clip), "--points", "1,1", "-o", str(tmp_path / "a"), *TINY])
     assert result.exit_code == 130
     assert result.stderr.strip().splitlines()[-1] == "error: interrupted; no complete-looking output was left behind"

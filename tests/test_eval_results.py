@@ -10,15 +10,8 @@ from synthetic_pairs import memory_pair
 
 from vidcorr.errors import DataError, InputError
 from vidcorr.eval.pck import PairScore, score_pair, summarize
-from vidcorr.eval.results import (
-    ResultsWriter,
-    Shard,
-    finished_pair_ids,
-    merge_results,
-    read_results,
-    shard_from_env,
-    shard_of,
-)
+from vidcorr.eval.results import PAIR_RECORDS, merge_results, read_results
+from vidcorr.runs import Shard, shard_from_env, shard_of
 
 
 def _pairs(n: int = 7) -> list:
@@ -49,7 +42,7 @@ def _scores(pairs: list) -> list[PairScore]:
 
 
 def _write(path: Path, scores: list[PairScore]) -> Path:
-    with ResultsWriter(path, fsync=False) as writer:
+    with PAIR_RECORDS.writer(path, fsync=False) as writer:
         for score in scores:
             writer.write(score)
     return path
@@ -91,7 +84,7 @@ def test_kill_after_k_pairs_then_resume_gives_each_pair_exactly_once(tmp_path: P
     _write(path, _scores(pairs[:k]))
     with path.open("a") as handle:  # the (k+1)-th line, half written when the process died
         handle.write('{"v":1,"pair_id":"' + pairs[k].pair_id + '","categ')
-    done = finished_pair_ids(path)
+    done = {s.pair_id for s in read_results(path)}
     assert done == {p.pair_id for p in pairs[:k]}
     remaining = [p for p in pairs if p.pair_id not in done]
     assert [p.pair_id for p in remaining] == [p.pair_id for p in pairs[k:]]
@@ -99,7 +92,7 @@ def test_kill_after_k_pairs_then_resume_gives_each_pair_exactly_once(tmp_path: P
     back = read_results(path)
     assert [s.pair_id for s in back] == [p.pair_id for p in pairs]
     assert len(path.read_text().splitlines()) == len(pairs)
-    assert finished_pair_ids(tmp_path / "not-started.jsonl") == set()
+    assert PAIR_RECORDS.finished(tmp_path / "not-started") == {}
 
 
 def test_shard_of_splits_by_position() -> None:

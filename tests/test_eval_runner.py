@@ -26,10 +26,10 @@ from synthetic_pairs import (
 
 from vidcorr.errors import DataError, InputError
 from vidcorr.eval import download, report, runner
-from vidcorr.eval.pairs import read_benchmark
+from vidcorr.eval.pairs import Prediction, read_benchmark
 from vidcorr.eval.pck import summarize
-from vidcorr.eval.results import Shard, merge_results, read_results
-from vidcorr.eval.runner import Prediction
+from vidcorr.eval.results import PAIR_RECORDS, merge_results, read_results
+from vidcorr.runs import RunProgress, Shard, device_for_rank, parse_shard, resolve_shard
 
 ALPHAS = (0.01, 0.05, 0.1)
 
@@ -77,14 +77,14 @@ class Counting:
         self.calls.append(pair.pair_id)
         return self.inner(pair, src, trg)
 
-    def progress(self, update: runner.EvalProgress) -> None:
+    def progress(self, update: RunProgress) -> None:
         if self.stop_after is not None and update.done - update.resumed >= self.stop_after:
             raise KeyboardInterrupt
 
 
 def lines_per_pair(out: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for path in runner.results_files(out):
+    for path in PAIR_RECORDS.results_files(out):
         for score in read_results(path):
             counts[score.pair_id] = counts.get(score.pair_id, 0) + 1
     return counts
@@ -148,7 +148,7 @@ def test_three_shards_merged_equal_one_unsharded_run(spair_root: Path, tmp_path:
     assert len(three.files) == 3
     assert report.report_json(one)["benchmarks"] == report.report_json(three)["benchmarks"]
     assert report.report_tables(one.benchmarks[0]) == report.report_tables(three.benchmarks[0])
-    merged = merge_results(runner.results_files(tmp_path / "sharded"))
+    merged = merge_results(PAIR_RECORDS.results_files(tmp_path / "sharded"))
     for a, b in zip(sorted(whole.scores, key=lambda s: s.pair_id), merged, strict=True):
         assert a.pair_id == b.pair_id
         np.testing.assert_array_equal(a.pred_xy, b.pred_xy)
@@ -164,16 +164,16 @@ def test_a_run_killed_after_k_pairs_resumes_with_every_pair_once(spair_root: Pat
         runner.run_eval(pairs, tmp_path / "out", first, progress=first.progress, fsync=False)
     assert list(lines_per_pair(tmp_path / "out")) == [p.pair_id for p in pairs[:k]]
     second = Counting()
-    seen: list[runner.EvalProgress] = []
+    seen: list[RunProgress] = []
     run = runner.run_eval(pairs, tmp_path / "out", second, progress=seen.append, fsync=False)
     assert second.calls == [p.pair_id for p in pairs[k:]]
     assert lines_per_pair(tmp_path / "out") == {p.pair_id: 1 for p in pairs}
     assert (run.resumed, run.evaluated, run.total) == (k, len(pairs) - k, len(pairs))
-    assert (seen[0].done, seen[0].resumed, seen[0].pair_id) == (k, k, None)
+    assert (seen[0].done, seen[0].resumed, seen[0].item) == (k, k, None)
     assert [u.done for u in seen[1:]] == list(range(k + 1, len(pairs) + 1))
     # The running PCK after the last pair is the per-image PCK of all of them.
     final = summarize(run.scores, "official").overall.per_image
-    assert seen[-1].running_pck == pytest.approx(dict(zip((0.05, 0.1), final, strict=True)))
+    assert seen[-1].running == pytest.approx(dict(zip((0.05, 0.1), final, strict=True)))
 
 
 def test_a_truncated_last_line_is_redone(spair_root: Path, tmp_path: Path) -> None:
@@ -235,26 +235,26 @@ def test_an_image_that_disagrees_with_its_annotation_is_a_data_error(spair_root:
 ])
 def test_bad_shards_are_one_line_input_errors(text: str, message: str) -> None:
     with pytest.raises(InputError) as info:
-        runner.parse_shard(text)
+        parse_shard(text)
     assert str(info.value) == message
 
 
 def test_shards_come_from_the_option_the_launcher_or_both() -> None:
-    assert runner.parse_shard(" 2 / 5 ") == (2, 5)
-    assert runner.resolve_shard(None, {}) == Shard(0, 1, 0)
-    assert runner.resolve_shard((2, 5), {}) == Shard(2, 5, 0)
+    assert parse_shard(" 2 / 5 ") == (2, 5)
+    assert resolve_shard(None, {}) == Shard(0, 1, 0)
+    assert resolve_shard((2, 5), {}) == Shard(2, 5, 0)
     torchrun = {"RANK": "5", "WORLD_SIZE": "8", "LOCAL_RANK": "1"}
-    assert runner.resolve_shard(None, torchrun) == Shard(5, 8, 1)
+    assert resolve_shard(None, torchrun) == Shard(5, 8, 1)
     slurm = {"SLURM_PROCID": "3", "SLURM_NTASKS": "4", "SLURM_LOCALID": "3"}
-    assert runner.resolve_shard(None, slurm) == Shard(3, 4, 3)
+    assert resolve_shard(None, slurm) == Shard(3, 4, 3)
     # A SLURM array task i of 10, each with 4 processes: process 3 of task 2 takes shard 2 * 4 + 3 of 40.
-    assert runner.resolve_shard((2, 10), slurm) == Shard(11, 40, 3)
+    assert resolve_shard((2, 10), slurm) == Shard(11, 40, 3)
     # Every shard of the composition is taken exactly once.
-    taken = sorted(runner.resolve_shard((i, 3), {"RANK": str(r), "WORLD_SIZE": "2"}).index
+    taken = sorted(resolve_shard((i, 3), {"RANK": str(r), "WORLD_SIZE": "2"}).index
                    for i in range(3) for r in range(2))
     assert taken == list(range(6))
     with pytest.raises(InputError, match="RANK=4 is not a rank of WORLD_SIZE=4"):
-        runner.resolve_shard(None, {"RANK": "4", "WORLD_SIZE": "4"})
+        resolve_shard(None, {"RANK": "4", "WORLD_SIZE": "4"})
 
 
 def test_the_local_rank_picks_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -262,18 +262,18 @@ def test_the_local_rank_picks_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    assert runner.device_for_rank("auto", 3, launched=True) == "cuda:3"
-    assert runner.device_for_rank("cuda", 0, launched=True) == "cuda:0"
-    assert runner.device_for_rank("cpu", 3, launched=True) == "cpu"
-    assert runner.device_for_rank("auto", 3, launched=False) == "auto"
+    assert device_for_rank("auto", 3, launched=True) == "cuda:3"
+    assert device_for_rank("cuda", 0, launched=True) == "cuda:0"
+    assert device_for_rank("cpu", 3, launched=True) == "cpu"
+    assert device_for_rank("auto", 3, launched=False) == "auto"
     with pytest.raises(InputError) as info:
-        runner.device_for_rank("auto", 4, launched=True)
+        device_for_rank("auto", 4, launched=True)
     assert str(info.value) == ("local rank 4 has no GPU: this node has 4 CUDA device(s); start at most 4 "
                                "processes per node")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # one GPU bound to this process
-    assert runner.device_for_rank("auto", 3, launched=True) == "cuda:0"
+    assert device_for_rank("auto", 3, launched=True) == "cuda:0"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert runner.device_for_rank("auto", 3, launched=True) == "auto"
+    assert device_for_rank("auto", 3, launched=True) == "auto"
 
 
 # ------------------------------------------------------------------------------------------------ report

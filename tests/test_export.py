@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.app import app
+from vidcorr_cli.app import app
 from vidcorr.errors import InputError
 from vidcorr.eval.tapvid import load_tapvid_pickle, read_davis
 from vidcorr.export import export_tracks

@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import vidcorr.frames as frames_module
-from cli.app import app
+from vidcorr_cli.app import app
 from vidcorr.errors import InputError
 from vidcorr.frames import FrameFolderReader, natural_key
 from vidcorr.tracks import Tracks

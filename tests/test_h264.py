@@ -13,7 +13,7 @@ from test_view_browser import browser, session  # noqa: F401 (pytest fixtures)
 from typer.testing import CliRunner
 
 import vidcorr.video as video_module
-from cli.app import app
+from vidcorr_cli.app import app
 from vidcorr.errors import InputError
 from vidcorr.render import render_video
 from vidcorr.sample import sample_frames

@@ -10,8 +10,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import vidcorr
-from cli.app import app
-from cli.points import video_queries
+from vidcorr_cli.app import app
+from vidcorr_cli.points import video_queries
 from vidcorr.errors import InputError
 from vidcorr.masks import grid_in_mask, grid_points, read_labels, read_mask
 

@@ -52,7 +52,7 @@ def test_offline_uncached_id_is_one_line_without_traceback(tmp_path):
         Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / name)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     env.pop("VIDCORR_DEBUG", None)
-    result = subprocess.run([sys.executable, "-m", "cli", "match", "a.png", "b.png", "--points", "5,5",
+    result = subprocess.run([sys.executable, "-m", "vidcorr_cli", "match", "a.png", "b.png", "--points", "5,5",
                              "--model", "nobody/not-cached-anywhere"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2

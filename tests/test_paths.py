@@ -1,4 +1,5 @@
-"""The batched fast path against the seed's literal sequential loops (DESIGN §4)."""
+"""The batched fast path against the seed's literal sequential loops: the same points in fp32 with the same
+random draws (docs/architecture.md, "Fast path and reference path")."""
 
 import numpy as np
 import pytest

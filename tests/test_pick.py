@@ -23,10 +23,11 @@ from equivariant import write_lossless_video
 from PIL import Image
 from typer.testing import CliRunner
 
-from cli.app import app
-from cli.points import read_points_file
+from vidcorr_cli.app import app
+from vidcorr_cli.points import read_points_file
 from vidcorr.errors import InputError
-from vidcorr.pick import asset, build_pick_page, sample_frames
+from vidcorr.pages import page_asset as asset
+from vidcorr.pick import build_pick_page, sample_frames
 from vidcorr.render import point_colors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,7 +243,7 @@ if sys.argv[2] == "bypass-package-init":
                                                   submodule_search_locations=[str(root / "vidcorr")])
     sys.modules["vidcorr"] = importlib.util.module_from_spec(spec)  # never executed
 try:
-    import cli.export, cli.pick
+    import vidcorr_cli.export, cli.pick
 except ImportError:
     stack = traceback.format_exc()
     print("package-init-needs-torch" if "vidcorr/__init__.py" in stack else stack)

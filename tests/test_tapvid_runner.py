@@ -18,20 +18,20 @@ from synthetic_tapvid import (
     write_rgb_stacking_pickle,
 )
 from typer.testing import CliRunner
+from vidcorr_cli.app import app
 
-from cli.app import app
 from vidcorr.errors import DataError
-from vidcorr.eval import report, tapvid_runner
+from vidcorr.eval import report, tapvid_results, tapvid_runner
 from vidcorr.eval.tapvid_metrics import metric_names
-from vidcorr.eval.tapvid_runner import (
+from vidcorr.eval.tapvid_results import (
+    TAPVID_RECORDS,
     TapVidPrediction,
-    TapVidSource,
-    VideoResultsWriter,
     merge_video_results,
     read_video_results,
     score_from_json,
     score_to_json,
 )
+from vidcorr.eval.tapvid_runner import TapVidSource
 
 cli = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "1", "--image-size", "64", "--device", "cpu"]
@@ -87,7 +87,7 @@ def test_davis_and_kinetics_end_to_end_with_the_tiny_model_shards_and_report(tmp
     # The predictions file is what the line's digest and metrics were computed from.
     saved = np.load(out / "predictions" / "bear.npz")
     assert saved["points"].shape == (2, 3, 2) and saved["occluded"].shape == (2, 3)
-    assert tapvid_runner.predictions_digest(saved["points"], saved["occluded"]) == lines[0]["predictions_sha256"]
+    assert tapvid_results.predictions_digest(saved["points"], saved["occluded"]) == lines[0]["predictions_sha256"]
     first_visible_xy = POINTS.astype(np.float32)[[0, 1], [0, 1]].astype(np.float64) * 256  # stored as float32
     np.testing.assert_array_equal(saved["query_points"], np.column_stack([[0, 1], first_visible_xy]))
     setup = json.loads((out / "run.json").read_text())
@@ -258,23 +258,23 @@ def test_names_are_the_readers_names_and_data_roots_resolve(tmp_path: Path, davi
 def test_results_lines_round_trip_nan_and_a_torn_last_line(tmp_path: Path) -> None:
     metrics = {name: 0.25 for name in metric_names()}
     metrics["jaccard_1"] = math.nan
-    score = tapvid_runner.VideoScore("davis", "bear", "first", False, metrics, 3, 2, 2, (32, 48), "ab" * 32,
+    score = tapvid_results.VideoScore("davis", "bear", "first", False, metrics, 3, 2, 2, (32, 48), "ab" * 32,
                                      {"seconds": 1.5})
     assert score_to_json(score)["metrics"]["jaccard_1"] is None
     back = score_from_json(json.loads(json.dumps(score_to_json(score))))
     assert math.isnan(back.metrics["jaccard_1"]) and back.metrics["jaccard_2"] == 0.25 and back.extra == score.extra
     path = tmp_path / "tapvid.jsonl"
-    with VideoResultsWriter(path, fsync=False) as writer:
+    with TAPVID_RECORDS.writer(path, fsync=False) as writer:
         writer.write(score)
     path.write_text(path.read_text() + '{"v": 1, "benchmark": "tapvid", "vid')
     assert [s.video for s in read_video_results(path)] == ["bear"]
-    assert tapvid_runner.is_tapvid_results_file(path)
-    with VideoResultsWriter(path, fsync=False):
+    assert tapvid_results.is_tapvid_results_file(path)
+    with TAPVID_RECORDS.writer(path, fsync=False):
         pass
     assert path.read_text().count("\n") == 1 and path.read_text().endswith("}\n")
 
     other = tmp_path / "other.jsonl"
-    other.write_text(json.dumps(score_to_json(tapvid_runner.VideoScore(
+    other.write_text(json.dumps(score_to_json(tapvid_results.VideoScore(
         "davis", "bear", "first", False, metrics, 3, 2, 2, (32, 48), "cd" * 32))) + "\n")
     with pytest.raises(DataError, match="'bear' .* has different predictions in"):
         merge_video_results([path, other])

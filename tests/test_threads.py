@@ -11,7 +11,7 @@ import torch
 from conftest import random_image
 from typer.testing import CliRunner
 
-from cli.app import app
+from vidcorr_cli.app import app
 from vidcorr import InputError, threads
 from vidcorr.imageio import write_image
 

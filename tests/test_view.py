@@ -20,23 +20,16 @@ from equivariant import write_lossless_video
 from PIL import Image
 from synthetic_view import EVIL_CATEGORY, EVIL_IMAGE, EVIL_PAIR_ID, write_eval_run, write_track_run
 from typer.testing import CliRunner
+from vidcorr_cli.app import app
 
 import vidcorr
-from cli.app import app
 from vidcorr.errors import DataError, InputError
+from vidcorr.pages import embed_json, page_asset
+from vidcorr.pipelines import add_reference_maps
 from vidcorr.tracks import Tracks
 from vidcorr.video import MemoryReader
-from vidcorr.view import (
-    HEAT_SIDE,
-    KeyFrameMaps,
-    add_reference_maps,
-    build_site,
-    choose_key_frames,
-    colour_heat,
-    embed_json,
-    find_indexes,
-)
-from vidcorr.view_page import PAGE_SCRIPT
+from vidcorr.view import build_site, find_indexes
+from vidcorr.visuals import HEAT_SIDE, KeyFrameMaps, choose_key_frames, colour_heat
 
 runner = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "1", "--image-size", "64", "--device", "cpu"]
@@ -68,7 +61,7 @@ def test_embedded_json_cannot_end_its_script_block():
 
 def test_the_script_builds_no_html_from_strings():
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-        assert sink not in PAGE_SCRIPT
+        assert sink not in page_asset("view.js")
 
 
 def test_page_of_an_eval_run(tmp_path):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def partial_path(path: Path) -> Path:
@@ -30,3 +32,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` through a temporary private to this process, then a rename.
+
+    Several processes (the shards of a run) may write the same file at once: each renames its own
+    complete copy into place, so a reader never sees a mix or a half.
+    """
+    final = Path(path)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return final
+
+
+def write_json(path: str | os.PathLike, data: Any, *, indent: int = 2, sort_keys: bool = False,
+               allow_nan: bool = True) -> Path:
+    """Write `data` as indented JSON with a final newline, atomically (see :func:`write_text`)."""
+    return write_text(path, json.dumps(data, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan) + "\n")

@@ -3,8 +3,8 @@
 The UNet's own forward is never copied: capture processors are installed with
 `unet.set_attn_processor` on the selected cross-attention layers only, every other layer keeps the
 fused scaled-dot-product processor, and when the deepest selected layer has been captured the
-processor raises `StopForward`, which `capture_forward` catches. Nothing after that layer can change
-the captured maps, so skipping it changes no number (it is the "stop early" lever of DESIGN §4).
+processor raises `StopForward`, which `AttentionCapture.run` catches. Nothing after that layer can change
+the captured maps, so skipping it changes no number (the "stop early" lever: it keeps the seed's math).
 
 Layer numbering follows the seed (prompt-to-prompt's AttentionStore): cross-attention calls are
 numbered in call order down -> mid -> up, counting only maps whose query grid side is at most
@@ -85,7 +85,7 @@ def head_slice(num_heads: int, rule: str) -> slice:
 
 
 class StopForward(Exception):
-    """Raised by the capture processor after the deepest needed layer; caught by capture_forward."""
+    """Raised by the capture processor after the deepest needed layer; caught by `AttentionCapture.run`."""
 
 
 class CaptureSession:
@@ -104,7 +104,7 @@ class CaptureSession:
 class CaptureProcessor:
     """Attention processor for one numbered cross-attention layer.
 
-    With no active session (any forward outside `capture_forward`) it runs the fused SDPA path, so
+    With no active session (any forward outside `AttentionCapture.run`) it runs the fused SDPA path, so
     the UNet behaves as stock. With a session it computes the attention probabilities explicitly
     (the same steps as diffusers' `AttnProcessor`), records the selected heads' map of one token and,
     if this is the session's last layer, stops the forward.

@@ -254,7 +254,7 @@ def array_shard(env: Mapping[str, str] | None = None) -> tuple[int, int] | None:
     values = {}
     for name, default in (("SLURM_ARRAY_TASK_ID", None), ("SLURM_ARRAY_TASK_COUNT", None),
                           ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_STEP", "1")):
-        text = env.get(name, default)
+        text = env[name] if default is None else env.get(name, default)
         try:
             values[name] = int(text)
         except (TypeError, ValueError):
@@ -272,10 +272,10 @@ def batch_shard(explicit: tuple[int, int] | None, env: Mapping[str, str] | None 
     """This process's shard of a batch (a ``Shard``: index, count, local_rank), as `vidcorr eval` resolves it.
 
     `--shard i/n` (`explicit`) and the launcher's ranks (torchrun, srun) compose exactly as for eval
-    (``vidcorr.eval.runner.resolve_shard``). A SLURM job array stands for ``--shard`` when none is given
+    (``vidcorr.runs.resolve_shard``). A SLURM job array stands for ``--shard`` when none is given
     (`array_shard`), so an array of srun/torchrun jobs needs no ``--shard`` argument.
     """
-    from .eval.runner import resolve_shard
+    from .runs import resolve_shard
 
     if explicit is None:
         explicit = array_shard(env)

@@ -15,6 +15,11 @@ from typing import Any, Literal
 
 from .errors import InputError
 
+DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
+"""The model the paper used (SD 1.4): what every command and ``LDM.from_pretrained`` load by default."""
+DEFAULT_VISIBILITY_THRESHOLD = 0.5
+"""A tracked point is visible where its confidence is at least this (``vidcorr.track``)."""
+
 NoiseKind = Literal["uniform", "gaussian", "none"]
 HeadsRule = Literal["second_half", "all"]
 

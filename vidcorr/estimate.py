@@ -33,6 +33,7 @@ def estimate_run(ldm: LDM, cfg: Config, num_points: int, num_images: int) -> Est
     its second call: the first one compiles."""
     cfg = prepare(ldm, cfg)
     size = cfg.image_size
+    assert size is not None  # prepare() resolved it
     latent = torch.zeros(1, 4, size // ldm.latent_factor, size // ldm.latent_factor)
     contexts = torch.randn(1, cfg.num_tokens, ldm.context_dim)
     layers = ldm.select_layers(size, cfg.layers)

@@ -293,7 +293,7 @@ def export_tracks(tracks: Tracks | str | os.PathLike, fmt: str, out: str | os.Pa
                 if out.suffix.lower() == ".pkl":
                     pickle.dump(arrays, f, protocol=4)
                 else:
-                    np.savez(f, **arrays)
+                    np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs mistype **kwargs
     return out
 
 

@@ -100,11 +100,18 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
         frames: np.ndarray | None = None) -> Embeddings:
     """Fit embeddings for `points_xy` on `image`, all points x restarts batched.
 
-    image: (H, W, 3) uint8 RGB, any size and aspect (squashed to cfg.image_size).
-    points_xy: (N, 2) x, y in the image's pixels (pixel centres at +0.5).
-    point_ids: keys of the points' random streams (default 0..N-1); equal ids and seed give equal
-    draws, whatever else is in the batch. frames: stored with the embeddings (video queries).
-    Returns Embeddings with tensors (N, R, 77, D).
+    Args:
+        ldm: the model.
+        image: (H, W, 3) uint8 RGB, any size and aspect (squashed to cfg.image_size).
+        points_xy: (N, 2) float x, y in the image's pixels (pixel centres at +0.5).
+        cfg: the hyper-parameters (default ``Config()``, the seed's).
+        progress: ``progress("fit", done, total)`` after each optimisation step.
+        point_ids: keys of the points' random streams (default 0..N-1); equal ids and seed give equal
+            draws, whatever else is in the batch.
+        frames: (N,) int frame of each point, stored with the embeddings (video queries).
+
+    Returns:
+        Embeddings with tensors (N, R, 77, D) float32: R = cfg.restarts, D the UNet's cross-attention width.
     """
     cfg = prepare(ldm, cfg)
     model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)

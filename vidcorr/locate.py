@@ -113,13 +113,22 @@ def locate(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: Config | No
            point_ids: list[int] | None = None, anchors_xy: np.ndarray | None = None) -> Location:
     """Locate every embedding's point on `image`, all points x restarts batched per crop iteration.
 
-    image: (H, W, 3) uint8 RGB, any size. embeddings: from `fit` with a compatible model and cfg.
-    stream_key, point_ids: select the random streams (e.g. a frame index and global point ids);
-    the same keys and seed give the same draws.
-    anchors_xy: (N, 2) image pixels, or None. None runs the seed's schedule (four corner crops
-    first); given, the first crop of each point is centred on its anchor (tracking: the point's
-    position on the previous frame) and every later crop on the running argmax, as in the seed.
     Crops shared by several samples are encoded once.
+
+    Args:
+        ldm: the model.
+        image: (H, W, 3) uint8 RGB, any size.
+        embeddings: N points' embeddings from `fit`, with a compatible model and cfg.
+        cfg: the hyper-parameters (default: the embeddings' own).
+        stream_key, point_ids: select the random streams (e.g. a frame index and global point ids);
+            the same keys and seed give the same draws.
+        anchors_xy: (N, 2) image pixels, or None. None runs the seed's schedule (four corner crops
+            first); given, the first crop of each point is centred on its anchor (tracking: the point's
+            position on the previous frame) and every later crop on the running argmax, as in the seed.
+
+    Returns:
+        Location: ``points`` float64 (N, 2) x, y in the image's pixels, ``confidence`` (N,), and ``maps``
+        float32 (N, L, S, S) restart-averaged maps per layer when asked for.
     """
     cfg = prepare(ldm, cfg or embeddings.config)
     image = check_image(image)

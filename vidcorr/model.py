@@ -18,9 +18,9 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
 from .attention import AttentionCapture, CrossAttentionLayer, number_layers
+from .config import DEFAULT_MODEL
 from .errors import InputError, ModelLoadError
 
-DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
 # Compiled variants allowed per function (dynamo's default is 8): SD 1.x's ResNet blocks see about
 # 20 distinct input shapes per batch size.
 _RECOMPILE_LIMIT = 64

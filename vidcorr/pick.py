@@ -24,14 +24,10 @@ Content-Security-Policy allows only the page's own script and style (by hash) an
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
-import json
 import os
-import re
 import shlex
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +36,7 @@ from PIL import Image
 
 from vidcorr.atomic import atomic_path
 from vidcorr.errors import InputError
+from vidcorr.pages import embed_json, fill_page
 from vidcorr.render import point_colors
 from vidcorr.video import VideoReader, open_video
 
@@ -51,7 +48,6 @@ MAX_FRAMES = 500
 PALETTE_SIZE = 1024
 """Colours embedded in the page (point i beyond them reuses colour i mod PALETTE_SIZE)."""
 JPEG_QUALITY = 85
-_ASSETS = "assets"
 
 FrameProgress = Callable[[int, int], None]
 """Called as (frames done, frames in all) while frames are read and encoded."""
@@ -146,33 +142,10 @@ def build_pick_page(video: str | os.PathLike | VideoReader, page: str | os.PathL
     return page
 
 
-def asset(name: str) -> str:
-    """The text of the package data file ``vidcorr/assets/<name>``."""
-    return resources.files("vidcorr").joinpath(_ASSETS, name).read_text(encoding="utf-8")
-
-
 def pick_html(data: dict[str, Any]) -> str:
     """The page: ``assets/pick.html`` with the style, script, data and a Content-Security-Policy (the
     page's own script and style by hash, ``data:`` images, nothing else) filled in."""
-    style, script = asset("pick.css"), asset("pick.js")
-    csp = (f"default-src 'none'; script-src '{_sha256(script)}'; style-src '{_sha256(style)}'; "
-           "img-src data:; base-uri 'none'; form-action 'none'")
-    replacements = {"@CSP@": csp, "@STYLE@": style, "@SCRIPT@": script, "@DATA@": embed_json(data)}
-    return re.sub("|".join(map(re.escape, replacements)), lambda m: replacements[m.group(0)], asset("pick.html"))
-
-
-def embed_json(data: Any) -> str:
-    """JSON safe inside a ``<script type="application/json">`` element: no ``<``, ``>`` or ``&`` (so no
-    ``</script>`` or ``<!--``), and no U+2028/U+2029."""
-    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-                         ("\u2029", "\\u2029")):
-        text = text.replace(char, escape)
-    return text
-
-
-def _sha256(text: str) -> str:
-    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+    return fill_page("pick", data, img_src="data:")
 
 
 __all__ = [

@@ -185,7 +185,7 @@ def save_checkpoint(path: str | os.PathLike, state: TrackState, identity: Mappin
         if any(a is not None for a in anchors) else np.zeros((0, 2), np.float64),
     }
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy stubs mistype **kwargs
     payload = buffer.getvalue()
     data = MAGIC + _HEADER.pack(FORMAT_VERSION, len(payload), hashlib.sha256(payload).digest()) + payload
     tmp = partial_path(path)

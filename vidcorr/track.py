@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from . import resume
-from .config import Config
+from .config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from .embeddings import Embeddings
 from .errors import InputError
 from .fit import Progress, fit
@@ -32,7 +32,6 @@ from .plan import prepare
 from .tracks import Tracks
 from .video import VideoReader, open_video
 
-DEFAULT_VISIBILITY_THRESHOLD = 0.5
 CONFIDENCE_RULE = ("attention probability of the point's token at the located pixel (mean over restarts and "
                    "layers) divided by the same on the reference frame, clipped to [0, 1]")
 
@@ -60,8 +59,16 @@ def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = 
                 progress: Progress | None = None) -> Embeddings:
     """Fit an embedding per query (t, x, y) on its own frame; queries sharing a frame in one batch.
 
-    Returns Embeddings in query order with `frames` set, and in `extra["ref_attention"]` the
-    attention each point's embedding gives its query point on its own frame (the confidence scale).
+    Args:
+        ldm: the model.
+        video: a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames.
+        queries: (N, 3) float t, x, y in the video's pixels.
+        cfg: the hyper-parameters (default ``Config()``).
+        progress: ``progress(stage, done, total)``.
+
+    Returns:
+        Embeddings (N, R, 77, D) in query order with `frames` (N,) set, and in `extra["ref_attention"]` the
+        attention each point's embedding gives its query point on its own frame (the confidence scale).
     """
     cfg = prepare(ldm, cfg)
     reader = open_video(video)
@@ -91,25 +98,38 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
           progress: Progress | None = None, on_frame: FrameCallback | None = None,
           return_maps: bool | Collection[int] = False, read_batch: int = 8,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None) -> Tracks:
-    """Track points through `video` (a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames).
+    """Track points through `video`.
 
-    queries: (N, 3) t, x, y in the video's pixels; fitted here unless `embeddings` is given (then
-    their frames and points are the queries). global_search: the embeddings come from another video,
-    so no frame is a reference: every point is searched from the seed's corner crops on the first
-    tracked frame and followed from there. start/end/stride: which frames are tracked.
-    on_frame: called after each located frame, with Location.maps on every frame (return_maps=True)
-    or on the frames in return_maps (a collection of frame indices; maps cost memory traffic).
+    Args:
+        ldm: the model.
+        video: a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames.
+        queries: (N, 3) float t, x, y in the video's pixels; fitted here unless `embeddings` is given
+            (then their frames and points are the queries).
+        cfg: the hyper-parameters (default: the embeddings' own).
+        embeddings: fitted embeddings to track with instead of fitting.
+        global_search: the embeddings come from another video, so no frame is a reference: every point is
+            searched from the seed's corner crops on the first tracked frame and followed from there.
+        start, end, stride: which frames are tracked.
+        visibility_threshold: visible = confidence >= this.
+        progress: ``progress(stage, done, total)`` for ``fit``, ``locate`` and ``track`` (frames).
+        on_frame: ``on_frame(frame_index, point indices (M,), Location)`` after each located frame, with
+            Location.maps on every frame (return_maps=True) or on the frames in return_maps (a collection
+            of frame indices; maps cost memory traffic).
+        read_batch: frames decoded at a time.
+        checkpoint: a file to resume from and to save to (see `vidcorr.resume`): loaded if present (it must
+            come from a run with the same settings, else InputError), then saved after fitting (the fitted
+            embeddings beside it, so a resumed run never fits again), every `checkpoint_every` frames (None:
+            about one minute of work at the measured rate) and once more when done. The result is identical,
+            bit for bit, to an uninterrupted run's. Frames located before the checkpoint are not passed to
+            on_frame again, except those in a `return_maps` collection: they are located once more from the
+            recorded anchors (the same Location, maps included) and passed to on_frame before tracking goes
+            on. The checkpoint is left in place when done (a re-run returns at once);
+            `resume.remove_checkpoint` deletes it once the caller's outputs are written.
+        checkpoint_every: frames between checkpoints (needs `checkpoint`).
 
-    checkpoint: a file to resume from and to save to (see `vidcorr.resume`): loaded if present (it must
-    come from a run with the same settings, else InputError), then saved after fitting (the fitted
-    embeddings beside it, so a resumed run never fits again), every `checkpoint_every` frames (None:
-    about one minute of work at the measured rate) and once more when done. The result is identical,
-    bit for bit, to an uninterrupted run's. Frames located before the checkpoint are not passed to
-    on_frame again, except those in a `return_maps` collection: they are located once more from the
-    recorded anchors (the same Location, maps included) and passed to on_frame before tracking goes on.
-    The checkpoint is left in place when done (a re-run returns at once); `resume.remove_checkpoint`
-    deletes it once the caller's outputs are written.
-    Returns Tracks: points (T, N, 2), visible (T, N), confidence (T, N), queries (N, 3).
+    Returns:
+        Tracks: points float (T, N, 2) x, y pixels, visible bool (T, N), confidence (T, N) in [0, 1],
+        queries (N, 3) t, x, y, frame_indices (T,).
     """
     reader = open_video(video)
     info = reader.info

@@ -85,11 +85,6 @@ class VideoInfo:
         """(W, H) in pixels."""
         return (self.width, self.height)
 
-    @property
-    def duration_s(self) -> float:
-        """Length in seconds: num_frames / fps."""
-        return self.num_frames / self.fps
-
 
 class FrameBatch(NamedTuple):
     """One batch from `VideoReader.iter_frames`; unpacks as ``indices, frames``.

@@ -109,6 +109,26 @@ class Pair:
         return int(self.src_kps.shape[0])
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """What a predictor says about one pair.
+
+    Attributes:
+        trg_xy: float64 (K, 2) predicted x, y in the target image's original pixels, row k for source
+            keypoint k.
+        confidence: float32 (K,) in [0, 1], or None where the predictor has none.
+        src_maps, trg_maps: float32 (K, L, S, S) restart-averaged attention maps per layer on the source
+            and the target (``Location.maps``, torch tensors), or None; only asked for when visualizing.
+        layers: the seed's numbers of the L layers of the maps.
+    """
+
+    trg_xy: np.ndarray
+    confidence: np.ndarray | None = None
+    src_maps: Any = None
+    trg_maps: Any = None
+    layers: tuple[int, ...] = ()
+
+
 class PairReader(Protocol):
     """The signature every benchmark reader's ``read_pairs`` follows."""
 

@@ -10,7 +10,7 @@ which :func:`report_markdown` and the CLI's rich tables both render, so the two 
 The "paper" column holds Hedlin et al. 2023's published PCK (SD 1.4, the seed's protocol) at 0.05 and
 0.10, beside our seed-protocol per-image PCK, the number the seed's evaluation prints as PCK.
 
-TAP-Vid results files (``tapvid*.jsonl``, see ``vidcorr.eval.tapvid_runner``) are merged too (one line per
+TAP-Vid results files (``tapvid*.jsonl``, see ``vidcorr.eval.tapvid_results``) are merged too (one line per
 video), grouped by dataset, query mode and resolution: a table of the mean over videos (tapnet's protocol)
 beside other trackers' published numbers, the per-threshold means, and a per-video table. Hedlin et al.
 report no TAP-Vid numbers; the reference rows are other methods', for scale only.
@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vidcorr.atomic import write_text
 from vidcorr.errors import DataError, InputError
 from vidcorr.eval.pck import PairScore, PCKProtocol, PCKSummary, PCKValues, summarize
-from vidcorr.eval.results import merge_results
-from vidcorr.eval.runner import RESULTS_GLOB, RUN_FILE, read_setup
+from vidcorr.eval.results import PAIR_RECORDS
 from vidcorr.eval.tapvid_metrics import THRESHOLDS_PX, mean_over_videos
-from vidcorr.eval.tapvid_runner import RESULTS_GLOB as TAPVID_RESULTS_GLOB
-from vidcorr.eval.tapvid_runner import VideoScore, is_tapvid_results_file, merge_video_results
+from vidcorr.eval.tapvid_results import BENCHMARK as TAPVID
+from vidcorr.eval.tapvid_results import TAPVID_RECORDS, VideoScore
+from vidcorr.runs import setups_by
 
 PAPER_PCK: dict[str, dict[float, float]] = {
     "spair": {0.05: 28.9, 0.1: 45.4},
@@ -158,40 +159,20 @@ def collect_results_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
         InputError: no path given. DataError: a path that does not exist, or a folder without results.
     """
     found: list[Path] = []
-    paths = [Path(p) for p in paths]
-    if not paths:
+    given = [Path(p) for p in paths]
+    if not given:
         raise InputError("give at least one results file or run folder")
-    for path in paths:
+    for path in given:
         if path.is_dir():
-            inside = sorted(p for glob in (RESULTS_GLOB, TAPVID_RESULTS_GLOB) for p in path.glob(glob) if p.is_file())
+            inside = sorted({*PAIR_RECORDS.results_files(path), *TAPVID_RECORDS.results_files(path)})
             if not inside:
-                raise DataError(f"{path}: no {RESULTS_GLOB} results files in this folder")
+                raise DataError(f"{path}: no {PAIR_RECORDS.glob} results files in this folder")
             found.extend(inside)
         elif path.is_file():
             found.append(path)
         else:
             raise DataError(f"{path}: results file or folder not found")
     return list(dict.fromkeys(found))
-
-
-def _setups(files: list[Path]) -> dict[str, dict[str, Any]]:
-    """benchmark -> the run.json of the files' folders; two different ones for one benchmark is an error."""
-    by_benchmark: dict[str, tuple[dict[str, Any], Path]] = {}
-    for folder in dict.fromkeys(f.parent for f in files):
-        setup = read_setup(folder)
-        if setup is None:
-            continue
-        name = str(setup.get("benchmark"))
-        if name in by_benchmark:
-            first, first_folder = by_benchmark[name]
-            strip = ("vidcorr_version",)
-            if {k: v for k, v in first.items() if k not in strip} != {k: v for k, v in setup.items()
-                                                                      if k not in strip}:
-                raise DataError(f"{first_folder / RUN_FILE} and {folder / RUN_FILE} describe different runs; "
-                                "report them separately")
-            continue
-        by_benchmark[name] = (setup, folder)
-    return {name: setup for name, (setup, _) in by_benchmark.items()}
 
 
 def summarize_benchmark(dataset: str, scores: list[PairScore], setup: dict[str, Any] | None = None
@@ -207,27 +188,7 @@ def summarize_benchmark(dataset: str, scores: list[PairScore], setup: dict[str, 
                            paper, setup)
 
 
-def _tapvid_setups(files: list[Path]) -> dict[tuple[str, str, bool], dict[str, Any]]:
-    """(dataset, query mode, full_res) -> the run.json of the TAP-Vid files' folders; two different ones for
-    one group is an error."""
-    found: dict[tuple[str, str, bool], tuple[dict[str, Any], Path]] = {}
-    for folder in dict.fromkeys(f.parent for f in files):
-        setup = read_setup(folder)
-        if setup is None or setup.get("benchmark") != "tapvid":
-            continue
-        key = (str(setup.get("dataset")), str(setup.get("query_mode")), bool(setup.get("full_res")))
-        if key in found:
-            first, first_folder = found[key]
-            if {k: v for k, v in first.items() if k != "vidcorr_version"} != {
-                    k: v for k, v in setup.items() if k != "vidcorr_version"}:
-                raise DataError(f"{first_folder / RUN_FILE} and {folder / RUN_FILE} describe different runs; "
-                                "report them separately")
-            continue
-        found[key] = (setup, folder)
-    return {key: setup for key, (setup, _) in found.items()}
-
-
-def summarize_tapvid(scores: Iterable[VideoScore], setups: dict[tuple[str, str, bool], dict[str, Any]] | None = None
+def summarize_tapvid(scores: Iterable[VideoScore], setups: dict[Any, dict[str, Any]] | None = None
                      ) -> tuple[TapVidReport, ...]:
     """Group video scores by (dataset, query mode, full_res) and average each group over its videos."""
     groups: dict[tuple[str, str, bool], list[VideoScore]] = {}
@@ -253,18 +214,22 @@ def build_report(paths: Iterable[str | os.PathLike]) -> Report:
             video, folders with different setups, or no results at all.
     """
     files = collect_results_files(paths)
-    tapvid_files = [f for f in files if is_tapvid_results_file(f)]
+    tapvid_files = [f for f in files if TAPVID_RECORDS.holds(f)]
     pair_files = [f for f in files if f not in tapvid_files]
-    scores = merge_results(pair_files) if pair_files else []
-    videos = merge_video_results(tapvid_files) if tapvid_files else []
+    scores = PAIR_RECORDS.merge(pair_files) if pair_files else []
+    videos = TAPVID_RECORDS.merge(tapvid_files) if tapvid_files else []
     if not scores and not videos:
         raise DataError(f"no pair or TAP-Vid results in {', '.join(str(f) for f in files)}")
-    setups = _setups(pair_files)
+    # A benchmark's folders must agree on their setup; TAP-Vid's per (dataset, query mode, resolution).
+    setups = setups_by((f.parent for f in pair_files), lambda setup: str(setup.get("benchmark")))
+    tapvid_setups = setups_by((f.parent for f in tapvid_files), lambda setup: (
+        str(setup.get("dataset")), str(setup.get("query_mode")), bool(setup.get("full_res")))
+        if setup.get("benchmark") == TAPVID else None)
     by_dataset: dict[str, list[PairScore]] = {}
     for score in scores:
         by_dataset.setdefault(score.dataset, []).append(score)
     benchmarks = tuple(summarize_benchmark(name, group, setups.get(name)) for name, group in sorted(by_dataset.items()))
-    return Report(tuple(str(f) for f in files), benchmarks, summarize_tapvid(videos, _tapvid_setups(tapvid_files)))
+    return Report(tuple(str(f) for f in files), benchmarks, summarize_tapvid(videos, tapvid_setups))
 
 
 # --------------------------------------------------------------------------------------------- layout
@@ -397,8 +362,8 @@ def tapvid_summary_table(rep: TapVidReport) -> TableData:
     source column only where there are references)."""
     ours = ("vidcorr (this run)", *(_pct_or_nan(rep.mean[m]) for m in
                                     ("average_jaccard", "average_pts_within_thresh", "occlusion_accuracy")))
-    headers = ("method", "AJ", "δ_avg", "OA")
-    rows = [ours]
+    headers: tuple[str, ...] = ("method", "AJ", "δ_avg", "OA")
+    rows: list[tuple[str, ...]] = [ours]
     if rep.references:
         headers += ("source",)
         rows = [(*ours, "")] + [(f"{r.method} (reference, other method)", _pct(r.average_jaccard), _pct(r.delta_avg),
@@ -565,12 +530,5 @@ def write_report(report: Report, out_dir: str | os.PathLike) -> tuple[Path, Path
     """Write ``report.json`` and ``report.md`` into `out_dir` (created if needed); return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in ((REPORT_JSON, json.dumps(report_json(report), indent=2) + "\n"),
-                       (REPORT_MD, report_markdown(report))):
-        path = out_dir / name
-        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-        written.append(path)
-    return written[0], written[1]
+    return (write_text(out_dir / REPORT_JSON, json.dumps(report_json(report), indent=2) + "\n"),
+            write_text(out_dir / REPORT_MD, report_markdown(report)))

@@ -14,8 +14,8 @@ append one results line, flushed and fsynced before the next pair starts.
 
 Resuming: pairs already in ANY results file of the folder are skipped, whatever shard layout wrote them,
 so a run may be resumed with another shard count; a half-written last line is cut off and its pair redone
-(``ResultsWriter``). Every pair is computed from its own random streams (the same seed and point ids for
-every pair), so a pair's prediction does not depend on which pairs ran before it: shards merged equal one
+(``vidcorr.runs``, whose loop this is). Every pair is computed from its own random streams (the same seed and
+point ids for every pair), so a pair's prediction does not depend on which pairs ran before it: shards merged equal one
 unsharded run, bit for bit on a deterministic device.
 
 Sharding: ``--shard i/n`` and a launcher's ranks (torchrun ``RANK``/``WORLD_SIZE``, SLURM
@@ -26,52 +26,27 @@ local rank picks the GPU (``cuda:LOCAL_RANK``).
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from vidcorr.config import Config
-from vidcorr.errors import DataError, InputError
-from vidcorr.eval.pairs import Pair
+from vidcorr.correspond import correspond
+from vidcorr.errors import DataError
+from vidcorr.eval.pairs import Pair, Prediction
 from vidcorr.eval.pck import DEFAULT_ALPHAS, PairScore, PCKProtocol, score_pair
-from vidcorr.eval.results import ResultsWriter, Shard, read_results, shard_from_env, shard_of
-from vidcorr.fit import Progress, fit
-from vidcorr.locate import locate
+from vidcorr.eval.results import PAIR_RECORDS
+from vidcorr.eval.visualize import write_pair_visuals
+from vidcorr.fit import Progress
+from vidcorr.runs import RunOutcome, RunProgress, run_items
+from vidcorr.visuals import VIS_DIR, write_index
 
-RUN_FILE = "run.json"
-RESULTS_GLOB = "results*.jsonl"
 EXECUTION_FIELDS = ("max_batch", "stop_early")
 """Config fields that change how, never what, is computed: left out of the resume check."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What a predictor says about one pair.
-
-    Attributes:
-        trg_xy: float64 (K, 2) predicted x, y in the target image's original pixels, row k for source
-            keypoint k.
-        confidence: float32 (K,) in [0, 1], or None where the predictor has none.
-        src_maps, trg_maps: float32 (K, L, S, S) restart-averaged attention maps per layer on the source
-            and the target (``Location.maps``), or None; only asked for when visualizing.
-        layers: the seed's numbers of the L layers of the maps.
-    """
-
-    trg_xy: np.ndarray
-    confidence: np.ndarray | None = None
-    src_maps: torch.Tensor | None = None
-    trg_maps: torch.Tensor | None = None
-    layers: tuple[int, ...] = ()
-
 
 Predictor = Callable[[Pair, np.ndarray, np.ndarray], Prediction]
 """predict(pair, src_image, trg_image) -> Prediction; images are (H, W, 3) uint8 RGB."""
@@ -79,7 +54,7 @@ Predictor = Callable[[Pair, np.ndarray, np.ndarray], Prediction]
 
 def predict_pair(ldm: Any, pair: Pair, src_image: np.ndarray, trg_image: np.ndarray, cfg: Config, *,
                  return_maps: bool = False, progress: Progress | None = None) -> Prediction:
-    """The method on one pair: `vidcorr.fit` on all source keypoints at once, `vidcorr.locate` on the target.
+    """The method on one pair: :func:`vidcorr.correspond.correspond` of the source keypoints.
 
     Source keypoints are clipped into the image (0 <= x <= W, 0 <= y <= H) before fitting, since a few
     benchmark annotations sit a pixel outside it. With `return_maps` the embeddings are also located on the
@@ -87,120 +62,14 @@ def predict_pair(ldm: Any, pair: Pair, src_image: np.ndarray, trg_image: np.ndar
     """
     height, width = src_image.shape[:2]
     src_xy = np.clip(pair.src_kps, 0.0, [float(width), float(height)])
-    embeddings = fit(ldm, src_image, src_xy, cfg, progress=progress)
-    location = locate(ldm, trg_image, embeddings, cfg, progress=progress, return_maps=return_maps)
-    src_maps = None
-    if return_maps:
-        src_maps = locate(ldm, src_image, embeddings, cfg, return_maps=True).maps
-    return Prediction(location.points, location.confidence, src_maps, location.maps, tuple(cfg.layers))
+    found = correspond(ldm, src_image, trg_image, src_xy, cfg, return_maps=return_maps, progress=progress)
+    location = found.target
+    return Prediction(location.points, location.confidence, found.source_maps, location.maps, tuple(cfg.layers))
 
 
-@dataclass(frozen=True)
-class EvalProgress:
-    """Where a run stands, passed to the progress callback after each pair (and once before the first).
-
-    Attributes:
-        done: pairs of this shard finished, those finished by earlier runs included.
-        total: pairs of this shard.
-        resumed: pairs finished before this run started.
-        pair_id: the pair just finished; None on the first call.
-        seconds: wall time of that pair; None on the first call.
-        running_pck: alpha -> per-image PCK (percent) under `protocol` over the finished pairs of this
-            shard; empty while none is finished.
-        protocol: the protocol of `running_pck`.
-    """
-
-    done: int
-    total: int
-    resumed: int
-    pair_id: str | None
-    seconds: float | None
-    running_pck: dict[float, float]
-    protocol: str
-
-
-@dataclass(frozen=True)
-class EvalRun:
-    """The outcome of :func:`run_eval`.
-
-    Attributes:
-        results_path: this shard's results file.
-        shard: (index, count) this process evaluated.
-        total: pairs of this shard; resumed: finished before the run; evaluated: computed by this run.
-        scores: the scores of this shard's pairs, in pair order (resumed ones included).
-    """
-
-    results_path: Path
-    shard: tuple[int, int]
-    total: int
-    resumed: int
-    evaluated: int
-    scores: list[PairScore] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------------------------- shards
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"i/n"`` -> (i, n) with 0 <= i < n; an InputError quoting `text` otherwise."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if match is None:
-        raise InputError(f"--shard must be 'i/n' (shard i of n, counted from 0), got {text!r}")
-    index, count = int(match.group(1)), int(match.group(2))
-    if count < 1:
-        raise InputError(f"--shard count must be >= 1, got {text!r}")
-    if index >= count:
-        raise InputError(f"--shard index must be in 0..{count - 1}, got {text!r}")
-    return index, count
-
-
-def resolve_shard(explicit: tuple[int, int] | None, env: Mapping[str, str] | None = None) -> Shard:
-    """This process's shard from `--shard` and the launcher's environment (see the module docstring).
-
-    Raises:
-        InputError: malformed launcher variables (see ``results.shard_from_env``).
-    """
-    launched = shard_from_env(env)
-    if launched is None:
-        index, count = explicit or (0, 1)
-        return Shard(index, count, 0)
-    if explicit is None:
-        return launched
-    index, count = explicit
-    return Shard(index * launched.count + launched.index, count * launched.count, launched.local_rank)
-
-
-def device_for_rank(device: str, local_rank: int, *, launched: bool) -> str:
-    """The device this process should use: under a launcher, when `device` is ``auto`` or ``cuda`` and
-    CUDA is available, ``cuda:<local_rank>``, or ``cuda:0`` where the process sees a single GPU (the
-    launcher bound one to it, e.g. ``srun --gpus-per-task=1``); `device` unchanged otherwise.
-
-    Raises:
-        InputError: the local rank has no GPU on this node.
-    """
-    if not launched or device not in ("auto", "cuda") or not torch.cuda.is_available():
-        return device
-    count = torch.cuda.device_count()
-    if count == 1:
-        return "cuda:0"
-    if local_rank >= count:
-        raise InputError(f"local rank {local_rank} has no GPU: this node has {count} CUDA device(s); "
-                         f"start at most {count} processes per node")
-    return f"cuda:{local_rank}"
-
-
-def results_path(out_dir: str | Path, shard: tuple[int, int]) -> Path:
-    """``results.jsonl`` for one shard of one, else ``results-shard<i>of<n>.jsonl`` (zero-padded)."""
-    index, count = shard
-    if count == 1:
-        return Path(out_dir) / "results.jsonl"
-    width = len(str(count - 1))
-    return Path(out_dir) / f"results-shard{index:0{width}d}of{count}.jsonl"
-
-
-def results_files(out_dir: str | Path) -> list[Path]:
-    """Every results file of a run folder, sorted."""
-    return sorted(p for p in Path(out_dir).glob(RESULTS_GLOB) if p.is_file())
+def pending_pairs(pairs: Sequence[Pair], out_dir: str | Path, shard: tuple[int, int] = (0, 1)) -> list[Pair]:
+    """The pairs of shard `shard` that no results file in `out_dir` holds yet (what a run would compute)."""
+    return PAIR_RECORDS.pending(pairs, out_dir, shard, key=lambda pair: pair.pair_id)
 
 
 # --------------------------------------------------------------------------------------------- setup
@@ -231,57 +100,6 @@ def run_setup(benchmark: str, split: str, ldm: Any, cfg: Config, *, alphas: Sequ
     }
 
 
-def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        found = []
-        for key in sorted(set(old) | set(new)):
-            found += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
-        return found
-    return [] if old == new else [f"{prefix.rstrip('.')} {old!r} there, {new!r} now"]
-
-
-def read_setup(out_dir: str | Path) -> dict[str, Any] | None:
-    """The ``run.json`` of a run folder, or None if it has none.
-
-    Raises:
-        DataError: the file is not a JSON object.
-    """
-    path = Path(out_dir) / RUN_FILE
-    if not path.is_file():
-        return None
-    try:
-        setup = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(setup, dict):
-        raise DataError(f"{path}: expected a JSON object")
-    return setup
-
-
-def check_setup(out_dir: str | Path, setup: Mapping[str, Any]) -> None:
-    """Write `setup` as ``run.json``, or check that the folder's existing one matches it.
-
-    Raises:
-        InputError: the folder holds a run with other settings (the message lists what differs).
-    """
-    out_dir = Path(out_dir)
-    existing = read_setup(out_dir)
-    wanted = json.loads(json.dumps(dict(setup)))  # JSON's view: tuples become lists
-    if existing is not None:
-        differ = _differences({k: v for k, v in existing.items() if k != "vidcorr_version"},
-                              {k: v for k, v in wanted.items() if k != "vidcorr_version"})
-        if differ:
-            shown = "; ".join(differ[:3]) + ("; ..." if len(differ) > 3 else "")
-            raise InputError(f"{out_dir} holds a run with other settings ({shown}); resume it with the same "
-                             "options or choose another --out")
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Shards start together and all write the same run.json: a private temporary name per process.
-    tmp = out_dir / f".{RUN_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out_dir / RUN_FILE)
-
-
 # --------------------------------------------------------------------------------------------- images
 
 
@@ -306,21 +124,6 @@ def read_pair_image(path: Path, size_wh: tuple[int, int]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- the loop
-
-
-def _finished_scores(out_dir: Path) -> dict[str, PairScore]:
-    """Scores already in the folder's results files, first occurrence per pair id."""
-    found: dict[str, PairScore] = {}
-    for path in results_files(out_dir):
-        for score in read_results(path):
-            found.setdefault(score.pair_id, score)
-    return found
-
-
-def pending_pairs(pairs: Sequence[Pair], out_dir: str | Path, shard: tuple[int, int] = (0, 1)) -> list[Pair]:
-    """The pairs of shard `shard` that no results file in `out_dir` holds yet (what a run would compute)."""
-    done = {pair_id for path in results_files(out_dir) for pair_id in (s.pair_id for s in read_results(path))}
-    return [p for p in shard_of(list(pairs), *shard) if p.pair_id not in done]
 
 
 class _RunningPCK:
@@ -357,9 +160,9 @@ def run_eval(
     shard: tuple[int, int] = (0, 1),
     setup: Mapping[str, Any] | None = None,
     visualize: bool = False,
-    progress: Callable[[EvalProgress], None] | None = None,
+    progress: Callable[[RunProgress], None] | None = None,
     fsync: bool = True,
-) -> EvalRun:
+) -> RunOutcome[PairScore]:
     """Evaluate shard `shard` = (index, count) of `pairs` into `out_dir`, resuming what is there.
 
     pairs: the reader's list in its deterministic order (every shard must get the same list).
@@ -367,64 +170,39 @@ def run_eval(
         :func:`predict_pair`; tests pass their own).
     alphas, seed_padding_bug: as in ``vidcorr.eval.pck.score_pair``; both protocols are always scored,
         `protocol` only picks the one `progress` reports and visualizations colour by.
-    setup: written to ``run.json``, or compared with the one there (see :func:`check_setup`).
+    setup: written to ``run.json``, or compared with the one there (see ``vidcorr.runs.check_setup``).
     visualize: write ``vis/`` images and its index for every pair this run computes.
     progress: called once before the first pair and after each pair (a KeyboardInterrupt raised there
         stops the run with every finished pair saved).
 
-    Returns the run's :class:`EvalRun`. Raises whatever `predict` raises; the pairs finished before stay
-    saved.
+    Returns the run's :class:`~vidcorr.runs.RunOutcome`. Raises whatever `predict` raises; the pairs finished
+    before stay saved.
     """
     protocol = PCKProtocol(protocol)
     alphas = tuple(float(a) for a in alphas)
     out_dir = Path(out_dir)
-    mine = shard_of(list(pairs), *shard)
-    if setup is not None:
-        check_setup(out_dir, setup)
-    path = results_path(out_dir, shard)
-    running = _RunningPCK(alphas, protocol)
-    scores: dict[str, PairScore] = {}
     drawn = 0
-    if visualize:  # imported here: visualize imports this module
-        from vidcorr.eval.visualize import write_index, write_pair_visuals
-    with ResultsWriter(path, fsync=fsync) as writer:
-        finished = _finished_scores(out_dir)  # after the writer repaired this shard's own tail
-        for pair in mine:
-            if pair.pair_id in finished:
-                scores[pair.pair_id] = finished[pair.pair_id]
-                running.add(finished[pair.pair_id])
-        resumed = len(scores)
 
-        def report(pair_id: str | None, seconds: float | None) -> None:
-            if progress is not None:
-                progress(EvalProgress(len(scores), len(mine), resumed, pair_id, seconds, running.values(),
-                                      protocol.value))
+    def process(pair: Pair) -> PairScore:
+        nonlocal drawn
+        start = time.perf_counter()
+        src_image = read_pair_image(pair.src_path, pair.src_size)
+        trg_image = read_pair_image(pair.trg_path, pair.trg_size)
+        prediction = predict(pair, src_image, trg_image)
+        extra: dict[str, Any] = {"seconds": round(time.perf_counter() - start, 3)}
+        if prediction.confidence is not None:
+            extra["confidence"] = [float(c) for c in prediction.confidence]
+        score = score_pair(pair, prediction.trg_xy, alphas=alphas, seed_padding_bug=seed_padding_bug, extra=extra)
+        if visualize:
+            write_pair_visuals(out_dir / VIS_DIR, pair, src_image, trg_image, score, prediction, protocol=protocol)
+            drawn += 1
+        return score
 
-        report(None, None)
-        try:
-            for pair in mine:
-                if pair.pair_id in scores:
-                    continue
-                start = time.perf_counter()
-                src_image = read_pair_image(pair.src_path, pair.src_size)
-                trg_image = read_pair_image(pair.trg_path, pair.trg_size)
-                prediction = predict(pair, src_image, trg_image)
-                seconds = time.perf_counter() - start
-                extra: dict[str, Any] = {"seconds": round(seconds, 3)}
-                if prediction.confidence is not None:
-                    extra["confidence"] = [float(c) for c in prediction.confidence]
-                score = score_pair(pair, prediction.trg_xy, alphas=alphas, seed_padding_bug=seed_padding_bug,
-                                   extra=extra)
-                writer.write(score)
-                scores[pair.pair_id] = score
-                running.add(score)
-                if visualize:
-                    write_pair_visuals(out_dir / "vis", pair, src_image, trg_image, score, prediction,
-                                       protocol=protocol)
-                    drawn += 1
-                report(pair.pair_id, seconds)
-        finally:
-            if drawn:
-                write_index(out_dir / "vis")
-    ordered = [scores[p.pair_id] for p in mine if p.pair_id in scores]
-    return EvalRun(path, tuple(shard), len(mine), resumed, len(ordered) - resumed, ordered)
+    try:
+        return run_items(PAIR_RECORDS, out_dir, [p.pair_id for p in pairs],
+                         lambda todo: (p for p in pairs if p.pair_id in todo), lambda pair: pair.pair_id, process,
+                         shard=shard, setup=setup, summary=_RunningPCK(alphas, protocol), progress=progress,
+                         fsync=fsync, noun="pairs")
+    finally:
+        if drawn:
+            write_index(out_dir / VIS_DIR)

@@ -1,6 +1,6 @@
 """TAP-Vid readers (DAVIS, RGB-Stacking, Kinetics) and query sampling, as tapnet builds them.
 
-Reference: google-deepmind/tapnet, ``tapnet/evaluation_datasets.py`` (``create_davis_dataset``,
+Reference: google-deepmind/tapnet, ``tapnet/tapvid/evaluation_datasets.py`` (``create_davis_dataset``,
 ``create_rgb_stacking_dataset``, ``create_kinetics_dataset``, ``resize_video``, ``sample_queries_first``,
 ``sample_queries_strided``) and ``tapnet/tapvid/generate_tapvid.py`` (how the Kinetics shards are written).
 

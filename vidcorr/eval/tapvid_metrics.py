@@ -1,6 +1,6 @@
 """TAP-Vid metrics, with the semantics of tapnet's ``compute_tapvid_metrics``.
 
-Reference: google-deepmind/tapnet, ``tapnet/evaluation_datasets.py`` (``compute_tapvid_metrics``), and the
+Reference: google-deepmind/tapnet, ``tapnet/tapvid/evaluation_datasets.py`` (``compute_tapvid_metrics``), and the
 TAP-Vid README: "the final metrics for the paper can be computed by simple averaging across all videos".
 
 Conventions (the same as tapnet's, stated here once):

@@ -1,7 +1,7 @@
 """Pictures of evaluated pairs, for looking at what the method did (``vidcorr eval ... --visualize``).
 
-Per pair, under ``<vis>/<pair folder>/`` (the pair id with characters other than letters, digits, ``.``,
-``_`` and ``-`` replaced by ``_``):
+Per pair, under ``<vis>/<pair folder>/`` (``vidcorr.runs.safe_name`` of the pair id), in the format of
+``vidcorr.visuals``:
 
 - ``pair.png``: source and target side by side, a line from each source keypoint to its predicted target
   point, green where the prediction is correct and red where not (under the run's protocol, at PCK@0.10 or,
@@ -18,64 +18,25 @@ confidence, the correct flags per protocol and alpha, and the map files. It is r
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from vidcorr.eval.pairs import Pair
+from vidcorr.atomic import write_json
+from vidcorr.eval.pairs import Pair, Prediction
 from vidcorr.eval.pck import PairScore, PCKProtocol
-from vidcorr.eval.runner import Prediction
 from vidcorr.imageio import write_image
-from vidcorr.render import CORRECT_RGB, WRONG_RGB, blend_heatmap, default_radius, draw_marker, side_by_side
+from vidcorr.render import CORRECT_RGB, WRONG_RGB, side_by_side
+from vidcorr.runs import safe_name
+from vidcorr.visuals import PAIR_FILE, map_strip
 
-INDEX_FILE = "index.json"
-PAIR_FILE = "pair.json"
-INDEX_VERSION = 1
 _TRUTH_RGB = (255, 255, 255)
-
-
-def pair_folder_name(pair_id: str) -> str:
-    """A file-system-safe folder name for a pair id (``:``, ``(``, ``)``, ``/`` ... become ``_``)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", pair_id)
 
 
 def shown_alpha(alphas: tuple[float, ...]) -> float:
     """The alpha pictures colour by: 0.10 where it was scored, else the largest."""
     return 0.1 if any(abs(a - 0.1) < 1e-12 for a in alphas) else max(alphas)
-
-
-def _caption(tile: np.ndarray, text: str) -> np.ndarray:
-    """`tile` with a black strip and `text` above it."""
-    height = max(12, tile.shape[0] // 12)
-    strip = np.zeros((height, tile.shape[1], 3), dtype=np.uint8)
-    scale = max(0.25, height / 30)
-    cv2.putText(strip, text, (2, height - max(2, height // 5)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                (255, 255, 255), 1, cv2.LINE_AA)
-    return np.concatenate([strip, tile], axis=0)
-
-
-def map_strip(image: np.ndarray, maps: np.ndarray, layers: tuple[int, ...], marks: list[tuple[np.ndarray, tuple]]
-              ) -> np.ndarray:
-    """One row of tiles: each layer's map blended over `image`, then their mean; `marks` drawn on each.
-
-    image: uint8 (H, W, 3). maps: float (L, S, S) in the model's square space (resized to H x W).
-    marks: (x, y) in image pixels and an RGB colour each.
-    """
-    radius = default_radius(image.shape[1], image.shape[0])
-    names = [f"layer {n}" for n in layers] if len(layers) == len(maps) else [f"map {i}" for i in range(len(maps))]
-    tiles = []
-    for heat, name in [*zip(maps, names, strict=True), (maps.mean(axis=0), "mean")]:
-        tile = blend_heatmap(image, heat)
-        for xy, rgb in marks:
-            if np.isfinite(xy).all():
-                draw_marker(tile, xy, rgb, radius)
-        tiles.append(_caption(tile, name))
-    return np.concatenate(tiles, axis=1)
 
 
 def write_pair_visuals(vis_dir: str | Path, pair: Pair, src_image: np.ndarray, trg_image: np.ndarray,
@@ -87,7 +48,7 @@ def write_pair_visuals(vis_dir: str | Path, pair: Pair, src_image: np.ndarray, t
     """
     protocol = PCKProtocol(protocol)
     vis_dir = Path(vis_dir)
-    folder = pair_folder_name(pair.pair_id)
+    folder = safe_name(pair.pair_id)
     pair_dir = vis_dir / folder
     pair_dir.mkdir(parents=True, exist_ok=True)
     alpha = shown_alpha(score.alphas)
@@ -134,26 +95,5 @@ def write_pair_visuals(vis_dir: str | Path, pair: Pair, src_image: np.ndarray, t
         "pck": float(100.0 * correct.mean()) if len(correct) else None,
         "points": points,
     }
-    _write_json(pair_dir / PAIR_FILE, record)
+    write_json(pair_dir / PAIR_FILE, record)
     return record
-
-
-def write_index(vis_dir: str | Path) -> Path:
-    """Rebuild ``<vis_dir>/index.json`` from every ``<pair folder>/pair.json``, pairs sorted by id."""
-    vis_dir = Path(vis_dir)
-    records = []
-    for path in sorted(vis_dir.glob(f"*/{PAIR_FILE}")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue  # a pair whose writing was killed: its next run rewrites it
-    records.sort(key=lambda r: r["pair_id"])
-    return _write_json(vis_dir / INDEX_FILE, {"version": INDEX_VERSION, "pairs": records})
-
-
-def _write_json(path: Path, data: Any) -> Path:
-    # Several shards may rebuild the index at once: a private temporary per process, then a rename.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
