@@ -94,7 +94,7 @@ AlphaOpt = Annotated[list[float] | None, typer.Option(
     "--alpha", help="PCK alpha; repeat for several (default: 0.05 and 0.1).")]
 ProtocolOpt = Annotated[Protocol, typer.Option(
     "--protocol", help="PCK shown in progress and tables: official (target box, original pixels) or seed "
-    "(the seed's source box in 512x512 squashed images). Both are always computed and saved.")]
+    "(the seed's own scoring, bugs included, in 512x512 squashed images). Both are always computed and saved.")]
 ShardOpt = Annotated[str | None, typer.Option(
     "--shard", help="Evaluate shard i of n ('i/n', from 0); under torchrun/srun each process takes its part "
     "of it.")]
@@ -309,7 +309,7 @@ def print_report(report: Any, protocol: str) -> None:
 
 def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories: list[str] | None,
               limit: int | None, pairs: str | None, alpha: list[float] | None, protocol: Protocol,
-              seed_padding_bug: bool, shard: str | None, out: Path | None, download: bool, visualize: bool,
+              shard: str | None, out: Path | None, download: bool, visualize: bool,
               model: str, preset: str, device: Device, dtype: DType, autocast: Autocast, compile_model: bool,
               seed: int | None, steps: int | None,
               restarts: int | None, crops: int | None, image_size: int | None, max_batch: int | None,
@@ -342,8 +342,7 @@ def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories:
     ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched)
     if todo:
         warn_if_slow(ldm, cfg, sum(p.num_keypoints for p in todo), 1)
-    setup = runner.run_setup(benchmark, split, ldm, cfg, alphas=alphas, seed_padding_bug=seed_padding_bug,
-                             **reader_options)
+    setup = runner.run_setup(benchmark, split, ldm, cfg, alphas=alphas, **reader_options)
     label = f"{benchmark} {split}" + (f" shard {placement.index}/{placement.count}" if placement.count > 1 else "")
     start = time.perf_counter()
     with EvalDisplay(label) as display:
@@ -352,7 +351,7 @@ def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories:
 
         try:
             run = runner.run_eval(pair_list, out, predict, alphas=alphas, protocol=protocol.value,
-                                  seed_padding_bug=seed_padding_bug, shard=shard_pairs, setup=setup,
+                                  shard=shard_pairs, setup=setup,
                                   visualize=visualize, progress=display)
         except KeyboardInterrupt:
             done = display.last.done if display.last is not None else 0
@@ -405,7 +404,7 @@ def spair(
 
     PCK per image and per keypoint, pooled, per category and by viewpoint, scale, truncation and occlusion.
     """
-    _evaluate("spair", **locals(), seed_padding_bug=False, reader_options={})
+    _evaluate("spair", **locals(), reader_options={})
 
 
 @eval_app.command("pfwillow")
@@ -418,9 +417,6 @@ def pfwillow(
     pairs: PairsOpt = None,
     alpha: AlphaOpt = None,
     protocol: ProtocolOpt = Protocol.official,
-    seed_threshold_bug: Annotated[bool, typer.Option(
-        "--seed-threshold-bug", help="Seed protocol: reproduce the seed's threshold, whose -1 keypoint padding "
-        "enters the keypoints' minimum (the corrected threshold is the default).")] = False,
     shard: ShardOpt = None,
     out: OutOpt = None,
     download: DownloadOpt = False,
@@ -439,9 +435,7 @@ def pfwillow(
     max_batch: MaxBatchOpt = None,
 ) -> None:
     """PF-Willow: 900 pairs, 10 keypoints each (paper: 53.0 / 84.3 at PCK@0.05 / 0.10)."""
-    options = locals()
-    options["seed_padding_bug"] = options.pop("seed_threshold_bug")
-    _evaluate("pfwillow", **options, reader_options={})
+    _evaluate("pfwillow", **locals(), reader_options={})
 
 
 @eval_app.command("cub")
@@ -481,7 +475,7 @@ def cub(
     classes = options.pop("num_classes")
     if classes < 0:
         raise InputError(f"--num-classes must be >= 0 (0 for all), got {classes}")
-    _evaluate("cub", **options, seed_padding_bug=False, reader_options={"num_classes": classes or None})
+    _evaluate("cub", **options, reader_options={"num_classes": classes or None})
 
 
 @eval_app.command("tapvid")

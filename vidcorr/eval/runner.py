@@ -207,7 +207,7 @@ def results_files(out_dir: str | Path) -> list[Path]:
 
 
 def run_setup(benchmark: str, split: str, ldm: Any, cfg: Config, *, alphas: Sequence[float] = DEFAULT_ALPHAS,
-              seed_padding_bug: bool = False, **reader_options: Any) -> dict[str, Any]:
+              **reader_options: Any) -> dict[str, Any]:
     """What determines a pair's results line: written to ``run.json`` and compared on resume.
 
     Execution-only config fields (micro-batch size, early stop) are left out: they change how, not what.
@@ -225,7 +225,6 @@ def run_setup(benchmark: str, split: str, ldm: Any, cfg: Config, *, alphas: Sequ
         "autocast": ldm.autocast_name,
         "config": config,
         "alphas": [float(a) for a in alphas],
-        "seed_padding_bug": bool(seed_padding_bug),
         "vidcorr_version": __version__,
     }
 
@@ -352,7 +351,6 @@ def run_eval(
     *,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     protocol: PCKProtocol | str = PCKProtocol.OFFICIAL,
-    seed_padding_bug: bool = False,
     shard: tuple[int, int] = (0, 1),
     setup: Mapping[str, Any] | None = None,
     visualize: bool = False,
@@ -364,7 +362,7 @@ def run_eval(
     pairs: the reader's list in its deterministic order (every shard must get the same list).
     predict: called as predict(pair, src_image, trg_image) for each pair still to do (see
         :func:`predict_pair`; tests pass their own).
-    alphas, seed_padding_bug: as in ``vidcorr.eval.pck.score_pair``; both protocols are always scored,
+    alphas: as in ``vidcorr.eval.pck.score_pair``; both protocols are always scored,
         `protocol` only picks the one `progress` reports and visualizations colour by.
     setup: written to ``run.json``, or compared with the one there (see :func:`check_setup`).
     visualize: write ``vis/`` images and its index for every pair this run computes.
@@ -412,8 +410,7 @@ def run_eval(
                 extra: dict[str, Any] = {"seconds": round(seconds, 3)}
                 if prediction.confidence is not None:
                     extra["confidence"] = [float(c) for c in prediction.confidence]
-                score = score_pair(pair, prediction.trg_xy, alphas=alphas, seed_padding_bug=seed_padding_bug,
-                                   extra=extra)
+                score = score_pair(pair, prediction.trg_xy, alphas=alphas, extra=extra)
                 writer.write(score)
                 scores[pair.pair_id] = score
                 running.add(score)
