@@ -474,3 +474,36 @@ def test_an_interrupted_download_resumes_with_a_range_request(tmp_path: Path) ->
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_random_streams_are_keyed_by_pair_and_keypoint(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keypoint k of two pairs never shares draws; a pair's prediction is the same alone, again or micro-batched."""
+    from conftest import random_image
+    from synthetic_pairs import memory_pair
+
+    from vidcorr import Config
+    from vidcorr.streams import item_point_ids
+
+    cfg = Config(image_size=64, num_steps=2, restarts=1, crops=5, lr=0.05)
+    src, trg = random_image(48, 80, seed=1), random_image(72, 56, seed=2)
+    kps = [[10.0, 20.0], [60.0, 30.0]]
+
+    def pair(pair_id: str):
+        return memory_pair(pair_id, src_size=(80, 48), trg_size=(56, 72), src_kps=kps, trg_kps=kps)
+
+    seen = []
+    original = runner.fit
+    monkeypatch.setattr(runner, "fit", lambda *a, point_ids=None, **k: seen.append(point_ids) or original(
+        *a, point_ids=point_ids, **k))
+    a = runner.predict_pair(tiny, pair("000001-x-y:cat"), src, trg, cfg)
+    again = runner.predict_pair(tiny, pair("000001-x-y:cat"), src, trg, cfg)
+    batched = runner.predict_pair(tiny, pair("000001-x-y:cat"), src, trg, cfg.replace(max_batch=1))
+    other = runner.predict_pair(tiny, pair("000002-x-y:cat"), src, trg, cfg)
+    ids_a, ids_other = item_point_ids("000001-x-y:cat", 2), item_point_ids("000002-x-y:cat", 2)
+    assert seen == [ids_a, ids_a, ids_a, ids_other] and len(set(ids_a) | set(ids_other)) == 4
+    np.testing.assert_array_equal(again.trg_xy, a.trg_xy)
+    np.testing.assert_array_equal(again.confidence, a.confidence)
+    np.testing.assert_array_equal(batched.trg_xy, a.trg_xy)
+    np.testing.assert_allclose(batched.confidence, a.confidence, rtol=1e-4)
+    # Same images and keypoints, another pair id: other draws, so other attention (keypoint by keypoint).
+    assert np.all(np.abs(other.confidence - a.confidence) > 1e-6)

@@ -54,8 +54,10 @@ def check_queries(queries: np.ndarray | Sequence, num_frames: int, size_wh: tupl
 
 
 def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = None,
-                progress: Progress | None = None) -> Embeddings:
+                progress: Progress | None = None, point_ids: Sequence[int] | None = None) -> Embeddings:
     """Fit an embedding per query (t, x, y) on its own frame; queries sharing a frame in one batch.
+
+    point_ids: (N,) keys of the queries' random streams (default 0..N-1), as in `vidcorr.fit`.
 
     Returns Embeddings in query order with `frames` set, and in `extra["ref_attention"]` the
     attention each point's embedding gives its query point on its own frame (the confidence scale).
@@ -65,13 +67,16 @@ def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = 
     info = reader.info
     q = check_queries(queries, info.num_frames, info.size)
     frames = q[:, 0].astype(np.int64)
+    ids = _point_ids(point_ids, len(q))
     parts: dict[int, tuple[np.ndarray, Embeddings, np.ndarray]] = {}
     for t in np.unique(frames):
         idx = np.flatnonzero(frames == t)
         image = reader.get_frame(int(t))
-        emb = fit(ldm, image, q[idx, 1:], cfg, progress=progress, point_ids=idx.tolist(), frames=frames[idx])
+        emb = fit(ldm, image, q[idx, 1:], cfg, progress=progress, point_ids=[ids[i] for i in idx],
+                  frames=frames[idx])
         # The reference scale of confidence: the query frame located from the query points.
-        ref = locate(ldm, image, emb, cfg, stream_key=int(t), point_ids=idx.tolist(), anchors_xy=q[idx, 1:])
+        ref = locate(ldm, image, emb, cfg, stream_key=int(t), point_ids=[ids[i] for i in idx],
+                     anchors_xy=q[idx, 1:])
         parts[int(t)] = (idx, emb, ref.confidence)
     order = np.concatenate([p[0] for p in parts.values()])
     inverse = np.argsort(order)
@@ -86,7 +91,8 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
           embeddings: Embeddings | None = None, global_search: bool = False, start: int = 0,
           end: int | None = None, stride: int = 1, visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD,
           progress: Progress | None = None, on_frame: FrameCallback | None = None,
-          return_maps: bool | Collection[int] = False, read_batch: int = 8) -> Tracks:
+          return_maps: bool | Collection[int] = False, read_batch: int = 8,
+          point_ids: Sequence[int] | None = None) -> Tracks:
     """Track points through `video` (a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames).
 
     queries: (N, 3) t, x, y in the video's pixels; fitted here unless `embeddings` is given (then
@@ -95,6 +101,8 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     tracked frame and followed from there. start/end/stride: which frames are tracked.
     on_frame: called after each located frame, with Location.maps on every frame (return_maps=True)
     or on the frames in return_maps (a collection of frame indices; maps cost memory traffic).
+    point_ids: (N,) keys of the points' random streams (default 0..N-1): give distinct ones to points of
+    different videos that must not share draws (an evaluation keys them by video and query).
     Returns Tracks: points (T, N, 2), visible (T, N), confidence (T, N), queries (N, 3).
     """
     reader = open_video(video)
@@ -102,12 +110,13 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     if embeddings is None:
         if queries is None:
             raise InputError("give the points to track (queries) or fitted embeddings")
-        embeddings = fit_queries(ldm, reader, queries, cfg, progress)
+        embeddings = fit_queries(ldm, reader, queries, cfg, progress, point_ids)
     cfg = cfg or embeddings.config
     embeddings.check_compatible(ldm, cfg)
     if embeddings.frames is None and not global_search:
         raise InputError("these embeddings were fitted on an image, not a video frame: track with global search")
     n = embeddings.num_points
+    ids = np.asarray(_point_ids(point_ids, n), dtype=object)
     query_t = np.full(n, -1, dtype=np.int64) if global_search else np.asarray(embeddings.frames, dtype=np.int64)
     query_xy = np.asarray(embeddings.points, dtype=np.float64)
     if not global_search:
@@ -131,7 +140,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
         for f, image in _frames_in_order(reader, frame_list, stride, read_batch):
             active = np.flatnonzero(query_t < f) if direction == 1 else np.flatnonzero(query_t > f)
             anchors = None if any(previous[p] is None for p in active) else np.stack([previous[p] for p in active])
-            loc = locate(ldm, image, embeddings.subset(active), cfg, stream_key=f, point_ids=active.tolist(),
+            loc = locate(ldm, image, embeddings.subset(active), cfg, stream_key=f, point_ids=ids[active].tolist(),
                          anchors_xy=anchors,
                          return_maps=return_maps if isinstance(return_maps, bool) else f in return_maps)
             row = row_of[f]
@@ -150,6 +159,13 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
                   meta={"model": ldm.model_id, "autocast": ldm.autocast_name, "config": cfg.to_dict(),
                         "confidence_rule": CONFIDENCE_RULE, "visibility_threshold": visibility_threshold,
                         "global_search": global_search})
+
+
+def _point_ids(point_ids: Sequence[int] | None, count: int) -> list[int]:
+    ids = list(range(count)) if point_ids is None else [int(i) for i in point_ids]
+    if len(ids) != count:
+        raise InputError(f"point_ids has {len(ids)} entries for {count} points")
+    return ids
 
 
 def _frames_in_order(reader: VideoReader, frames: list[int], stride: int, read_batch: int):

@@ -14,9 +14,9 @@ append one results line, flushed and fsynced before the next pair starts.
 
 Resuming: pairs already in ANY results file of the folder are skipped, whatever shard layout wrote them,
 so a run may be resumed with another shard count; a half-written last line is cut off and its pair redone
-(``ResultsWriter``). Every pair is computed from its own random streams (the same seed and point ids for
-every pair), so a pair's prediction does not depend on which pairs ran before it: shards merged equal one
-unsharded run, bit for bit on a deterministic device.
+(``ResultsWriter``). Every pair is computed from its own random streams, keyed by the seed, the pair id and
+the keypoint (``vidcorr.streams.item_point_ids``), so a pair's prediction does not depend on which pairs ran
+before it: shards merged equal one unsharded run, bit for bit on a deterministic device.
 
 Sharding: ``--shard i/n`` and a launcher's ranks (torchrun ``RANK``/``WORLD_SIZE``, SLURM
 ``SLURM_PROCID``/``SLURM_NTASKS``) compose: under a launcher of W processes, ``--shard i/n`` makes
@@ -46,6 +46,7 @@ from vidcorr.eval.pck import DEFAULT_ALPHAS, PairScore, PCKProtocol, score_pair
 from vidcorr.eval.results import ResultsWriter, Shard, read_results, shard_from_env, shard_of
 from vidcorr.fit import Progress, fit
 from vidcorr.locate import locate
+from vidcorr.streams import item_point_ids
 
 RUN_FILE = "run.json"
 RESULTS_GLOB = "results*.jsonl"
@@ -87,11 +88,12 @@ def predict_pair(ldm: Any, pair: Pair, src_image: np.ndarray, trg_image: np.ndar
     """
     height, width = src_image.shape[:2]
     src_xy = np.clip(pair.src_kps, 0.0, [float(width), float(height)])
-    embeddings = fit(ldm, src_image, src_xy, cfg, progress=progress)
-    location = locate(ldm, trg_image, embeddings, cfg, progress=progress, return_maps=return_maps)
+    ids = item_point_ids(pair.pair_id, len(src_xy))  # streams keyed by (pair, keypoint)
+    embeddings = fit(ldm, src_image, src_xy, cfg, progress=progress, point_ids=ids)
+    location = locate(ldm, trg_image, embeddings, cfg, progress=progress, return_maps=return_maps, point_ids=ids)
     src_maps = None
     if return_maps:
-        src_maps = locate(ldm, src_image, embeddings, cfg, return_maps=True).maps
+        src_maps = locate(ldm, src_image, embeddings, cfg, return_maps=True, point_ids=ids).maps
     return Prediction(location.points, location.confidence, src_maps, location.maps, tuple(cfg.layers))
 
 
