@@ -507,3 +507,31 @@ def test_random_streams_are_keyed_by_pair_and_keypoint(tiny, monkeypatch: pytest
     np.testing.assert_allclose(batched.confidence, a.confidence, rtol=1e-4)
     # Same images and keypoints, another pair id: other draws, so other attention (keypoint by keypoint).
     assert np.all(np.abs(other.confidence - a.confidence) > 1e-6)
+    assert a.precision == "float32" and a.skipped_steps.tolist() == [0, 0]
+
+
+def test_results_lines_record_the_precision_and_skipped_steps(tmp_path: Path) -> None:
+    pairs = [memory_pair_on_disk(tmp_path, "p1"), memory_pair_on_disk(tmp_path, "p2")]
+
+    def predict(pair, src, trg) -> Prediction:
+        return Prediction(np.array(pair.trg_kps), precision="autocast-float16",
+                          skipped_steps=np.array([2] if pair.pair_id == "p2" else [0]))
+
+    run = runner.run_eval(pairs, tmp_path / "out", predict, fsync=False)
+    lines = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [(line["extra"]["precision"], line["extra"]["skipped_steps"]) for line in lines] == [
+        ("autocast-float16", [0]), ("autocast-float16", [2])]
+    assert [s.extra["skipped_steps"] for s in run.scores] == [[0], [2]]
+
+
+def memory_pair_on_disk(root: Path, pair_id: str):
+    """A one-keypoint SPair-like pair whose two 16 x 12 images exist under `root`."""
+    from synthetic_pairs import memory_pair, write_image
+
+    from vidcorr.eval.pairs import Pair
+
+    pair = memory_pair(pair_id, src_size=(16, 12), trg_size=(16, 12), trg_kps=[[3.0, 4.0]])
+    fields = {f: getattr(pair, f) for f in Pair.__dataclass_fields__}
+    fields["src_path"] = write_image(root / f"{pair_id}-src.png", (16, 12))
+    fields["trg_path"] = write_image(root / f"{pair_id}-trg.png", (16, 12))
+    return Pair(**fields)

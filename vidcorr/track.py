@@ -23,7 +23,7 @@ import torch
 from .config import Config
 from .embeddings import Embeddings
 from .errors import InputError
-from .fit import Progress, fit
+from .fit import Progress, fit, precision_name
 from .locate import Location, locate
 from .model import LDM
 from .tracks import Tracks
@@ -82,9 +82,11 @@ def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = 
     inverse = np.argsort(order)
     tensors = torch.cat([p[1].tensors for p in parts.values()])[torch.from_numpy(inverse)]
     ref_attention = np.concatenate([p[2] for p in parts.values()])[inverse]
+    skipped = np.concatenate([p[1].skipped_steps for p in parts.values()])[inverse]
     return Embeddings(tensors, q[:, 1:].copy(), info.size, cfg, ldm.model_id, ldm.fingerprint(), frames.copy(),
                       {"ref_attention": [float(a) for a in ref_attention], "video_size": list(info.size),
-                       "video_frames": int(info.num_frames)})
+                       "video_frames": int(info.num_frames)}, precision=next(iter(parts.values()))[1].precision,
+                      skipped_steps=skipped)
 
 
 def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config | None = None, *,
@@ -154,9 +156,12 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
             if progress is not None:
                 progress("track", done, total)
 
+    # Fit steps each point skipped (non-finite fp16 gradients), summed over restarts; None if unknown.
+    skipped = None if embeddings.skipped_steps is None else embeddings.skipped_steps.tolist()
     return Tracks(points=points, visible=confidence >= visibility_threshold, confidence=confidence,
                   queries=np.column_stack([query_t, query_xy]), frame_indices=tracked, fps=info.fps, size=info.size,
-                  meta={"model": ldm.model_id, "autocast": ldm.autocast_name, "config": cfg.to_dict(),
+                  meta={"model": ldm.model_id, "autocast": ldm.autocast_name, "precision": precision_name(ldm),
+                        "fit_precision": embeddings.precision, "skipped_steps": skipped, "config": cfg.to_dict(),
                         "confidence_rule": CONFIDENCE_RULE, "visibility_threshold": visibility_threshold,
                         "global_search": global_search})
 

@@ -65,6 +65,8 @@ class Prediction:
         src_maps, trg_maps: float32 (K, L, S, S) restart-averaged attention maps per layer on the source
             and the target (``Location.maps``), or None; only asked for when visualizing.
         layers: the seed's numbers of the L layers of the maps.
+        precision: how the fit computed (``vidcorr.fit.precision_name``), or None.
+        skipped_steps: int64 (K,) fit steps each keypoint skipped for a non-finite gradient, or None.
     """
 
     trg_xy: np.ndarray
@@ -72,6 +74,8 @@ class Prediction:
     src_maps: torch.Tensor | None = None
     trg_maps: torch.Tensor | None = None
     layers: tuple[int, ...] = ()
+    precision: str | None = None
+    skipped_steps: np.ndarray | None = None
 
 
 Predictor = Callable[[Pair, np.ndarray, np.ndarray], Prediction]
@@ -94,7 +98,8 @@ def predict_pair(ldm: Any, pair: Pair, src_image: np.ndarray, trg_image: np.ndar
     src_maps = None
     if return_maps:
         src_maps = locate(ldm, src_image, embeddings, cfg, return_maps=True, point_ids=ids).maps
-    return Prediction(location.points, location.confidence, src_maps, location.maps, tuple(cfg.layers))
+    return Prediction(location.points, location.confidence, src_maps, location.maps, tuple(cfg.layers),
+                      embeddings.precision, embeddings.skipped_steps)
 
 
 @dataclass(frozen=True)
@@ -412,6 +417,10 @@ def run_eval(
                 extra: dict[str, Any] = {"seconds": round(seconds, 3)}
                 if prediction.confidence is not None:
                     extra["confidence"] = [float(c) for c in prediction.confidence]
+                if prediction.precision is not None:
+                    extra["precision"] = prediction.precision
+                if prediction.skipped_steps is not None:
+                    extra["skipped_steps"] = [int(k) for k in prediction.skipped_steps]
                 score = score_pair(pair, prediction.trg_xy, alphas=alphas, extra=extra)
                 writer.write(score)
                 scores[pair.pair_id] = score
