@@ -71,7 +71,8 @@ DTypeOpt = Annotated[DType, typer.Option(
     "--dtype", help="Weights' precision; auto = float32 (CUDA then computes under --autocast).")]
 AutocastOpt = Annotated[Autocast, typer.Option(
     "--autocast", help="Compute in this precision under torch.autocast, with float32 weights, embeddings "
-    "and loss; auto = float16 on CUDA with float32 weights, none elsewhere.")]
+    "and loss; auto = none (float32) for the paper preset on every device, as the seed; for other presets "
+    "bfloat16 on CUDA where the GPU supports it, else float16, and none off CUDA.")]
 CompileOpt = Annotated[bool, typer.Option(
     "--compile", help="torch.compile the VAE encoder and the UNet's ResNet blocks; the first call at each "
     "batch size compiles (minutes on a CPU).")]
@@ -94,13 +95,19 @@ def build_config(preset: str, **overrides: Any) -> Config:
     return Config.preset(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def precision(device_type: str, dtype: DType, autocast: Autocast) -> tuple[Any, Any]:
-    """(weights' torch dtype, autocast torch dtype or None) for --dtype and --autocast on a device type."""
+def precision(device_type: str, dtype: DType, autocast: Autocast, preset: str = "paper") -> tuple[Any, Any]:
+    """(weights' torch dtype, autocast torch dtype or None) for --dtype, --autocast and --preset on a device type.
+
+    `--autocast auto`: the paper preset computes in float32 on every device (the seed did); the presets that
+    already change the math compute under autocast on CUDA, bfloat16 where the GPU supports it, else float16.
+    """
     import torch
 
     weights = torch.float32 if dtype is DType.auto else getattr(torch, dtype.value)
     if autocast is Autocast.auto:
-        compute = torch.float16 if device_type == "cuda" and weights == torch.float32 else None
+        compute = None
+        if preset != "paper" and device_type == "cuda" and weights == torch.float32:
+            compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     else:
         compute = None if autocast is Autocast.none else getattr(torch, autocast.value)
     if compute is not None and weights != torch.float32:
@@ -109,13 +116,14 @@ def precision(device_type: str, dtype: DType, autocast: Autocast) -> tuple[Any, 
 
 
 def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Autocast.auto,
-               compile_model: bool = False) -> Any:
-    """An LDM from --model/--device/--dtype/--autocast/--compile; 'tiny' is announced loudly."""
+               compile_model: bool = False, preset: str | None = None) -> Any:
+    """An LDM from --model/--device/--dtype/--autocast/--compile (--preset picks the auto precision; None
+    reads as paper); 'tiny' is announced loudly."""
 
     from vidcorr.model import LDM, resolve_device
 
     resolved = resolve_device(device.value)
-    torch_dtype, compute = precision(resolved.type, dtype, autocast)
+    torch_dtype, compute = precision(resolved.type, dtype, autocast, preset or "paper")
     if model == "tiny":
         err_console.print("[bold yellow]warning:[/] --model tiny has random weights: it exists for tests and "
                           "smoke runs, and its output means nothing", soft_wrap=True)
@@ -125,6 +133,14 @@ def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Au
             ldm = LDM.from_pretrained(model, device=resolved, dtype=torch_dtype)
     ldm.set_autocast(compute)
     return ldm.compile() if compile_model else ldm
+
+
+def warn_skipped_steps(skipped: int, total: int) -> None:
+    """Say so when a float16 fit skipped steps (a non-finite gradient in a sample); the counts are saved."""
+    if skipped:
+        err_console.print(f"[bold yellow]warning:[/] {skipped} of {total} fit steps (points x restarts x steps) "
+                          "were skipped for a non-finite float16 gradient; each point's count is saved with "
+                          "the results (skipped_steps). --autocast bfloat16 or none avoids this.", soft_wrap=True)
 
 
 def warn_if_slow(ldm: Any, cfg: Config, num_points: int, num_images: int) -> None:

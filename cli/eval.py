@@ -50,6 +50,7 @@ from .common import (
     handle_errors,
     load_model,
     warn_if_slow,
+    warn_skipped_steps,
 )
 
 eval_app = typer.Typer(
@@ -250,7 +251,7 @@ def _download(benchmark: str, data_root: Path) -> None:
 
 
 def _load(model: str, device: Device, dtype: DType, autocast: Autocast, compile_model: bool, local_rank: int,
-          launched: bool) -> Any:
+          launched: bool, preset: str = "paper") -> Any:
     """The model on this process's device: cuda:LOCAL_RANK under a launcher (made the current CUDA device,
     so that plain 'cuda' means it everywhere)."""
     from vidcorr.eval.runner import device_for_rank
@@ -260,8 +261,8 @@ def _load(model: str, device: Device, dtype: DType, autocast: Autocast, compile_
         import torch
 
         torch.cuda.set_device(int(chosen.split(":", 1)[1]))
-        return load_model(model, Device.cuda, dtype, autocast, compile_model)
-    return load_model(model, device, dtype, autocast, compile_model)
+        return load_model(model, Device.cuda, dtype, autocast, compile_model, preset)
+    return load_model(model, device, dtype, autocast, compile_model, preset)
 
 
 def render_table(table: Any) -> Table:
@@ -339,7 +340,7 @@ def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories:
     shard_pairs = (placement.index, placement.count)
     todo = runner.pending_pairs(pair_list, out, shard_pairs)
 
-    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched)
+    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched, preset)
     if todo:
         warn_if_slow(ldm, cfg, sum(p.num_keypoints for p in todo), 1)
     setup = runner.run_setup(benchmark, split, ldm, cfg, alphas=alphas, **reader_options)
@@ -361,6 +362,9 @@ def _evaluate(benchmark: str, *, data_root: Path | None, split: str, categories:
                               ) from None
     console.print(f"{run.evaluated} pairs evaluated in {elapsed(start)}, {run.resumed} resumed; results in "
                   f"{run.results_path}", highlight=False, soft_wrap=True)
+    steps = cfg.restarts * cfg.num_steps
+    warn_skipped_steps(sum(sum(s.extra.get("skipped_steps", [])) for s in run.scores),
+                       sum(s.num_keypoints for s in run.scores) * steps)
     if visualize:
         console.print(f"pictures and index: {out / 'vis'}", highlight=False)
     if placement.count > 1:
@@ -547,7 +551,7 @@ def tapvid(
     shard_videos = (placement.index, placement.count)
     todo = tapvid_runner.pending_videos(names, out, (dataset.value, mode, full_res), shard_videos)
 
-    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched)
+    ldm = _load(model, device, dtype, autocast, compile_model, placement.local_rank, launched, preset)
     if todo and ldm.device.type == "cpu" and ldm.is_full_size:
         err_console.print("[bold yellow]warning:[/] a full-size model on a CPU tracks one TAP-Vid video in hours; "
                           "use a GPU, or --preset fast and --limit for a smoke run", soft_wrap=True)

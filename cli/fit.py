@@ -39,6 +39,7 @@ from .common import (
     load_model,
     prepare_out_dir,
     warn_if_slow,
+    warn_skipped_steps,
 )
 from .points import video_queries
 
@@ -82,7 +83,7 @@ def fit(
         # An image is a one-frame video here: x,y rows (or t,x,y rows with t ignored).
         xy = video_queries(points, points_file, grid, 0, 1, size)[:, 1:]
         xy = check_points(xy, size, name=f"image {source.name}")
-        ldm = load_model(model, device, dtype, autocast, compile_model)
+        ldm = load_model(model, device, dtype, autocast, compile_model, preset)
         warn_if_slow(ldm, cfg, len(xy), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit(ldm, image, xy, cfg, progress=progress)
@@ -91,10 +92,11 @@ def fit(
         info = reader.info
         queries = check_queries(video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size),
                                 info.num_frames, info.size)
-        ldm = load_model(model, device, dtype, autocast, compile_model)
+        ldm = load_model(model, device, dtype, autocast, compile_model, preset)
         warn_if_slow(ldm, cfg, len(queries), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)
     prepare_out_dir(out.parent if str(out.parent) else Path("."))
     embeddings.save(out)
+    warn_skipped_steps(embeddings.total_skipped_steps, embeddings.num_points * cfg.restarts * cfg.num_steps)
     console.print(f"{embeddings.num_points} points x {embeddings.num_restarts} restarts; wrote {out}")

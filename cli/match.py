@@ -43,6 +43,7 @@ from .common import (
     load_model,
     prepare_out_dir,
     warn_if_slow,
+    warn_skipped_steps,
 )
 from .points import parse_points, read_points_file
 
@@ -91,7 +92,7 @@ def match(
                        init_prompt=init_prompt, max_batch=max_batch)
     out = check_out_dir(out or Path(f"{source.stem}-{target.stem}_vidcorr"))
 
-    ldm = load_model(model, device, dtype, autocast, compile_model)
+    ldm = load_model(model, device, dtype, autocast, compile_model, preset)
     warn_if_slow(ldm, cfg, len(query), 1)
     start = time.perf_counter()
     with StageProgress({"fit": "fitting embeddings (steps)", "locate": "locating on target (crops)"}) as progress:
@@ -104,11 +105,13 @@ def match(
         "source": str(source), "target": str(target),
         "source_size": [src_image.shape[1], src_image.shape[0]],
         "target_size": [trg_image.shape[1], trg_image.shape[0]],
-        "model": ldm.model_id, "autocast": ldm.autocast_name, "config": cfg.to_dict(),
+        "model": ldm.model_id, "autocast": ldm.autocast_name, "precision": embeddings.precision,
+        "skipped_steps": embeddings.skipped_steps.tolist(), "config": cfg.to_dict(),
         "matches": [{"point": i, "source": [float(x) for x in query[i]],
                      "target": [float(x) for x in location.points[i]],
                      "confidence": float(location.confidence[i])} for i in range(len(query))],
     }
+    warn_skipped_steps(embeddings.total_skipped_steps, embeddings.num_points * cfg.restarts * cfg.num_steps)
     prepare_out_dir(out)
     written = [_write_json(out / "matches.json", result), _write_csv(out / "matches.csv", query, location),
                write_image(out / "matches.jpg", side_by_side(src_image, trg_image, query, location.points))]

@@ -44,6 +44,7 @@ from .common import (
     load_model,
     prepare_out_dir,
     warn_if_slow,
+    warn_skipped_steps,
 )
 from .points import video_queries
 
@@ -119,7 +120,7 @@ def track(
     if heatmap is not None and not 0 <= heatmap < num_points:
         raise InputError(f"--heatmap {heatmap} is not a point id (0..{num_points - 1})")
 
-    ldm = load_model(model, device, dtype, autocast, compile_model)
+    ldm = load_model(model, device, dtype, autocast, compile_model, preset)
     num_frames = len(reader.frame_indices(start, end, stride))
     warn_if_slow(ldm, cfg, num_points if embeddings is None else 0, num_frames)
     heat: dict[int, np.ndarray] = {}
@@ -161,6 +162,7 @@ def track(
         written += list(tracks.save_all(out).values())
         if fitted_here:
             written.append(embeddings.save(out / "embeddings.safetensors"))
+            warn_skipped_steps(embeddings.total_skipped_steps, embeddings.num_points * cfg.restarts * cfg.num_steps)
         if keyframes:
             written.append(write_track_visuals(out, reader, tracks, key_frames, key_maps, trail=trail,
                                                global_search=global_search))
