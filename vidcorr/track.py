@@ -3,8 +3,9 @@
 For each query (t, x, y) the embedding is fitted on frame t (queries sharing a frame are fitted in
 one batch). Each point is then located on every tracked frame after t (a forward sweep) and before
 t (a backward sweep, in reverse order), all active points x restarts batched per frame. On each
-frame the first crop of a point is centred on its position on the previous frame processed, and the
-later crops on the running argmax, as in the seed; at its own query frame a point is the query.
+frame the first crop of a point is a random window that keeps its position on the previous frame processed
+inside the crop margin, and each later crop one that keeps the running argmax inside it, as in the seed; at
+its own query frame a point is the query.
 
 Confidence per frame and point (documented rule): the attention probability of the point's token at
 the located pixel (restart- and layer-averaged, as `Location.confidence`), divided by the same
