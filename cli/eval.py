@@ -280,6 +280,7 @@ def print_report(report: Any, protocol: str) -> None:
     from vidcorr.eval.report import (
         TAPVID_REFERENCE_NOTE,
         coverage,
+        protocol_note,
         report_tables,
         setup_line,
         tapvid_coverage,
@@ -297,6 +298,7 @@ def print_report(report: Any, protocol: str) -> None:
         protocols = [protocol] if protocol in bench.summaries else list(bench.summaries)[:1]
         for table in report_tables(bench, protocols):
             console.print(render_table(table))
+        console.print(protocol_note(bench.dataset), highlight=False, soft_wrap=True)
     for rep in report.tapvid:
         console.print(f"[bold]{tapvid_title(rep)}[/]: {tapvid_coverage(rep)}", highlight=False)
         line = tapvid_setup_line(rep)

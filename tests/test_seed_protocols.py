@@ -197,6 +197,14 @@ def _run(tmp_path: Path, command: str, extra: list[str]) -> dict[str, dict]:
             *[a for alpha in ALPHAS for a in ("--alpha", str(alpha))], *extra, *TINY]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    # The report: the paper's numbers beside seed / per image only, and the seed's rule said in words.
+    markdown = (out / "report.md").read_text()
+    paper = {"pfwillow": ("53.0", "84.3"), "cub": ("61.6", "77.5")}[command]
+    rows = [line for line in markdown.splitlines() if line.startswith("| official |") or line.startswith("| seed |")]
+    assert [r for r in rows if all(p in r for p in paper)] == [r for r in rows if r.startswith("| seed | per image")]
+    assert len([r for r in rows if r.startswith("| seed | per image")]) == 1
+    note = {"pfwillow": "padded with -1 up to 40; the -1 enters the minimum", "cub": "512 / W_target (the x scale"}
+    assert note[command] in markdown and note[command] in " ".join(result.output.split())
     return _lines(out)
 
 
