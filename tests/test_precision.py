@@ -203,3 +203,22 @@ def test_run_estimate_times_a_compiled_model_on_its_second_call(monkeypatch):
     compiled = estimate_run(ldm, cfg, num_points=1, num_images=4)
     assert calls == ["encode", "forward", "encode", "forward"]
     assert compiled.vae_encode_s == pytest.approx(0.1) and compiled.unet_forward_s == pytest.approx(0.1)
+
+
+def test_loss_scale_unscales_checks_each_sample_and_follows_gradscalers_schedule():
+    from vidcorr.fit import LossScale
+
+    scale = LossScale(enabled=True, growth_interval=2)
+    params = [torch.zeros(2, requires_grad=True) for _ in range(3)]
+    for p, g in zip(params, ([65536.0, -131072.0], [float("inf"), 0.0], [float("nan"), 1.0]), strict=True):
+        p.grad = torch.tensor(g)
+    assert scale.finite_samples(params) == [True, False, False]
+    assert params[0].grad.tolist() == [1.0, -2.0]  # unscaled in place: 65536 -> 1
+    scale.update(overflow=True)
+    assert scale.scale == 32768.0
+    scale.update(overflow=False)
+    scale.update(overflow=False)
+    assert scale.scale == 65536.0  # doubled after growth_interval clean steps
+    off = LossScale(enabled=False)
+    params[0].grad = torch.tensor([3.0, 4.0])
+    assert off.finite_samples(params[:1]) == [True] and params[0].grad.tolist() == [3.0, 4.0] and off.scale == 1.0
