@@ -103,7 +103,7 @@ class ModelOptions:
     def load(self, device: Device | None = None) -> Any:
         """The model (see :func:`load_model`), on `device` instead of --device if given."""
         return load_model(self.model, device or self.device, self.dtype, self.autocast, self.compile_model,
-                          self.threads)
+                          self.threads, self.preset)
 
 
 def _model_parameters(preset_default: str | None, preset_help: str | None, init_prompt: bool
@@ -119,7 +119,8 @@ def _model_parameters(preset_default: str | None, preset_help: str | None, init_
             "--dtype", help="Weights' precision; auto = float32 (CUDA then computes under --autocast).")], DType.auto),
         ("autocast", Annotated[Autocast, model_opt(
             "--autocast", help="Compute in this precision under torch.autocast, with float32 weights, embeddings "
-            "and loss; auto = float16 on CUDA with float32 weights, none elsewhere.")], Autocast.auto),
+            "and loss; auto = none (float32) for the paper preset on every device, as the seed; for other presets "
+            "bfloat16 on CUDA where the GPU supports it, else float16, and none off CUDA.")], Autocast.auto),
         ("compile_model", Annotated[bool, model_opt(
             "--compile", help="torch.compile the VAE encoder and the UNet's ResNet blocks; the first call at each "
             "batch size compiles (minutes on a CPU).")], False),
@@ -187,13 +188,19 @@ def build_config(preset: str, **overrides: Any) -> Config:
     return Config.preset(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def precision(device_type: str, dtype: DType, autocast: Autocast) -> tuple[Any, Any]:
-    """(weights' torch dtype, autocast torch dtype or None) for --dtype and --autocast on a device type."""
+def precision(device_type: str, dtype: DType, autocast: Autocast, preset: str = "paper") -> tuple[Any, Any]:
+    """(weights' torch dtype, autocast torch dtype or None) for --dtype, --autocast and --preset on a device type.
+
+    `--autocast auto`: the paper preset computes in float32 on every device (the seed did); the presets that
+    already change the math compute under autocast on CUDA, bfloat16 where the GPU supports it, else float16.
+    """
     import torch
 
     weights = torch.float32 if dtype is DType.auto else getattr(torch, dtype.value)
     if autocast is Autocast.auto:
-        compute = torch.float16 if device_type == "cuda" and weights == torch.float32 else None
+        compute = None
+        if preset != "paper" and device_type == "cuda" and weights == torch.float32:
+            compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     else:
         compute = None if autocast is Autocast.none else getattr(torch, autocast.value)
     if compute is not None and weights != torch.float32:
@@ -202,15 +209,16 @@ def precision(device_type: str, dtype: DType, autocast: Autocast) -> tuple[Any, 
 
 
 def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Autocast.auto,
-               compile_model: bool = False, threads: int | None = None) -> Any:
+               compile_model: bool = False, threads: int | None = None, preset: str | None = None) -> Any:
     """An LDM from --model/--device/--dtype/--autocast/--compile; 'tiny' is announced loudly.
-    torch's CPU thread count is set by vidcorr.threads' policy (--threads first)."""
+    torch's CPU thread count is set by vidcorr.threads' policy (--threads first); --preset picks the auto
+    precision (None reads as paper)."""
     from vidcorr.model import LDM, resolve_device
     from vidcorr.threads import configure_threads
 
     quiet_model_libraries()
     resolved = resolve_device(device.value)
-    torch_dtype, compute = precision(resolved.type, dtype, autocast)
+    torch_dtype, compute = precision(resolved.type, dtype, autocast, preset or "paper")
     if model == "tiny":
         err_console.print("[bold yellow]warning:[/] --model tiny has random weights: it exists for tests and "
                           "smoke runs, and its output means nothing", soft_wrap=True)
@@ -221,6 +229,14 @@ def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Au
     ldm.set_autocast(compute)
     configure_threads(threads, small_model=not ldm.is_full_size)
     return ldm.compile() if compile_model else ldm
+
+
+def warn_skipped_steps(skipped: int, total: int) -> None:
+    """Say so when a float16 fit skipped steps (a non-finite gradient in a sample); the counts are saved."""
+    if skipped:
+        err_console.print(f"[bold yellow]warning:[/] {skipped} of {total} fit steps (points x restarts x steps) "
+                          "were skipped for a non-finite float16 gradient; each point's count is saved with "
+                          "the results (skipped_steps). --autocast bfloat16 or none avoids this.", soft_wrap=True)
 
 
 def quiet_model_libraries() -> None:

@@ -41,6 +41,7 @@ from .common import (
     handle_errors,
     model_options,
     warn_if_slow,
+    warn_skipped_steps,
 )
 
 eval_app = typer.Typer(
@@ -85,7 +86,7 @@ AlphaOpt = Annotated[list[float] | None, typer.Option(
     "--alpha", help="PCK alpha; repeat for several (default: 0.05 and 0.1).")]
 ProtocolOpt = Annotated[Protocol, typer.Option(
     "--protocol", help="PCK shown in progress and tables: official (target box, original pixels) or seed "
-    "(the seed's source box in 512x512 squashed images). Both are always computed and saved.")]
+    "(the seed's own scoring, bugs included, in 512x512 squashed images). Both are always computed and saved.")]
 ShardOpt = Annotated[str | None, typer.Option(
     "--shard", help="Evaluate shard i of n ('i/n', from 0); under torchrun/srun each process takes its part "
     "of it.")]
@@ -292,6 +293,7 @@ def print_report(report: Any, protocol: str) -> None:
     from vidcorr.eval.report import (
         TAPVID_REFERENCE_NOTE,
         coverage,
+        protocol_note,
         report_tables,
         setup_line,
         tapvid_coverage,
@@ -306,6 +308,7 @@ def print_report(report: Any, protocol: str) -> None:
         line = setup_line(bench)
         if line:
             console.print(line, highlight=False, soft_wrap=True)
+        console.print(protocol_note(bench.dataset), highlight=False, soft_wrap=True)
         protocols = [protocol] if protocol in bench.summaries else list(bench.summaries)[:1]
         for table in report_tables(bench, protocols):
             console.print(render_table(table))
@@ -335,7 +338,6 @@ class PairRunOptions:
     out: Path | None
     download: bool
     visualize: bool
-    seed_padding_bug: bool = False
 
 
 def _evaluate_pairs(benchmark: str, run: PairRunOptions, options: ModelOptions,
@@ -365,17 +367,18 @@ def _evaluate_pairs(benchmark: str, run: PairRunOptions, options: ModelOptions,
     ldm = _load(options, placement, launched)
     if todo:
         warn_if_slow(ldm, cfg, sum(p.num_keypoints for p in todo), 1)
-    setup = runner.run_setup(benchmark, run.split, ldm, cfg, alphas=alphas, seed_padding_bug=run.seed_padding_bug,
-                             **reader_options)
+    setup = runner.run_setup(benchmark, run.split, ldm, cfg, alphas=alphas, **reader_options)
     display = RunDisplay(_shard_label(f"{benchmark} {run.split}", placement), "pairs", pck_summary(run.protocol.value))
 
     def loop(display: RunDisplay) -> RunOutcome:
         def predict(pair: Any, src: Any, trg: Any) -> Any:
             return runner.predict_pair(ldm, pair, src, trg, cfg, return_maps=run.visualize, progress=display.stage)
 
-        return runner.run_eval(pair_list, out, predict, alphas=alphas, protocol=run.protocol.value,
-                               seed_padding_bug=run.seed_padding_bug, shard=shard, setup=setup,
-                               visualize=run.visualize, progress=display)
+        outcome = runner.run_eval(pair_list, out, predict, alphas=alphas, protocol=run.protocol.value,
+                                  shard=shard, setup=setup, visualize=run.visualize, progress=display)
+        warn_skipped_steps(sum(sum(s.extra.get("skipped_steps", [])) for s in outcome.records),
+                           sum(s.num_keypoints for s in outcome.records) * cfg.restarts * cfg.num_steps)
+        return outcome
 
     _finish(loop, display, out=out, placement=placement, results_path=PAIR_RECORDS.results_path(out, shard),
             protocol=run.protocol.value, notes=[f"pictures and index: {out / 'vis'}"] if run.visualize else [])
@@ -418,9 +421,6 @@ def pfwillow(
     pairs: PairsOpt = None,
     alpha: AlphaOpt = None,
     protocol: ProtocolOpt = Protocol.official,
-    seed_threshold_bug: Annotated[bool, typer.Option(
-        "--seed-threshold-bug", help="Seed protocol: reproduce the seed's threshold, whose -1 keypoint padding "
-        "enters the keypoints' minimum (the corrected threshold is the default).")] = False,
     shard: ShardOpt = None,
     out: OutOpt = None,
     download: DownloadOpt = False,
@@ -429,8 +429,7 @@ def pfwillow(
     options: ModelOptions,
 ) -> None:
     """PF-Willow: 900 pairs, 10 keypoints each (paper: 53.0 / 84.3 at PCK@0.05 / 0.10)."""
-    run = PairRunOptions(data_root, split, categories, limit, pairs, alpha, protocol, shard, out, download, visualize,
-                         seed_padding_bug=seed_threshold_bug)
+    run = PairRunOptions(data_root, split, categories, limit, pairs, alpha, protocol, shard, out, download, visualize)
     _evaluate_pairs("pfwillow", run, options, reader_options={})
 
 

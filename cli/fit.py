@@ -20,6 +20,7 @@ from .common import (
     handle_errors,
     model_options,
     warn_if_slow,
+    warn_skipped_steps,
 )
 from .points import FpsOpt, MaskIdOpt, MaskOpt, video_queries
 
@@ -73,6 +74,7 @@ def fit(
         warn_if_slow(ldm, cfg, len(queries), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)
+    warn_skipped_steps(embeddings.total_skipped_steps, embeddings.num_points * cfg.restarts * cfg.num_steps)
     prepare_out_dir(out.parent if str(out.parent) else Path("."))
     embeddings.save(out)
     console.print(f"{embeddings.num_points} points x {embeddings.num_restarts} restarts; wrote {out}")

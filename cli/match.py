@@ -21,6 +21,7 @@ from .common import (
     handle_errors,
     model_options,
     warn_if_slow,
+    warn_skipped_steps,
 )
 from .points import parse_points, read_points_file
 
@@ -67,6 +68,8 @@ def match(
     start = time.perf_counter()
     with StageProgress(STAGE_LABELS) as progress:
         result = pipelines.run_match(ldm, job, progress=progress)
+    emb = result.embeddings
+    warn_skipped_steps(emb.total_skipped_steps, emb.num_points * job.cfg.restarts * job.cfg.num_steps)
 
     table = Table(title=f"{source.name} -> {target.name}")
     for column in ("point", "source x,y", "target x,y", "confidence"):

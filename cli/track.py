@@ -25,6 +25,7 @@ from .common import (
     handle_errors,
     model_options,
     warn_if_slow,
+    warn_skipped_steps,
 )
 from .points import FpsOpt, MaskIdOpt, MaskOpt, video_queries
 
@@ -83,6 +84,10 @@ def track(
     with StageProgress(STAGE_LABELS) as progress:
         result = pipelines.run_track(ldm, job, progress=progress)
 
+    if result.fitted:
+        cfg = job.cfg
+        warn_skipped_steps(result.embeddings.total_skipped_steps,
+                           result.embeddings.num_points * cfg.restarts * cfg.num_steps)
     for warning in result.warnings:
         err_console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
     tracks = result.tracks

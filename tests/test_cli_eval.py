@@ -121,7 +121,7 @@ def test_ground_truth_scores_100_through_the_cli(tmp_path: Path, monkeypatch: py
     rows, sizes = willow_sample()
     write_pfwillow(tmp_path / "PF-WILLOW", rows, sizes)
     write_cub(tmp_path / "CUB_200_2011", CUB_SAMPLE_CLASSES, CUB_SAMPLE_IMAGES)
-    for command, extra, pairs in (("pfwillow", ["--seed-threshold-bug", "--protocol", "seed"], 3),
+    for command, extra, pairs in (("pfwillow", ["--protocol", "seed"], 3),
                                   ("cub", ["--num-classes", "0", "--alpha", "0.01"], 4)):
         out = tmp_path / command
         result = cli.invoke(app, ["eval", command, "--data-root", str(tmp_path), "--out", str(out), *extra, *TINY])
@@ -131,7 +131,7 @@ def test_ground_truth_scores_100_through_the_cli(tmp_path: Path, monkeypatch: py
         for protocol in ("official", "seed"):
             overall = data["protocols"][protocol]["overall"]
             assert set(overall["per_image"].values()) == set(overall["per_keypoint"].values()) == {100.0}
-        assert json.loads((out / "run.json").read_text())["seed_padding_bug"] == (command == "pfwillow")
+        assert "seed_padding_bug" not in json.loads((out / "run.json").read_text())
     assert "PCK@0.01" in result.stdout and "100.0" in result.stdout
 
 

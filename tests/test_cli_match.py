@@ -118,19 +118,28 @@ def test_autocast_is_applied_and_recorded(tmp_path, pair):
         assert result.exit_code == 0, result.output
         outs[autocast] = json.loads((out / "matches.json").read_text())
     assert outs["none"]["autocast"] is None and outs["bfloat16"]["autocast"] == "bfloat16"
-    # --autocast auto is float16 on CUDA only: on this CPU it is off.
+    # --autocast auto is off on a CPU whatever the preset.
     result = runner.invoke(app, ["match", str(pair[0]), str(pair[1]), "--points", "10,20;40.5,30", "-o",
                                  str(tmp_path / "auto"), *FAST])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "auto" / "matches.json").read_text())["matches"] == outs["none"]["matches"]
 
 
-def test_precision_defaults_per_device():
+def test_precision_defaults_per_preset_and_device(monkeypatch):
     import torch
     from vidcorr_cli.common import Autocast, DType, precision
 
-    assert precision("cuda", DType.auto, Autocast.auto) == (torch.float32, torch.float16)
-    assert precision("cpu", DType.auto, Autocast.auto) == (torch.float32, None)
-    assert precision("cuda", DType.float16, Autocast.auto) == (torch.float16, None)
+    # paper: float32 everywhere unless --autocast says otherwise (the seed ran float32).
+    for device in ("cuda", "cpu", "mps"):
+        assert precision(device, DType.auto, Autocast.auto, "paper") == (torch.float32, None)
+    assert precision("cuda", DType.auto, Autocast.auto) == (torch.float32, None)  # the default preset is paper
+    assert precision("cuda", DType.auto, Autocast.float16, "paper") == (torch.float32, torch.float16)
+    # Presets that change the math: autocast on CUDA, bfloat16 where the GPU has it, else float16.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert precision("cuda", DType.auto, Autocast.auto, "fast") == (torch.float32, torch.bfloat16)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert precision("cuda", DType.auto, Autocast.auto, "balanced") == (torch.float32, torch.float16)
+    assert precision("cpu", DType.auto, Autocast.auto, "fast") == (torch.float32, None)
+    assert precision("cuda", DType.float16, Autocast.auto, "fast") == (torch.float16, None)
     assert precision("cuda", DType.auto, Autocast.bfloat16) == (torch.float32, torch.bfloat16)
-    assert precision("cuda", DType.auto, Autocast.none) == (torch.float32, None)
+    assert precision("cuda", DType.auto, Autocast.none, "fast") == (torch.float32, None)

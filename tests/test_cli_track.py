@@ -87,6 +87,27 @@ def test_fit_on_an_image(tmp_path):
     emb = vidcorr.Embeddings.load(tmp_path / "e.safetensors")
     np.testing.assert_allclose(emb.points, [[5, 4], [45, 4], [5, 36], [45, 36]])
     assert emb.frames is None
+    assert emb.precision == "float32" and emb.skipped_steps.tolist() == [0, 0, 0, 0]
+    assert "skipped" not in result.output
+
+
+def test_fit_warns_when_float16_skipped_steps(tmp_path, monkeypatch):
+    cv2.imwrite(str(tmp_path / "a.png"), random_image(40, 50))
+    original = vidcorr.fit
+
+    def fit(*args, **kwargs):  # as if sample overflows had skipped 3 steps of point 1
+        emb = original(*args, **kwargs)
+        emb.skipped_steps = np.array([0, 3])
+        return emb
+
+    monkeypatch.setattr(vidcorr, "fit", fit)
+    result = runner.invoke(app, ["fit", str(tmp_path / "a.png"), "--points", "5,5;20,20", "-o",
+                                 str(tmp_path / "e.safetensors"), *TINY])
+    assert result.exit_code == 0, result.output
+    steps = 1 * 2 * vidcorr.Config.preset("fast").restarts
+    shown = " ".join(result.output.split())
+    assert f"warning: 3 of {steps} fit steps (points x restarts x steps) were skipped" in shown
+    assert vidcorr.Embeddings.load(tmp_path / "e.safetensors").skipped_steps.tolist() == [0, 3]
 
 
 def _empty_video(path):

@@ -22,6 +22,14 @@ def test_save_load_round_trip(tmp_path, embeddings):
     assert (loaded.model_id, loaded.model_fingerprint, loaded.image_size_wh) == ("tiny", embeddings.model_fingerprint,
                                                                                (80, 48))
     assert not list(tmp_path.glob(".*partial*"))
+    # The precision and the skipped steps per point travel with the file; subsets keep theirs.
+    assert (embeddings.precision, embeddings.skipped_steps.tolist()) == ("float32", [0, 0])
+    assert (loaded.precision, loaded.skipped_steps.tolist()) == ("float32", [0, 0])
+    marked = Embeddings(embeddings.tensors, embeddings.points, (80, 48), embeddings.config, "tiny",
+                        embeddings.model_fingerprint, precision="autocast-float16", skipped_steps=[3, 0])
+    again = Embeddings.load(marked.save(tmp_path / "m.safetensors"))
+    assert (again.precision, again.skipped_steps.tolist(), again.total_skipped_steps) == ("autocast-float16", [3, 0], 3)
+    assert again.subset([1, 0]).skipped_steps.tolist() == [0, 3]
 
 
 def test_reused_embeddings_locate_like_fresh_ones(tmp_path, tiny, embeddings):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
+from vidcorr_cli.app import app
 
 import vidcorr.frames as frames_module
-from vidcorr_cli.app import app
 from vidcorr.errors import InputError
 from vidcorr.frames import FrameFolderReader, natural_key
 from vidcorr.tracks import Tracks

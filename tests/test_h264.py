@@ -11,9 +11,9 @@ import pytest
 from synthetic_view import TRACK_FRAMES, write_track_run
 from test_view_browser import browser, session  # noqa: F401 (pytest fixtures)
 from typer.testing import CliRunner
+from vidcorr_cli.app import app
 
 import vidcorr.video as video_module
-from vidcorr_cli.app import app
 from vidcorr.errors import InputError
 from vidcorr.render import render_video
 from vidcorr.sample import sample_frames

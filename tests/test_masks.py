@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
-
-import vidcorr
 from vidcorr_cli.app import app
 from vidcorr_cli.points import video_queries
+
+import vidcorr
 from vidcorr.errors import InputError
 from vidcorr.masks import grid_in_mask, grid_points, read_labels, read_mask
 

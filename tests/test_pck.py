@@ -63,48 +63,6 @@ def test_official_and_seed_protocols_differ_as_computed_by_hand() -> None:
     assert score.thresholds == {"official": 300.0, "seed": 200.0}
 
 
-def test_pfwillow_thresholds_corrected_and_with_the_seeds_padding_bug() -> None:
-    pair = memory_pair(
-        "w",
-        dataset="pfwillow",
-        category="car(G)",
-        src_size=(256, 128),
-        trg_size=(100, 100),
-        src_kps=[[10.0, 5.0], [60.0, 20.0]],
-        trg_kps=[[30.0, 40.0], [70.0, 10.0]],
-        src_bbox=None,
-        trg_bbox=None,
-    )
-    # official: target keypoints' box 40 x 30 -> 40.
-    assert pck_threshold(pair, PCKProtocol.OFFICIAL) == 40.0
-    # seed: source keypoints squashed by (512/256, 512/128) = (2, 4): (20, 20), (120, 80) -> 100 x 60 -> 100.
-    assert pck_threshold(pair, PCKProtocol.SEED) == 100.0
-    # the seed's bug: -1 padding enters the minimum -> max(120 + 1, 80 + 1) = 121.
-    assert pck_threshold(pair, PCKProtocol.SEED, seed_padding_bug=True) == 121.0
-    assert pck_threshold(pair, PCKProtocol.OFFICIAL, seed_padding_bug=True) == 40.0
-    score = score_pair(pair, pair.trg_kps, seed_padding_bug=True)
-    assert score.thresholds == {"official": 40.0, "seed": 121.0}
-
-
-def test_cub_seed_space_is_the_letterboxed_target() -> None:
-    pair = memory_pair(
-        "c",
-        dataset="cub",
-        trg_size=(400, 200),
-        trg_kps=[[100.0, 50.0]],
-        trg_bbox=(10.0, 20.0, 110.0, 70.0),
-    )
-    # s = 512 / 400 = 1.28; the 512 x 256 resized image is centred with pads (0, 128).
-    np.testing.assert_allclose(to_protocol_space(pair.trg_kps, (400, 200), "cub", "seed"), [[128.0, 192.0]])
-    assert pck_threshold(pair, "official") == 100.0
-    assert pck_threshold(pair, "seed") == 128.0
-    # Distances scale by s as well, so the verdicts agree: 9.9 px <= 10 and 10.1 px > 10 (alpha 0.1).
-    score = score_pair(pair, [[109.9, 50.0]])
-    assert score.correct["official"].tolist() == score.correct["seed"].tolist() == [[False, True]]
-    score = score_pair(pair, [[110.1, 50.0]])
-    assert score.correct["official"].tolist() == score.correct["seed"].tolist() == [[False, False]]
-
-
 def test_squashed_seed_space() -> None:
     np.testing.assert_array_equal(
         to_protocol_space([[100.0, 100.0]], (1024, 256), "spair", "seed"), [[50.0, 200.0]]
@@ -185,9 +143,8 @@ def test_ground_truth_predictions_score_100_under_every_protocol(tmp_path: Path)
         memory_pair("s2", src_size=(64, 64), trg_size=(77, 33), trg_kps=[[76.0, 0.0]]),
     ]
     for pairs in (willow, birds, spair_like):
-        for padding_bug in (False, True):
-            scores = [score_pair(p, p.trg_kps, seed_padding_bug=padding_bug) for p in pairs]
-            for protocol in PCKProtocol:
-                summary = summarize(scores, protocol)
-                assert summary.overall.per_image == (100.0, 100.0)
-                assert summary.overall.per_keypoint == (100.0, 100.0)
+        scores = [score_pair(p, p.trg_kps) for p in pairs]
+        for protocol in PCKProtocol:
+            summary = summarize(scores, protocol)
+            assert summary.overall.per_image == (100.0, 100.0)
+            assert summary.overall.per_keypoint == (100.0, 100.0)

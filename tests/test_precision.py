@@ -51,20 +51,26 @@ def test_autocast_runs_the_networks_in_low_precision_and_stays_close_to_float32(
 
 
 def test_float16_autocast_scales_the_loss_and_steps_like_float32(monkeypatch):
-    """GradScaler is on for float16 only, and the fp16 fit's first step matches float32's."""
+    """The loss is scaled under float16 only, and the fp16 fit's first step matches float32's."""
+    from vidcorr.fit import LossScale
+
     scales = []
-    original = torch.amp.GradScaler.scale
+    original = LossScale.finite_samples
 
-    def spy(self, outputs):
-        scales.append(self.get_scale() if self.is_enabled() else None)
-        return original(self, outputs)
+    def spy(self, params):
+        scales.append(self.scale if self.enabled else None)
+        return original(self, params)
 
-    monkeypatch.setattr(torch.amp.GradScaler, "scale", spy)
+    monkeypatch.setattr(LossScale, "finite_samples", spy)
     image, cfg = _image(), CFG.replace(num_steps=1)
-    vidcorr.fit(vidcorr.LDM.tiny().set_autocast(torch.bfloat16), image, POINTS, cfg)
+    vidcorr.fit(vidcorr.LDM.tiny(), image, POINTS, cfg)
+    assert scales == []  # float32: no check, no scale
+    bf16 = vidcorr.fit(vidcorr.LDM.tiny().set_autocast(torch.bfloat16), image, POINTS, cfg)
     assert scales == [None]
     fp16 = vidcorr.fit(vidcorr.LDM.tiny().set_autocast(torch.float16), image, POINTS, cfg)
     assert scales == [None, 65536.0]
+    assert (bf16.precision, fp16.precision) == ("autocast-bfloat16", "autocast-float16")
+    assert fp16.skipped_steps.tolist() == [0, 0]
     # Adam's first step moves each coordinate by about lr in the gradient's direction: the fp16 step
     # must move (no skipped step, no inf) and point the same way as float32's, coordinate by coordinate.
     fp32 = vidcorr.fit(vidcorr.LDM.tiny(), image, POINTS, cfg)
@@ -74,6 +80,58 @@ def test_float16_autocast_scales_the_loss_and_steps_like_float32(monkeypatch):
     assert float(moved16.abs().max()) == pytest.approx(0.05, rel=0.01)
     agree = (torch.sign(moved32) == torch.sign(moved16)).float().mean()
     assert float(agree) > 0.95
+
+
+def _overflow_at(ldm, monkeypatch, step: int, sample: int) -> list[float]:
+    """Make `sample`'s gradient infinite at fit step `step` (0-based); returns the loss scale after each step."""
+    from vidcorr.fit import LossScale
+
+    calls = {"n": 0}
+    original = ldm.attention_maps
+
+    def maps(latents, timestep, contexts, *args, **kwargs):
+        if calls["n"] == step:
+            def poison(grad):
+                grad = grad.clone()
+                grad[sample] = float("inf")
+                return grad
+            contexts.register_hook(poison)
+        calls["n"] += 1
+        return original(latents, timestep, contexts, *args, **kwargs)
+
+    monkeypatch.setattr(ldm, "attention_maps", maps)
+    scales = []
+    update = LossScale.update
+    monkeypatch.setattr(LossScale, "update", lambda self, overflow: (update(self, overflow), scales.append(self.scale)))
+    return scales
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_an_overflow_in_one_sample_skips_that_samples_step_only(monkeypatch, dtype):
+    points = np.array([[10.5, 20.5], [60.0, 30.0], [30.0, 40.0]])
+    image, cfg = _image(), CFG.replace(num_steps=2)
+    clean = vidcorr.fit(vidcorr.LDM.tiny().set_autocast(dtype), image, points, cfg)
+    one_step = vidcorr.fit(vidcorr.LDM.tiny().set_autocast(dtype), image, points, cfg.replace(num_steps=1))
+    ldm = vidcorr.LDM.tiny().set_autocast(dtype)
+    scales = _overflow_at(ldm, monkeypatch, step=1, sample=1)
+    hit = vidcorr.fit(ldm, image, points, cfg)
+    assert hit.skipped_steps.tolist() == [0, 1, 0] and clean.skipped_steps.tolist() == [0, 0, 0]
+    # Point 1 lost its last step alone: it is where one step leaves it (the draws do not depend on the
+    # embeddings); points 0 and 2 took both steps, as without the overflow.
+    torch.testing.assert_close(hit.tensors[1], one_step.tensors[1], rtol=0, atol=0)
+    torch.testing.assert_close(hit.tensors[[0, 2]], clean.tensors[[0, 2]], rtol=1e-6, atol=1e-7)
+    assert torch.isfinite(hit.tensors).all()
+    # float16: the loss scale is halved after the step that overflowed (bfloat16 has no scaling).
+    assert scales == ([65536.0, 32768.0] if dtype == torch.float16 else [1.0, 1.0])
+
+
+def test_float32_never_checks_or_skips(monkeypatch):
+    ldm = vidcorr.LDM.tiny()
+    _overflow_at(ldm, monkeypatch, step=0, sample=0)
+    fitted = vidcorr.fit(ldm, _image(), POINTS, CFG.replace(num_steps=1))
+    # The seed's float32 loop has no check: the inf goes into Adam, as it would there.
+    assert fitted.precision == "float32" and fitted.skipped_steps.tolist() == [0, 0]
+    assert not torch.isfinite(fitted.tensors[0]).all() and torch.isfinite(fitted.tensors[1]).all()
 
 
 def test_autocast_rejects_other_dtypes_and_low_precision_weights():
@@ -145,3 +203,22 @@ def test_run_estimate_times_a_compiled_model_on_its_second_call(monkeypatch):
     compiled = estimate_run(ldm, cfg, num_points=1, num_images=4)
     assert calls == ["encode", "forward", "encode", "forward"]
     assert compiled.vae_encode_s == pytest.approx(0.1) and compiled.unet_forward_s == pytest.approx(0.1)
+
+
+def test_loss_scale_unscales_checks_each_sample_and_follows_gradscalers_schedule():
+    from vidcorr.fit import LossScale
+
+    scale = LossScale(enabled=True, growth_interval=2)
+    params = [torch.zeros(2, requires_grad=True) for _ in range(3)]
+    for p, g in zip(params, ([65536.0, -131072.0], [float("inf"), 0.0], [float("nan"), 1.0]), strict=True):
+        p.grad = torch.tensor(g)
+    assert scale.finite_samples(params) == [True, False, False]
+    assert params[0].grad.tolist() == [1.0, -2.0]  # unscaled in place: 65536 -> 1
+    scale.update(overflow=True)
+    assert scale.scale == 32768.0
+    scale.update(overflow=False)
+    scale.update(overflow=False)
+    assert scale.scale == 65536.0  # doubled after growth_interval clean steps
+    off = LossScale(enabled=False)
+    params[0].grad = torch.tensor([3.0, 4.0])
+    assert off.finite_samples(params[:1]) == [True] and params[0].grad.tolist() == [3.0, 4.0] and off.scale == 1.0

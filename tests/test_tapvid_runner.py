@@ -282,3 +282,31 @@ def test_results_lines_round_trip_nan_and_a_torn_last_line(tmp_path: Path) -> No
     with pytest.raises(DataError, match=r"other.jsonl:1: not a TAP-Vid results line"):
         read_video_results(other)
     assert not report.build_report([path]).benchmarks
+
+
+def test_tapvid_streams_are_keyed_by_video_and_query(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Query k of two videos never shares draws; the same video gives the same prediction again."""
+    from types import SimpleNamespace
+
+    from vidcorr import Config
+    from vidcorr.streams import item_point_ids
+
+    cfg = Config(image_size=64, num_steps=1, restarts=1, crops=4, lr=0.05)
+    frames = _video(3)["video"]
+    queries = SimpleNamespace(num_queries=2, query_points=np.array([[0.0, 10.0, 12.0], [1.0, 30.0, 20.0]]))
+    seen = []
+    original = tapvid_runner.track
+    monkeypatch.setattr(tapvid_runner, "track", lambda *a, point_ids=None, **k: seen.append(point_ids) or original(
+        *a, point_ids=point_ids, **k))
+
+    def video(name: str):
+        return SimpleNamespace(name=name, frames=frames, num_frames=len(frames), size_hw=frames.shape[1:3])
+
+    bear = tapvid_runner.predict_video(tiny, video("bear"), queries, cfg)
+    again = tapvid_runner.predict_video(tiny, video("bear"), queries, cfg)
+    camel = tapvid_runner.predict_video(tiny, video("camel"), queries, cfg)
+    assert seen == [item_point_ids("bear", 2)] * 2 + [item_point_ids("camel", 2)]
+    assert not set(seen[0]) & set(seen[2])
+    np.testing.assert_array_equal(again.confidence, bear.confidence)
+    np.testing.assert_array_equal(again.points_xy, bear.points_xy)
+    assert np.abs(camel.confidence - bear.confidence).max() > 1e-6

@@ -40,6 +40,10 @@ def test_tracks_move_exactly_with_the_roll_forward_and_backward(exact_run, tmp_p
     again = Tracks.load_npz(tmp_path / "tracks.npz")
     np.testing.assert_array_equal(again.points, tracks.points)
     np.testing.assert_array_equal(again.frame_indices, np.arange(5))
+    import json
+
+    meta = json.loads((tmp_path / "tracks.json").read_text())["meta"]
+    assert (meta["precision"], meta["fit_precision"], meta["skipped_steps"]) == ("float32", "float32", [0, 0])
 
 
 def test_track_shapes_and_confidence(exact_run):

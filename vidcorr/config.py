@@ -1,9 +1,8 @@
 """Every hyper-parameter of fitting and locating, in one frozen dataclass.
 
-`Config()` is the `paper` preset: the seed's defaults (ubc-vision/LDM_correspondences, the values it
-ran for the paper's SPair-71k numbers), value for value. Other presets change named fields only and
-say so in `PRESET_NOTES`; the CLI passes on only the options a user set, so no default is restated
-anywhere else.
+`Config()` is the `paper` preset: the seed's defaults (ubc-vision/LDM_correspondences), value for value.
+Other presets change named fields only and say so in `PRESET_NOTES`; the CLI passes on only the options a
+user set, so no default is restated anywhere else.
 """
 
 from __future__ import annotations
@@ -56,12 +55,12 @@ class Config:
     noise: NoiseKind = "uniform"
 
     # --- fitting -------------------------------------------------------------------------------
-    # Seed sweep optimum (eval config of the paper's SPair-71k run).
+    # The seed's defaults.
     num_steps: int = 129
     lr: float = 0.0023755632081200314
-    # Gaussian target std in pixels at image_size (seed sweep optimum).
+    # Gaussian target std in pixels at image_size (the seed's default).
     sigma: float = 27.97853316316864
-    # Side of a random crop as a percentage of the image side (seed sweep optimum).
+    # Side of a random crop as a percentage of the image side (the seed's default).
     crop_percent: float = 93.16549294381423
     # The point stays at least this fraction of the crop size from the crop's edges (crop_image).
     crop_margin: float = 0.15
@@ -74,8 +73,8 @@ class Config:
     init_prompt: str | None = None
 
     # --- locating ------------------------------------------------------------------------------
-    # Crop iterations per embedding (the seed's num_iterations): 4 corner crops, then crops
-    # centred on the running argmax.
+    # Crop iterations per embedding (the seed's num_iterations): 4 corner crops, then random crops
+    # whose window keeps the running argmax at least crop_margin of the crop from its edges.
     crops: int = 20
 
     # --- execution (changes how, never what, is computed) ------------------------------------

@@ -32,7 +32,8 @@ class Correspondence:
 
 
 def correspond(ldm: LDM, src_image: np.ndarray, trg_image: np.ndarray, src_xy: np.ndarray, cfg: Config, *,
-               return_maps: bool = False, progress: Progress | None = None) -> Correspondence:
+               return_maps: bool = False, progress: Progress | None = None,
+               point_ids: list[int] | None = None) -> Correspondence:
     """Fit one embedding per source point (all points in one :func:`vidcorr.fit` call), locate them on the target.
 
     Args:
@@ -43,11 +44,14 @@ def correspond(ldm: LDM, src_image: np.ndarray, trg_image: np.ndarray, src_xy: n
         return_maps: also keep the attention maps on the target, and locate the embeddings on the source image
             for its maps (one more locate; for the viewer only).
         progress: ``progress(stage, done, total)`` for the fit steps and the locate crops.
+        point_ids: (K,) keys of the points' random streams (default 0..K-1; a benchmark keys them by pair and
+            keypoint, ``vidcorr.streams.item_point_ids``).
 
     Returns:
         The :class:`Correspondence`.
     """
-    embeddings = fit(ldm, src_image, src_xy, cfg, progress=progress)
-    target = locate(ldm, trg_image, embeddings, cfg, progress=progress, return_maps=return_maps)
-    source_maps = locate(ldm, src_image, embeddings, cfg, return_maps=True).maps if return_maps else None
+    embeddings = fit(ldm, src_image, src_xy, cfg, progress=progress, point_ids=point_ids)
+    target = locate(ldm, trg_image, embeddings, cfg, progress=progress, return_maps=return_maps, point_ids=point_ids)
+    source_maps = (locate(ldm, src_image, embeddings, cfg, return_maps=True, point_ids=point_ids).maps
+                   if return_maps else None)
     return Correspondence(embeddings, target, source_maps)

@@ -9,6 +9,14 @@ against one Gaussian target at the point's crop position for every layer; an Ada
 `fit` runs all points x restarts in the UNet's batch dimension (micro-batched); `fit_reference`
 runs the seed's literal loops (one point, one restart, batch 1, full UNet, explicit attention) and
 is the yardstick for tests and the speed benchmark. Both draw from the same per-sample streams.
+
+Precision: float32 unless the model computes under autocast (`LDM.set_autocast`). Under autocast each
+sample (point x restart) is its own Adam parameter: a sample whose gradient is not finite (an fp16
+overflow) skips that step alone, its embedding and Adam state untouched, while every other sample
+steps. Under float16 the loss is scaled (dynamic loss scaling, as torch.amp.GradScaler: start 2**16,
+halved on an overflow, doubled after 2000 clean steps) and the gradients unscaled before the check.
+The skipped steps per point (summed over its restarts) and the precision are recorded in the
+returned Embeddings.
 """
 
 from __future__ import annotations
@@ -89,10 +97,48 @@ def _prepare(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config,
 
 
 def _finish(ldm: LDM, contexts: torch.Tensor, points: np.ndarray, size_wh: tuple[int, int],
-            cfg: Config, frames: np.ndarray | None) -> Embeddings:
+            cfg: Config, frames: np.ndarray | None, skipped: np.ndarray | None = None) -> Embeddings:
     tensors = contexts.detach().float().cpu().reshape(len(points), cfg.restarts, cfg.num_tokens, -1)
+    skipped = np.zeros(len(points), dtype=np.int64) if skipped is None else np.asarray(skipped, dtype=np.int64)
     return Embeddings(tensors, np.asarray(points, dtype=np.float64), size_wh, cfg, ldm.model_id,
-                      ldm.fingerprint(), frames)
+                      ldm.fingerprint(), frames, precision=precision_name(ldm), skipped_steps=skipped)
+
+
+def precision_name(ldm: LDM) -> str:
+    """How the networks compute: ``float32``/``float16``/``bfloat16`` (the weights' dtype, no autocast) or
+    ``autocast-float16``/``autocast-bfloat16`` (float32 weights under torch.autocast)."""
+    if ldm.autocast is not None:
+        return f"autocast-{ldm.autocast_name}"
+    return str(ldm.dtype).removeprefix("torch.")
+
+
+class LossScale:
+    """Dynamic fp16 loss scaling (torch.amp.GradScaler's schedule) with a per-sample overflow check."""
+
+    def __init__(self, enabled: bool, init_scale: float = 2.0**16, growth_interval: int = 2000) -> None:
+        self.enabled = enabled
+        self.scale = init_scale if enabled else 1.0
+        self.growth_interval = growth_interval
+        self._clean = 0
+
+    def finite_samples(self, params: Sequence[torch.Tensor]) -> list[bool]:
+        """Unscale every sample's gradient in place; True where all of it is finite. One device sync."""
+        grads = [p.grad for p in params]
+        if self.enabled:
+            torch._foreach_mul_(grads, 1.0 / self.scale)
+        return torch.stack([torch.isfinite(g).all() for g in grads]).tolist()
+
+    def update(self, overflow: bool) -> None:
+        if not self.enabled:
+            return
+        if overflow:
+            self.scale *= 0.5
+            self._clean = 0
+            return
+        self._clean += 1
+        if self._clean == self.growth_interval:
+            self.scale *= 2.0
+            self._clean = 0
 
 
 def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None = None,
@@ -111,7 +157,9 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
         frames: (N,) int frame of each point, stored with the embeddings (video queries).
 
     Returns:
-        Embeddings with tensors (N, R, 77, D) float32: R = cfg.restarts, D the UNet's cross-attention width.
+        Embeddings with tensors (N, R, 77, D) float32 (R = cfg.restarts, D the UNet's cross-attention width),
+        their precision and, under autocast, the steps each point skipped (non-finite gradients; see the
+        module docstring).
     """
     cfg = prepare(ldm, cfg)
     model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
@@ -122,10 +170,13 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
 
     samples = [(points_model[n], streams.stream(cfg.seed, streams.FIT, pid, r))
                for n, pid in enumerate(ids) for r in range(cfg.restarts)]
-    contexts = _initial_contexts(ldm, cfg, ids).to(ldm.device).requires_grad_(True)
-    optimizer = torch.optim.Adam([contexts], lr=cfg.lr)
-    # fp16 autocast only: the loss is scaled up for the backward so small gradients survive fp16.
-    scaler = torch.amp.GradScaler(ldm.device.type, enabled=ldm.autocast == torch.float16)
+    # One leaf (and one Adam state) per sample, so that a sample can skip a step alone; Adam is
+    # elementwise, so this is the same math as one (N * R, T, D) parameter.
+    params = [c.to(ldm.device).requires_grad_(True) for c in _initial_contexts(ldm, cfg, ids)]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    checked = ldm.autocast is not None
+    scaler = LossScale(enabled=ldm.autocast == torch.float16)
+    skipped = np.zeros(len(params), dtype=np.int64)
     images = {False: model_image, True: flipped_image}
     cache = EncodeCache(ldm, size, batch)
 
@@ -137,18 +188,26 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
             targets = gaussian_targets(torch.tensor([d.target_xy for d in draws], device=ldm.device),
                                        size, cfg.sigma)
         for part in chunks(len(draws), batch):
-            maps = ldm.attention_maps(latents[part], timestep, contexts[part], layers, cfg.heads,
+            contexts = torch.stack(params[part])
+            maps = ldm.attention_maps(latents[part], timestep, contexts, layers, cfg.heads,
                                       cfg.token_index, stop_early=cfg.stop_early)
             predicted = layer_maps(maps, cfg.layers, size, heads_first=True)
             # Sum of per-sample MSEs: each sample's gradient is the one it would get alone.
             loss = ((predicted - targets[part, None]) ** 2).mean(dim=(1, 2, 3)).sum()
-            scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+            (loss * scaler.scale if scaler.enabled else loss).backward()
+        if checked:
+            finite = scaler.finite_samples(params)
+            for i, ok in enumerate(finite):
+                if not ok:  # Adam leaves a parameter without a gradient alone: no step, no state change
+                    params[i].grad = None
+                    skipped[i] += 1
+            scaler.update(overflow=not all(finite))
+        optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if progress is not None:
             progress("fit", step + 1, cfg.num_steps)
-    return _finish(ldm, contexts, points_xy, size_wh, cfg, frames)
+    per_point = skipped.reshape(len(ids), cfg.restarts).sum(axis=1)
+    return _finish(ldm, torch.stack(params), points_xy, size_wh, cfg, frames, per_point)
 
 
 def fit_reference(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None = None,

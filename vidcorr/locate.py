@@ -123,8 +123,9 @@ def locate(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: Config | No
         stream_key, point_ids: select the random streams (e.g. a frame index and global point ids);
             the same keys and seed give the same draws.
         anchors_xy: (N, 2) image pixels, or None. None runs the seed's schedule (four corner crops
-            first); given, the first crop of each point is centred on its anchor (tracking: the point's
-            position on the previous frame) and every later crop on the running argmax, as in the seed.
+            first); given, the first crop of each point is a random window keeping its anchor inside the
+            margin (tracking: the point's position on the previous frame) and every later crop one keeping
+            the running argmax inside it, as in the seed.
 
     Returns:
         Location: ``points`` float64 (N, 2) x, y in the image's pixels, ``confidence`` (N,), and ``maps``

@@ -371,7 +371,9 @@ def run_match(ldm: LDM, job: MatchJob, *, progress: Progress | None = None) -> M
         "source": str(job.source), "target": str(job.target),
         "source_size": [job.src_image.shape[1], job.src_image.shape[0]],
         "target_size": [job.trg_image.shape[1], job.trg_image.shape[0]],
-        "model": ldm.model_id, "autocast": ldm.autocast_name, "config": cfg.to_dict(),
+        "model": ldm.model_id, "autocast": ldm.autocast_name, "precision": found.embeddings.precision,
+        "skipped_steps": (None if found.embeddings.skipped_steps is None
+                          else found.embeddings.skipped_steps.tolist()), "config": cfg.to_dict(),
         "matches": [{"point": i, "source": [float(x) for x in src_xy[i]],
                      "target": [float(x) for x in location.points[i]],
                      "confidence": float(location.confidence[i])} for i in range(len(src_xy))],

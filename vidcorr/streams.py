@@ -33,3 +33,16 @@ def draw_noise(kind: str, shape: tuple[int, ...], generator: torch.Generator) ->
     if kind == "gaussian":
         return torch.randn(shape, generator=generator)
     return torch.zeros(shape)
+
+
+def item_point_ids(item: str, count: int) -> list[int]:
+    """Stream keys of the `count` points of one named item (a benchmark pair, a TAP-Vid video).
+
+    Point k of item `item` gets its own key, so no two pairs (or videos) share random draws, and a pair's
+    draws do not depend on which pairs run before it, in which shard or batch. The key is an integer: the
+    item name's SHA-256 (64 bits) shifted left by 20 bits, plus k (k < 2**20).
+    """
+    if not 0 <= count <= 1 << 20:
+        raise ValueError(f"an item has at most {1 << 20} points, got {count}")
+    base = int.from_bytes(hashlib.sha256(item.encode()).digest()[:8], "little")
+    return [(base << 20) + k for k in range(count)]

@@ -3,8 +3,9 @@
 For each query (t, x, y) the embedding is fitted on frame t (queries sharing a frame are fitted in
 one batch). Each point is then located on every tracked frame after t (a forward sweep) and before
 t (a backward sweep, in reverse order), all active points x restarts batched per frame. On each
-frame the first crop of a point is centred on its position on the previous frame processed, and the
-later crops on the running argmax, as in the seed; at its own query frame a point is the query.
+frame the first crop of a point is a random window that keeps its position on the previous frame processed
+inside the crop margin, and each later crop one that keeps the running argmax inside it, as in the seed; at
+its own query frame a point is the query.
 
 Confidence per frame and point (documented rule): the attention probability of the point's token at
 the located pixel (restart- and layer-averaged, as `Location.confidence`), divided by the same
@@ -25,7 +26,7 @@ from . import resume
 from .config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from .embeddings import Embeddings
 from .errors import InputError
-from .fit import Progress, fit
+from .fit import Progress, fit, precision_name
 from .locate import Location, locate
 from .model import LDM
 from .plan import prepare
@@ -56,7 +57,7 @@ def check_queries(queries: np.ndarray | Sequence, num_frames: int, size_wh: tupl
 
 
 def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = None,
-                progress: Progress | None = None) -> Embeddings:
+                progress: Progress | None = None, point_ids: Sequence[int] | None = None) -> Embeddings:
     """Fit an embedding per query (t, x, y) on its own frame; queries sharing a frame in one batch.
 
     Args:
@@ -65,6 +66,7 @@ def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = 
         queries: (N, 3) float t, x, y in the video's pixels.
         cfg: the hyper-parameters (default ``Config()``).
         progress: ``progress(stage, done, total)``.
+        point_ids: (N,) keys of the queries' random streams (default 0..N-1), as in `vidcorr.fit`.
 
     Returns:
         Embeddings (N, R, 77, D) in query order with `frames` (N,) set, and in `extra["ref_attention"]` the
@@ -75,21 +77,26 @@ def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = 
     info = reader.info
     q = check_queries(queries, info.num_frames, info.size)
     frames = q[:, 0].astype(np.int64)
+    ids = _point_ids(point_ids, len(q))
     parts: dict[int, tuple[np.ndarray, Embeddings, np.ndarray]] = {}
     for t in np.unique(frames):
         idx = np.flatnonzero(frames == t)
         image = reader.get_frame(int(t))
-        emb = fit(ldm, image, q[idx, 1:], cfg, progress=progress, point_ids=idx.tolist(), frames=frames[idx])
+        emb = fit(ldm, image, q[idx, 1:], cfg, progress=progress, point_ids=[ids[i] for i in idx],
+                  frames=frames[idx])
         # The reference scale of confidence: the query frame located from the query points.
-        ref = locate(ldm, image, emb, cfg, stream_key=int(t), point_ids=idx.tolist(), anchors_xy=q[idx, 1:])
+        ref = locate(ldm, image, emb, cfg, stream_key=int(t), point_ids=[ids[i] for i in idx],
+                     anchors_xy=q[idx, 1:])
         parts[int(t)] = (idx, emb, ref.confidence)
     order = np.concatenate([p[0] for p in parts.values()])
     inverse = np.argsort(order)
     tensors = torch.cat([p[1].tensors for p in parts.values()])[torch.from_numpy(inverse)]
     ref_attention = np.concatenate([p[2] for p in parts.values()])[inverse]
+    skipped = np.concatenate([p[1].skipped_steps for p in parts.values()])[inverse]
     return Embeddings(tensors, q[:, 1:].copy(), info.size, cfg, ldm.model_id, ldm.fingerprint(), frames.copy(),
                       {"ref_attention": [float(a) for a in ref_attention], "video_size": list(info.size),
-                       "video_frames": int(info.num_frames)})
+                       "video_frames": int(info.num_frames)}, precision=next(iter(parts.values()))[1].precision,
+                      skipped_steps=skipped)
 
 
 def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config | None = None, *,
@@ -97,7 +104,8 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
           end: int | None = None, stride: int = 1, visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD,
           progress: Progress | None = None, on_frame: FrameCallback | None = None,
           return_maps: bool | Collection[int] = False, read_batch: int = 8,
-          checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None) -> Tracks:
+          checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
+          point_ids: Sequence[int] | None = None) -> Tracks:
     """Track points through `video`.
 
     Args:
@@ -126,6 +134,8 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
             on. The checkpoint is left in place when done (a re-run returns at once);
             `resume.remove_checkpoint` deletes it once the caller's outputs are written.
         checkpoint_every: frames between checkpoints (needs `checkpoint`).
+        point_ids: (N,) keys of the points' random streams (default 0..N-1): give distinct ones to points of
+            different videos that must not share draws (an evaluation keys them by video and query).
 
     Returns:
         Tracks: points float (T, N, 2) x, y pixels, visible bool (T, N), confidence (T, N) in [0, 1],
@@ -145,12 +155,14 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
         identity = resume.track_identity(ldm, fitted_cfg, resume.video_identity(video, reader), tracked, stride,
                                          visibility_threshold=visibility_threshold, global_search=global_search,
                                          queries=given_queries, embeddings=embeddings)
+        if point_ids is not None:
+            identity["point_ids"] = [int(i) for i in point_ids]
         saver = resume.Checkpointer(checkpoint, identity, checkpoint_every)
         state = saver.load()
         if state is not None and embeddings is None:
             embeddings = saver.load_embeddings(state)
     if embeddings is None:
-        embeddings = fit_queries(ldm, reader, queries, cfg, progress)
+        embeddings = fit_queries(ldm, reader, queries, cfg, progress, point_ids)
         if saver is not None:
             saver.save_embeddings(embeddings)
     cfg = prepare(ldm, cfg or embeddings.config)
@@ -158,6 +170,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     if embeddings.frames is None and not global_search:
         raise InputError("these embeddings were fitted on an image, not a video frame: track with global search")
     n = embeddings.num_points
+    ids = np.asarray(_point_ids(point_ids, n), dtype=object)
     query_t = np.full(n, -1, dtype=np.int64) if global_search else np.asarray(embeddings.frames, dtype=np.int64)
     query_xy = np.asarray(embeddings.points, dtype=np.float64)
     if not global_search:
@@ -173,7 +186,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     maps_on = (lambda f: return_maps) if isinstance(return_maps, bool) else (lambda f: f in return_maps)
 
     def located(f: int, image: np.ndarray, active: np.ndarray, anchors: np.ndarray | None) -> Location:
-        return locate(ldm, image, embeddings.subset(active), cfg, stream_key=f, point_ids=active.tolist(),
+        return locate(ldm, image, embeddings.subset(active), cfg, stream_key=f, point_ids=ids[active].tolist(),
                       anchors_xy=anchors, return_maps=maps_on(f))
 
     if on_frame is not None and state.replay:
@@ -219,9 +232,12 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
             saver.save(state)
 
     points, confidence = state.points, state.confidence
+    # Fit steps each point skipped (non-finite fp16 gradients), summed over restarts; None if unknown.
+    skipped = None if embeddings.skipped_steps is None else embeddings.skipped_steps.tolist()
     return Tracks(points=points, visible=confidence >= visibility_threshold, confidence=confidence,
                   queries=np.column_stack([query_t, query_xy]), frame_indices=tracked, fps=info.fps, size=info.size,
-                  meta={"model": ldm.model_id, "autocast": ldm.autocast_name, "config": cfg.to_dict(),
+                  meta={"model": ldm.model_id, "autocast": ldm.autocast_name, "precision": precision_name(ldm),
+                        "fit_precision": embeddings.precision, "skipped_steps": skipped, "config": cfg.to_dict(),
                         "confidence_rule": CONFIDENCE_RULE, "visibility_threshold": visibility_threshold,
                         "global_search": global_search})
 
@@ -241,6 +257,13 @@ def _initial_state(embeddings_sha256: str, query_t: np.ndarray, query_xy: np.nda
                               embeddings_sha256=embeddings_sha256)
     state.start_sweep(resume.FORWARD, query_xy, global_search)
     return state
+
+
+def _point_ids(point_ids: Sequence[int] | None, count: int) -> list[int]:
+    ids = list(range(count)) if point_ids is None else [int(i) for i in point_ids]
+    if len(ids) != count:
+        raise InputError(f"point_ids has {len(ids)} entries for {count} points")
+    return ids
 
 
 def _frames_in_order(reader: VideoReader, frames: list[int], stride: int, read_batch: int):

@@ -18,10 +18,11 @@ images in ``images.txt`` order, source before target. A pair keeps the parts vis
 id order); pairs that share no visible part are left out (the seed would divide by zero on them).
 ``num_classes=None`` pairs all 200 classes (about 87k test pairs).
 
-Boxes become (x, y, x + width, y + height). The seed's PCK threshold is the TARGET box's longer side
-(scaled into its letterboxed 512 space, see ``vidcorr.eval.pck``). Image sizes are read from the image
-headers. ``Pair.pair_id`` is ``<src image id>-<trg image id>:<class name>`` with 5-digit zero-padded ids;
-``Pair.kps_ids`` holds the CUB part ids (1..15) as strings.
+Boxes become (x, y, x + width, y + height). The seed squashes each image to 512 x 512 (its ``load_image``
+scales by ``[512 / W, 512 / H]``; the letterbox code is commented out at HEAD) and takes as PCK threshold the
+TARGET box's longer side times ``512 / W_target``, the x scale only (see ``vidcorr.eval.pck``). Image sizes
+are read from the image headers. ``Pair.pair_id`` is ``<src image id>-<trg image id>:<class name>`` with
+5-digit zero-padded ids; ``Pair.kps_ids`` holds the CUB part ids (1..15) as strings.
 """
 
 from __future__ import annotations

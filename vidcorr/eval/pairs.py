@@ -120,6 +120,8 @@ class Prediction:
         src_maps, trg_maps: float32 (K, L, S, S) restart-averaged attention maps per layer on the source
             and the target (``Location.maps``, torch tensors), or None; only asked for when visualizing.
         layers: the seed's numbers of the L layers of the maps.
+        precision: how the fit computed (``vidcorr.fit.precision_name``), or None.
+        skipped_steps: int64 (K,) fit steps each keypoint skipped for a non-finite gradient, or None.
     """
 
     trg_xy: np.ndarray
@@ -127,6 +129,8 @@ class Prediction:
     src_maps: Any = None
     trg_maps: Any = None
     layers: tuple[int, ...] = ()
+    precision: str | None = None
+    skipped_steps: np.ndarray | None = None
 
 
 class PairReader(Protocol):

@@ -9,18 +9,20 @@ mapped and what the threshold (the length at alpha = 1) is:
     SPair, CUB: the longer side of the TARGET bounding box, ``max(x2 - x1, y2 - y1)``.
     PF-Willow: the longer side of the box around the TARGET keypoints (PF-Willow has no boxes).
 
-``seed`` (the seed's evaluation: ubc-vision/LDM_correspondences on CATs' datasets and evaluator), in the
-seed's 512 x 512 space:
-    SPair: the SOURCE box squashed to 512 x 512 (x * 512 / W_src, y * 512 / H_src), longer side; points
-    squashed into the target's 512 x 512 (x * 512 / W_trg, y * 512 / H_trg). That is CATs'
-    ``get_pckthres`` (``batch['src_bbox']``, after ``get_bbox`` scaled it to ``imside`` = 512).
-    PF-Willow: the box around the SOURCE keypoints squashed to 512 x 512, longer side; points squashed as
-    for SPair. CATs computes it as ``max(kps.max(1) - kps.min(1))`` over keypoints padded with -1 up to
-    ``max_pts``, so -1 enters the minimum and the threshold becomes ``max(max_x + 1, max_y + 1)``. That is
-    a bug; ``seed_padding_bug=False`` (the default) uses the valid keypoints only, ``True`` reproduces it.
-    CUB: the seed's CUB dataset letterboxes each image into 512 x 512 (uniform scale s = 512 / max(W, H),
-    centred, wrap-padded) and uses the TARGET box's longer side times s. Distances scale by the same s, so
-    on CUB the seed protocol equals the official one up to rounding.
+``seed`` (the seed's evaluation at HEAD: ubc-vision/LDM_correspondences eval/dataset.py, eval/spair.py,
+eval/pfwillow.py, eval/cub2011.py, scored by CATs' evaluator), bugs included, in the seed's 512 x 512 space.
+Every image is squashed to 512 x 512 by its own size (no aspect kept, no letterbox), so predictions and
+ground truth map into the TARGET's square as ``(x * 512 / W_trg, y * 512 / H_trg)``. The threshold:
+    SPair: the SOURCE box squashed by the SOURCE's size (x * 512 / W_src, y * 512 / H_src), longer side
+    (CATs' ``get_pckthres`` reads ``batch['src_bbox']`` after ``get_bbox`` squashed it).
+    PF-Willow (``get_pckthres``, thres ``bbox``): ``max(kps.max(1) - kps.min(1))`` over the TARGET
+    keypoints squashed by the target's size and padded with -1 up to ``max_pts`` = 40 columns, so
+    whenever a pair has fewer than 40 keypoints (every PF-Willow pair has 10) the -1 enters the minimum:
+    the threshold is ``max(max_x + 1, max_y + 1)`` of the squashed target keypoints, the box from (-1, -1)
+    to their far corner rather than their own extent.
+    CUB (eval/cub2011.py): the TARGET box's longer side in its original pixels, ``max(w, h)``, times
+    ``512 / W_trg``: the x scale only, even where the longer side is the height.
+The verdict is CATs' ``torch.le``: ``||pred - gt|| <= alpha * threshold``.
 
 Aggregates (:func:`summarize`) report, per alpha, as percentages 0..100: the per-image mean (the mean over
 pairs of each pair's fraction of correct keypoints; SPair's and the seed's "PCK") and the per-keypoint mean
@@ -53,12 +55,13 @@ class PCKProtocol(str, Enum):
     SEED = "seed"
 
 
-_SQUASHED = ("spair", "pfwillow")
-_LETTERBOXED = ("cub",)
+DATASETS = ("spair", "pfwillow", "cub")
+SEED_MAX_PTS = 40
+"""CATs' ``max_pts``: keypoint arrays are padded with -1 up to this many columns."""
 
 
 def _check_dataset(dataset: str) -> None:
-    if dataset not in _SQUASHED + _LETTERBOXED:
+    if dataset not in DATASETS:
         raise ValueError(f"no PCK rule for dataset {dataset!r}; expected spair, pfwillow or cub")
 
 
@@ -69,13 +72,12 @@ def to_protocol_space(
 
     Args:
         points_xy: float (K, 2) x, y in original pixels of an image of `size_wh` = (W, H).
-        dataset: ``spair``, ``pfwillow`` or ``cub`` (the seed squashes the first two, letterboxes CUB).
+        dataset: ``spair``, ``pfwillow`` or ``cub`` (the seed squashes all three).
         protocol: ``official`` (identity) or ``seed``.
 
     Returns:
         float64 (K, 2) x, y in the protocol's pixels: official, the same; seed, squashed
-        ``(x * 512 / W, y * 512 / H)`` or letterboxed ``(x * s + pad_x, y * s + pad_y)`` with
-        ``s = 512 / max(W, H)`` and the seed's integer centring pads.
+        ``(x * 512 / W, y * 512 / H)``.
     """
     protocol = PCKProtocol(protocol)
     _check_dataset(dataset)
@@ -83,12 +85,7 @@ def to_protocol_space(
     if protocol is PCKProtocol.OFFICIAL:
         return points.copy()
     width, height = size_wh
-    if dataset in _SQUASHED:
-        return points * np.array([SEED_SIDE_PX / width, SEED_SIDE_PX / height])
-    scale = SEED_SIDE_PX / max(width, height)
-    pad_x = (SEED_SIDE_PX - int(width * scale)) // 2
-    pad_y = (SEED_SIDE_PX - int(height * scale)) // 2
-    return points * scale + np.array([pad_x, pad_y])
+    return points * np.array([SEED_SIDE_PX / width, SEED_SIDE_PX / height])
 
 
 def _box_side(box: Sequence[float], scale_xy: tuple[float, float] = (1.0, 1.0)) -> float:
@@ -96,20 +93,27 @@ def _box_side(box: Sequence[float], scale_xy: tuple[float, float] = (1.0, 1.0)) 
     return float(max((x2 - x1) * scale_xy[0], (y2 - y1) * scale_xy[1]))
 
 
-def _kps_side(kps: np.ndarray, scale_xy: tuple[float, float], padding_bug: bool) -> float:
-    scaled = np.asarray(kps, dtype=np.float64) * np.array(scale_xy)
-    if len(scaled) == 0:
+def _kps_side(kps: np.ndarray) -> float:
+    """Longer side of the box around keypoints (the official PF-Willow threshold)."""
+    points = np.asarray(kps, dtype=np.float64).reshape(-1, 2)
+    if len(points) == 0:
         raise ValueError("a keypoint-extent threshold needs at least one keypoint")
-    low = scaled.min(axis=0)
-    if padding_bug:
-        low = np.minimum(low, -1.0)
-    return float(np.max(scaled.max(axis=0) - low))
+    return float(np.max(points.max(axis=0) - points.min(axis=0)))
 
 
-def pck_threshold(pair: Pair, protocol: PCKProtocol | str, *, seed_padding_bug: bool = False) -> float:
+def _seed_pfwillow_side(trg_kps: np.ndarray, trg_size: tuple[int, int]) -> float:
+    """CATs' PF-Willow ``get_pckthres``: target keypoints squashed, -1-padded to 40, max of max - min."""
+    squashed = np.asarray(trg_kps, dtype=np.float64).reshape(-1, 2) * np.array(
+        [SEED_SIDE_PX / trg_size[0], SEED_SIDE_PX / trg_size[1]])
+    if len(squashed) == 0:
+        raise ValueError("a keypoint-extent threshold needs at least one keypoint")
+    padding = np.full((max(0, SEED_MAX_PTS - len(squashed)), 2), -1.0)
+    padded = np.concatenate([squashed, padding])
+    return float(np.max(padded.max(axis=0) - padded.min(axis=0)))
+
+
+def pck_threshold(pair: Pair, protocol: PCKProtocol | str) -> float:
     """The PCK threshold at alpha = 1 of `pair` under `protocol`, in that protocol's pixels.
-
-    `seed_padding_bug` only affects the seed protocol on PF-Willow (see the module docstring).
 
     Raises:
         ValueError: an SPair or CUB pair without the box the rule needs, or an unknown dataset.
@@ -120,14 +124,14 @@ def pck_threshold(pair: Pair, protocol: PCKProtocol | str, *, seed_padding_bug: 
         raise ValueError(f"pair {pair.pair_id!r}: {pair.dataset} PCK needs source and target boxes")
     if protocol is PCKProtocol.OFFICIAL:
         if pair.dataset == "pfwillow":
-            return _kps_side(pair.trg_kps, (1.0, 1.0), padding_bug=False)
+            return _kps_side(pair.trg_kps)
         return _box_side(pair.trg_bbox)
     if pair.dataset == "cub":
-        return _box_side(pair.trg_bbox) * SEED_SIDE_PX / max(pair.trg_size)
-    squash = (SEED_SIDE_PX / pair.src_size[0], SEED_SIDE_PX / pair.src_size[1])
-    if pair.dataset == "spair":
-        return _box_side(pair.src_bbox, squash)
-    return _kps_side(pair.src_kps, squash, padding_bug=seed_padding_bug)
+        x1, y1, x2, y2 = pair.trg_bbox
+        return float(max(x2 - x1, y2 - y1)) * SEED_SIDE_PX / pair.trg_size[0]
+    if pair.dataset == "pfwillow":
+        return _seed_pfwillow_side(pair.trg_kps, pair.trg_size)
+    return _box_side(pair.src_bbox, (SEED_SIDE_PX / pair.src_size[0], SEED_SIDE_PX / pair.src_size[1]))
 
 
 def correct_flags(
@@ -222,7 +226,6 @@ def score_pair(
     *,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     protocols: Sequence[PCKProtocol | str] = tuple(PCKProtocol),
-    seed_padding_bug: bool = False,
     extra: Mapping[str, Any] | None = None,
 ) -> PairScore:
     """Score predicted target points of `pair` under each of `protocols`.
@@ -233,7 +236,6 @@ def score_pair(
             ``pair.src_kps[k]``.
         alphas: (A,) PCK alphas.
         protocols: which protocols to compute (both by default).
-        seed_padding_bug: reproduce the seed's PF-Willow threshold bug under the seed protocol.
         extra: JSON-serialisable extras stored with the score.
     """
     pred = np.array(pred_xy, dtype=np.float64).reshape(-1, 2)
@@ -242,7 +244,7 @@ def score_pair(
     alphas = tuple(float(a) for a in alphas)
     thresholds, correct = {}, {}
     for protocol in (PCKProtocol(p) for p in protocols):
-        threshold = pck_threshold(pair, protocol, seed_padding_bug=seed_padding_bug)
+        threshold = pck_threshold(pair, protocol)
         pred_p = to_protocol_space(pred, pair.trg_size, pair.dataset, protocol)
         true_p = to_protocol_space(pair.trg_kps, pair.trg_size, pair.dataset, protocol)
         thresholds[protocol.value] = threshold

@@ -12,7 +12,8 @@ folder is tried too (hpf and CATs ship the category folders directly under ``PF-
 while the csv still says ``PF-dataset/...``). ``<root>`` may also be a folder holding ``PF-WILLOW/``.
 
 The category is the image's folder (``car(G)``, ``duck(S)``, ``winebottle(woC)``, ...). PF-Willow has no
-bounding boxes: the PCK threshold comes from the keypoints' extent (see ``vidcorr.eval.pck``). Image sizes
+bounding boxes: the PCK threshold comes from the TARGET keypoints' extent (official), or from the seed's
+rule over the squashed target keypoints with their -1 padding (see ``vidcorr.eval.pck``). Image sizes
 are read from the image headers. ``Pair.pair_id`` is ``<row>-<src stem>-<trg stem>:<category>`` with the
 1-based data row zero-padded to 3 digits, e.g. ``001-2008_001-2008_007:car(G)``; ``Pair.kps_ids`` holds the
 column index (0..9) of each kept keypoint.

@@ -14,9 +14,9 @@ append one results line, flushed and fsynced before the next pair starts.
 
 Resuming: pairs already in ANY results file of the folder are skipped, whatever shard layout wrote them,
 so a run may be resumed with another shard count; a half-written last line is cut off and its pair redone
-(``vidcorr.runs``, whose loop this is). Every pair is computed from its own random streams (the same seed and
-point ids for every pair), so a pair's prediction does not depend on which pairs ran before it: shards merged equal one
-unsharded run, bit for bit on a deterministic device.
+(``vidcorr.runs``, whose loop this is). Every pair is computed from its own random streams, keyed by the seed,
+the pair id and the keypoint (``vidcorr.streams.item_point_ids``), so a pair's prediction does not depend on which
+pairs ran before it: shards merged equal one unsharded run, bit for bit on a deterministic device.
 
 Sharding: ``--shard i/n`` and a launcher's ranks (torchrun ``RANK``/``WORLD_SIZE``, SLURM
 ``SLURM_PROCID``/``SLURM_NTASKS``) compose: under a launcher of W processes, ``--shard i/n`` makes
@@ -43,6 +43,7 @@ from vidcorr.eval.results import PAIR_RECORDS
 from vidcorr.eval.visualize import write_pair_visuals
 from vidcorr.fit import Progress
 from vidcorr.runs import RunOutcome, RunProgress, run_items
+from vidcorr.streams import item_point_ids
 from vidcorr.visuals import VIS_DIR, write_index
 
 EXECUTION_FIELDS = ("max_batch", "stop_early")
@@ -62,9 +63,12 @@ def predict_pair(ldm: Any, pair: Pair, src_image: np.ndarray, trg_image: np.ndar
     """
     height, width = src_image.shape[:2]
     src_xy = np.clip(pair.src_kps, 0.0, [float(width), float(height)])
-    found = correspond(ldm, src_image, trg_image, src_xy, cfg, return_maps=return_maps, progress=progress)
-    location = found.target
-    return Prediction(location.points, location.confidence, found.source_maps, location.maps, tuple(cfg.layers))
+    ids = item_point_ids(pair.pair_id, len(src_xy))  # streams keyed by (pair, keypoint)
+    found = correspond(ldm, src_image, trg_image, src_xy, cfg, return_maps=return_maps, progress=progress,
+                       point_ids=ids)
+    location, embeddings = found.target, found.embeddings
+    return Prediction(location.points, location.confidence, found.source_maps, location.maps, tuple(cfg.layers),
+                      embeddings.precision, embeddings.skipped_steps)
 
 
 def pending_pairs(pairs: Sequence[Pair], out_dir: str | Path, shard: tuple[int, int] = (0, 1)) -> list[Pair]:
@@ -76,7 +80,7 @@ def pending_pairs(pairs: Sequence[Pair], out_dir: str | Path, shard: tuple[int, 
 
 
 def run_setup(benchmark: str, split: str, ldm: Any, cfg: Config, *, alphas: Sequence[float] = DEFAULT_ALPHAS,
-              seed_padding_bug: bool = False, **reader_options: Any) -> dict[str, Any]:
+              **reader_options: Any) -> dict[str, Any]:
     """What determines a pair's results line: written to ``run.json`` and compared on resume.
 
     Execution-only config fields (micro-batch size, early stop) are left out: they change how, not what.
@@ -95,7 +99,6 @@ def run_setup(benchmark: str, split: str, ldm: Any, cfg: Config, *, alphas: Sequ
         "autocast": ldm.autocast_name,
         "config": config,
         "alphas": [float(a) for a in alphas],
-        "seed_padding_bug": bool(seed_padding_bug),
         "vidcorr_version": __version__,
     }
 
@@ -156,7 +159,6 @@ def run_eval(
     *,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     protocol: PCKProtocol | str = PCKProtocol.OFFICIAL,
-    seed_padding_bug: bool = False,
     shard: tuple[int, int] = (0, 1),
     setup: Mapping[str, Any] | None = None,
     visualize: bool = False,
@@ -168,7 +170,7 @@ def run_eval(
     pairs: the reader's list in its deterministic order (every shard must get the same list).
     predict: called as predict(pair, src_image, trg_image) for each pair still to do (see
         :func:`predict_pair`; tests pass their own).
-    alphas, seed_padding_bug: as in ``vidcorr.eval.pck.score_pair``; both protocols are always scored,
+    alphas: as in ``vidcorr.eval.pck.score_pair``; both protocols are always scored,
         `protocol` only picks the one `progress` reports and visualizations colour by.
     setup: written to ``run.json``, or compared with the one there (see ``vidcorr.runs.check_setup``).
     visualize: write ``vis/`` images and its index for every pair this run computes.
@@ -192,7 +194,11 @@ def run_eval(
         extra: dict[str, Any] = {"seconds": round(time.perf_counter() - start, 3)}
         if prediction.confidence is not None:
             extra["confidence"] = [float(c) for c in prediction.confidence]
-        score = score_pair(pair, prediction.trg_xy, alphas=alphas, seed_padding_bug=seed_padding_bug, extra=extra)
+        if prediction.precision is not None:
+            extra["precision"] = prediction.precision
+        if prediction.skipped_steps is not None:
+            extra["skipped_steps"] = [int(k) for k in prediction.skipped_steps]
+        score = score_pair(pair, prediction.trg_xy, alphas=alphas, extra=extra)
         if visualize:
             write_pair_visuals(out_dir / VIS_DIR, pair, src_image, trg_image, score, prediction, protocol=protocol)
             drawn += 1

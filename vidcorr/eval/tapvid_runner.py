@@ -176,19 +176,22 @@ def predict_video(ldm: Any, video: TapVidVideo, queries: TapVidQueries, cfg: Con
     """The method on one video: :func:`vidcorr.track` of every query over every frame.
 
     Each query is fitted on its own frame (queries sharing a frame in one batch) and followed forward and
-    backward; predicted occlusion is ``not visible`` (confidence below ``visibility_threshold``). Query
-    points are clipped into the frame first (0 <= x <= W, 0 <= y <= H): a few Kinetics annotations lie half
-    a pixel outside it. A video without queries gets empty predictions.
+    backward, from random streams keyed by (video name, query index); predicted occlusion is ``not visible``
+    (confidence below ``visibility_threshold``). Query points are clipped into the frame first
+    (0 <= x <= W, 0 <= y <= H): a few Kinetics annotations lie half a pixel outside it. A video without
+    queries gets empty predictions.
     """
     num_frames = video.num_frames
     if queries.num_queries == 0:
         return TapVidPrediction(np.zeros((0, num_frames, 2)), np.zeros((0, num_frames), dtype=bool),
                                 np.zeros((0, num_frames)))
+    from vidcorr.streams import item_point_ids
+
     height, width = video.size_hw
     query_points = queries.query_points.copy()
     query_points[:, 1:] = np.clip(query_points[:, 1:], 0.0, [float(width), float(height)])
     tracks = track(ldm, video.frames, query_points, cfg, visibility_threshold=visibility_threshold,
-                   progress=progress)
+                   progress=progress, point_ids=item_point_ids(video.name, queries.num_queries))
     return TapVidPrediction(
         points_xy=np.asarray(tracks.points, dtype=np.float64).transpose(1, 0, 2),
         occluded=~np.asarray(tracks.visible, dtype=bool).T,
