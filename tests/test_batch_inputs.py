@@ -16,7 +16,7 @@ import vidcorr
 from vidcorr import batch_inputs as bi
 from vidcorr.batch_video import DONE, FAILED, frame_count, frame_counts, run_video
 from vidcorr.errors import InputError
-from vidcorr.eval.results import Shard
+from vidcorr.runs import Shard
 
 
 def _touch(*paths: Path) -> None:
