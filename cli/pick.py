@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import webbrowser
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from vidcorr.errors import InputError
-
 from .common import console, handle_errors, status
-from .view import DEFAULT_PORT, QuietHandler
+from .view import DEFAULT_PORT, show_page
 
 
 @handle_errors
 def pick(
-    video: Annotated[Path, typer.Argument(help="Video file.")],
+    video: Annotated[Path, typer.Argument(help="Video file, or folder of JPEG/PNG frames.")],
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="The page to write [default: VIDEO_pick.html in the current folder].")] = None,
     frames: Annotated[int, typer.Option(
@@ -42,23 +37,4 @@ def pick(
     with status(f"reading up to {frames} frames of {video}"):
         page = build_pick_page(video, page, frames=frames, max_side=max_side, video_arg=str(video))
     console.print(f"wrote {page}", soft_wrap=True)
-    if not serve:
-        uri = page.resolve().as_uri()
-        if not no_open and not webbrowser.open(uri):
-            console.print(f"no browser found here: open {uri} in one", soft_wrap=True)
-        return
-    folder = page.resolve().parent
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    except OSError as exc:
-        raise InputError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}; try another --port") from None
-    with server:
-        url = f"http://127.0.0.1:{server.server_address[1]}/{page.name}"
-        console.print(f"serving {folder} at {url} (Ctrl-C to stop)", soft_wrap=True)
-        if not no_open and not webbrowser.open(url):
-            console.print("no browser found here: open that address in one")
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            console.print("stopped")
+    show_page(page, page.resolve().parent, serve=serve, port=port, open_browser=not no_open)

@@ -41,20 +41,26 @@ def view(
 
     page = build_site(directory)
     console.print(f"wrote {page}", soft_wrap=True)
+    show_page(page, directory.resolve(), serve=serve, port=port, open_browser=not no_open)
+
+
+def show_page(page: Path, folder: Path, *, serve: bool, port: int, open_browser: bool) -> None:
+    """Open the written `page` in a browser, or with `serve` serve `folder` on 127.0.0.1:`port` (0: a free one)
+    until Ctrl-C and open the page's address."""
     if not serve:
         uri = page.resolve().as_uri()
-        if not no_open and not webbrowser.open(uri):
+        if open_browser and not webbrowser.open(uri):
             console.print(f"no browser found here: open {uri} in one", soft_wrap=True)
         return
-    handler = functools.partial(QuietHandler, directory=str(directory.resolve()))
+    handler = functools.partial(QuietHandler, directory=str(folder))
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as exc:
         raise InputError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}; try another --port") from None
     with server:
-        url = f"http://127.0.0.1:{server.server_address[1]}/{page.name}"
-        console.print(f"serving {directory} at {url} (Ctrl-C to stop)", soft_wrap=True)
-        if not no_open and not webbrowser.open(url):
+        url = f"http://127.0.0.1:{server.server_address[1]}/{page.resolve().relative_to(folder).as_posix()}"
+        console.print(f"serving {folder} at {url} (Ctrl-C to stop)", soft_wrap=True)
+        if open_browser and not webbrowser.open(url):
             console.print("no browser found here: open that address in one")
         try:
             server.serve_forever()

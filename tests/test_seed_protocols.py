@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from vidcorr.eval import runner
-from vidcorr.eval.pck import pck_threshold, score_pair
 from vidcorr.eval.pairs import Prediction
+from vidcorr.eval.pck import pck_threshold, score_pair
 
 ALPHAS = (0.05, 0.1, 0.2)
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "1", "--image-size", "64", "--device", "cpu"]
