@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -80,11 +79,13 @@ def main() -> None:
     parser.add_argument("--die-how", choices=("rename", "half"))
     args = parser.parse_args()
 
+    import importlib
+
     import torch
 
     import vidcorr
 
-    track_module = sys.modules["vidcorr.track"]  # the attribute vidcorr.track is the function
+    track_module = importlib.import_module("vidcorr.track")  # the attribute vidcorr.track is the function
 
     torch.set_num_threads(args.threads)
     fits = {"n": 0}

@@ -491,9 +491,11 @@ def test_random_streams_are_keyed_by_pair_and_keypoint(tiny, monkeypatch: pytest
     def pair(pair_id: str):
         return memory_pair(pair_id, src_size=(80, 48), trg_size=(56, 72), src_kps=kps, trg_kps=kps)
 
+    from vidcorr import correspond
+
     seen = []
-    original = runner.fit
-    monkeypatch.setattr(runner, "fit", lambda *a, point_ids=None, **k: seen.append(point_ids) or original(
+    original = correspond.fit
+    monkeypatch.setattr(correspond, "fit", lambda *a, point_ids=None, **k: seen.append(point_ids) or original(
         *a, point_ids=point_ids, **k))
     a = runner.predict_pair(tiny, pair("000001-x-y:cat"), src, trg, cfg)
     again = runner.predict_pair(tiny, pair("000001-x-y:cat"), src, trg, cfg)
