@@ -546,11 +546,12 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
                             progress=after, fsync=fsync, name=str, source="the batch", noun="videos",
                             mine=[v.key for v in job.mine], redo=lambda r: r.status == FAILED)
     finally:
-        write_index(job)
-        try:
-            (out / STAGING_DIR).rmdir()  # only once empty: no video in progress in any shard
-        except OSError:
-            pass
+        index = write_index(job)
+        if not json.loads(index.read_text())[PENDING]:  # no shard has work left in the staging area
+            try:
+                (out / STAGING_DIR).rmdir()  # only once empty
+            except OSError:
+                pass
     return BatchOutcome(out, out / INDEX_FILE, outcome.results_path, outcome.shard, outcome.total, outcome.resumed,
                         outcome.evaluated - len(failures), failures, outcome.records)
 
