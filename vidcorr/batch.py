@@ -512,6 +512,7 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
             shutil.rmtree(staging, ignore_errors=True)
             return VideoRecord(video.key, video.name, FAILED, video.tracked, 0 if video.queries is None
                                else len(video.queries), outcome.error, outcome.seconds, queries_sha256=digest)
+        assert outcome.result is not None
         tracks = outcome.result.tracks
         return VideoRecord(video.key, video.name, DONE, int(tracks.num_frames), int(tracks.num_points), None,
                            outcome.seconds, tracks_digest(tracks), digest)

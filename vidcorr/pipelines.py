@@ -257,6 +257,7 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
             key_maps(frame, active, loc)
 
     fitted = job.queries is not None
+    embeddings: Embeddings | None
     return_maps: bool | set[int] = True if heatmap is not None else {int(f) for f in key_frames}
     if checkpoint is not None:
         if return_maps is True:
@@ -265,15 +266,16 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
                        start=job.start, end=job.end, stride=job.stride,
                        visibility_threshold=job.visibility_threshold, progress=progress, on_frame=on_frame,
                        return_maps=return_maps, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
-        embeddings = job.embeddings or Embeddings.load(resume.embeddings_path(checkpoint))
+        embeddings = job.embeddings if job.embeddings is not None \
+            else Embeddings.load(resume.embeddings_path(checkpoint))
     else:
         embeddings = fit_queries(ldm, reader, job.queries, cfg, progress=progress) if job.queries is not None \
             else job.embeddings
-        assert embeddings is not None  # prepare_track gives exactly one of queries and embeddings
         tracks = track(ldm, reader, cfg=cfg, embeddings=embeddings, global_search=job.global_search,
                        start=job.start, end=job.end, stride=job.stride,
                        visibility_threshold=job.visibility_threshold, progress=progress, on_frame=on_frame,
                        return_maps=return_maps)
+    assert embeddings is not None  # prepare_track gives exactly one of queries and embeddings
     if key_maps is not None and not job.global_search:
         add_reference_maps(key_maps, ldm, reader, embeddings, cfg, progress=progress)
     tracks.meta["video"] = str(job.video)
