@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD
+from vidcorr.errors import InputError
 from vidcorr.visuals import DEFAULT_KEY_FRAMES
 
 from .common import (
@@ -31,15 +32,20 @@ from .points import FpsOpt, MaskIdOpt, MaskOpt, video_queries
 
 PRESET_TRACK_HELP = ("paper (5 restarts x 20 crops per frame and point), balanced (2 x 8) or fast (1 x 4); "
                      "default: paper, or the embeddings file's own settings with --embeddings.")
+BATCH = "Batch"
 STAGE_LABELS = {"fit": "fitting embeddings (steps)", "locate": "locating (crops)", "track": "tracking (frames)"}
 
 
 @handle_errors
 @model_options(preset_default=None, preset_help=PRESET_TRACK_HELP)
 def track(
-    video: Annotated[Path, typer.Argument(help="Video file, or folder of JPEG/PNG frames.")],
+    inputs: Annotated[list[str] | None, typer.Argument(
+        metavar="VIDEO...", help="Video file or folder of JPEG/PNG frames; several (files, folders of videos, "
+        "globs) make a batch.", show_default=False)] = None,
     points: PointsOpt = None,
-    points_file: Annotated[Path | None, typer.Option("--points-file", help="CSV or JSON of t,x,y rows.")] = None,
+    points_file: Annotated[Path | None, typer.Option(
+        "--points-file", help="CSV or JSON of t,x,y rows; for a batch, rows may name their video (a 'video' "
+        "column or key: per-video points).")] = None,
     grid: GridOpt = None,
     ref_frame: RefFrameOpt = 0,
     mask: MaskOpt = None,
@@ -53,7 +59,8 @@ def track(
     visibility_threshold: Annotated[float, typer.Option(
         "--visibility-threshold", help="visible = confidence >= this.")] = DEFAULT_VISIBILITY_THRESHOLD,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Output folder [default: VIDEO_vidcorr].", rich_help_panel=OUTPUT)] = None,
+        "--out", "-o", help="Output folder [default: VIDEO_vidcorr; a batch: vidcorr_batch, one folder per video "
+        "and index.json].", rich_help_panel=OUTPUT)] = None,
     no_video: Annotated[bool, typer.Option("--no-video", help="Skip annotated.mp4.", rich_help_panel=OUTPUT)] = False,
     trail: Annotated[int, typer.Option(
         "--trail", min=0, help="Frames of trail behind each marker.", rich_help_panel=OUTPUT)] = 10,
@@ -62,11 +69,39 @@ def track(
     keyframes: Annotated[int, typer.Option(
         "--keyframes", min=0, help="Key frames saved for `vidcorr view` (evenly spaced, plus the query frames), "
         "with every point's attention heat map; 0 for none.", rich_help_panel=OUTPUT)] = DEFAULT_KEY_FRAMES,
+    list_file: Annotated[Path | None, typer.Option(
+        "--list", help="A batch: more videos, one path per line (# comments).", rich_help_panel=BATCH)] = None,
+    shard: Annotated[str | None, typer.Option(
+        "--shard", help="A batch: track shard i of n ('i/n', from 0; balanced by frames); under torchrun/srun "
+        "each process takes its part of it.", rich_help_panel=BATCH)] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(
+        "--checkpoint-every", min=1, help="A batch: checkpoint each video every K frames, so a killed run resumes "
+        "within it [default: about one minute of work].", rich_help_panel=BATCH)] = None,
+    as_batch: Annotated[bool, typer.Option(
+        "--batch", help="Run even one video as a batch (its folder under --out, index.json, resumable).",
+        rich_help_panel=BATCH)] = False,
     *,
     options: ModelOptions,
 ) -> None:
     """Track points through VIDEO: writes tracks.npz, tracks.csv, tracks.json, embeddings.safetensors,
-    annotated.mp4 and keyframes/ (frames and heat maps that `vidcorr view OUT` shows) into --out."""
+    annotated.mp4 and keyframes/ (frames and heat maps that `vidcorr view OUT` shows) into --out.
+
+    Several videos (paths, folders, globs, --list) make a batch: each video's outputs in its own folder under
+    --out, index.json listing them; sharded over --shard and torchrun/srun; re-running resumes it."""
+    inputs = inputs or []
+    if is_batch(inputs, list_file, shard, checkpoint_every, as_batch):
+        from .batch import run_batch_command
+
+        run_batch_command(inputs, list_file=list_file, shard=shard, checkpoint_every=checkpoint_every,
+                          points=points, points_file=points_file, grid=grid, ref_frame=ref_frame, mask=mask,
+                          mask_id=mask_id, embeddings_file=embeddings_file, out=out, options=options,
+                          track_options=dict(start=start, end=end, stride=stride,
+                                             visibility_threshold=visibility_threshold, video_out=not no_video,
+                                             trail=trail, heatmap=heatmap, keyframes=keyframes, fps=fps))
+        return
+    if not inputs:
+        raise InputError("give a video (a file or a folder of frames), several, or --list FILE")
+    video = Path(inputs[0])
     from vidcorr import pipelines
 
     given = points is not None or points_file is not None or grid is not None or mask is not None
@@ -100,3 +135,26 @@ def track(
     console.print("wrote " + ", ".join(str(p) for p in result.written))
     if keyframes:
         console.print(f"look at them with: vidcorr view {result.out_dir}", soft_wrap=True)
+
+
+def is_batch(inputs: list[str], list_file: Path | None, shard: str | None, checkpoint_every: int | None,
+             as_batch: bool) -> bool:
+    """Whether `vidcorr track` runs a batch: several inputs, a folder of videos, a glob, --list, --shard,
+    --checkpoint-every, --batch, or a launcher's environment (torchrun, srun). One video file or frame folder
+    without any of them is tracked as always, into --out itself."""
+    import glob as globbing
+
+    from vidcorr.runs import shard_from_env
+
+    if len(inputs) != 1 or list_file is not None or shard is not None or checkpoint_every is not None or as_batch:
+        return True
+    if shard_from_env() is not None:
+        return True
+    path = Path(inputs[0]).expanduser()
+    if path.is_dir():
+        from vidcorr.batch_inputs import VIDEO_SUFFIXES, is_frame_folder
+
+        return any(not entry.name.startswith(".") and (
+            (entry.is_file() and entry.suffix.lower() in VIDEO_SUFFIXES) or (entry.is_dir() and is_frame_folder(entry)))
+            for entry in path.iterdir())
+    return not path.exists() and globbing.has_magic(inputs[0])

@@ -273,8 +273,8 @@ def test_a_corrupt_video_fails_alone_and_the_others_complete(tiny, tmp_path):
 
     outcomes = [run_video(v, lambda p: vidcorr.track(tiny, p, queries, cfg)) for v in (truncated, good, garbage)]
     assert [o.status for o in outcomes] == [FAILED, DONE, FAILED]
-    # Fitting on frame 0 works; tracking fails on a later frame (which one depends on the backend).
-    assert re.fullmatch(rf"cannot decode frame [1-3] of video {re.escape(repr(str(truncated)))} \(it announces "
+    # Fitting or tracking fails on some frame (which one depends on the backend).
+    assert re.fullmatch(rf"cannot decode frame [0-3] of video {re.escape(repr(str(truncated)))} \(it announces "
                         r"[2-4] frames\): the file may be truncated or corrupt", outcomes[0].error), outcomes[0].error
     assert outcomes[2].error == f"cannot read video {str(garbage)!r}: no decodable video stream"
     assert outcomes[1].result.points.shape == (4, 1, 2) and outcomes[1].error is None

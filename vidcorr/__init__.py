@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "DEFAULT_MODEL": "config", "LDM": "model",
     "fit_queries": "track", "track": "track",
     "Tracks": "tracks",
+    "track_many": "batch", "BatchOutcome": "batch",
     "match": "pipelines", "MatchResult": "pipelines", "track_to_folder": "pipelines", "TrackResult": "pipelines",
 }
 """Public name -> the submodule (of this package) that defines it."""
@@ -35,10 +36,11 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "DEFAULT_MODEL", "LDM", "PRESETS", "PRESET_NOTES", "Config", "Embeddings", "EmbeddingsMismatchError", "InputError",
     "Location", "MatchResult", "ModelLoadError", "TrackResult", "Tracks", "VidcorrError", "fit", "fit_queries",
-    "fit_reference", "locate", "locate_reference", "match", "track", "track_to_folder",
+    "fit_reference", "locate", "locate_reference", "match", "track", "track_many", "track_to_folder", "BatchOutcome",
 ]
 
 if TYPE_CHECKING:
+    from .batch import BatchOutcome, track_many
     from .config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
     from .embeddings import Embeddings
     from .errors import EmbeddingsMismatchError, InputError, ModelLoadError, VidcorrError

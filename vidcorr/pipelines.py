@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import resume
 from .atomic import atomic_path, write_json
 from .config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from .correspond import correspond
@@ -221,7 +222,8 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
     return job
 
 
-def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None) -> TrackResult:
+def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
+              checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None) -> TrackResult:
     """Fit (unless the job has embeddings), track, and write the outputs into ``job.out``.
 
     Writes ``annotated.mp4`` (unless ``job.video_out`` is False) first: an interrupt while rendering leaves
@@ -232,6 +234,10 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None) -> T
         ldm: the model.
         job: from :func:`prepare_track`.
         progress: ``progress(stage, done, total)`` for the stages ``fit``, ``locate`` and ``track``.
+        checkpoint, checkpoint_every: resume the tracking from / save it to this checkpoint (see
+            :func:`vidcorr.track`); the fitted embeddings are kept beside it, so a resumed run never fits again.
+            With a heat map every frame's maps are replayed on resume, so the outputs equal an uninterrupted
+            run's too.
 
     Returns:
         The :class:`TrackResult`.
@@ -251,12 +257,25 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None) -> T
             key_maps(frame, active, loc)
 
     fitted = job.queries is not None
-    embeddings = fit_queries(ldm, reader, job.queries, cfg, progress=progress) if job.queries is not None \
-        else job.embeddings
+    embeddings: Embeddings | None
+    return_maps: bool | set[int] = True if heatmap is not None else {int(f) for f in key_frames}
+    if checkpoint is not None:
+        if return_maps is True:
+            return_maps = {int(f) for f in job.frames}  # replayed on resume (True would not be)
+        tracks = track(ldm, reader, job.queries, cfg, embeddings=job.embeddings, global_search=job.global_search,
+                       start=job.start, end=job.end, stride=job.stride,
+                       visibility_threshold=job.visibility_threshold, progress=progress, on_frame=on_frame,
+                       return_maps=return_maps, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+        embeddings = job.embeddings if job.embeddings is not None \
+            else Embeddings.load(resume.embeddings_path(checkpoint))
+    else:
+        embeddings = fit_queries(ldm, reader, job.queries, cfg, progress=progress) if job.queries is not None \
+            else job.embeddings
+        tracks = track(ldm, reader, cfg=cfg, embeddings=embeddings, global_search=job.global_search,
+                       start=job.start, end=job.end, stride=job.stride,
+                       visibility_threshold=job.visibility_threshold, progress=progress, on_frame=on_frame,
+                       return_maps=return_maps)
     assert embeddings is not None  # prepare_track gives exactly one of queries and embeddings
-    tracks = track(ldm, reader, cfg=cfg, embeddings=embeddings, global_search=job.global_search, start=job.start,
-                   end=job.end, stride=job.stride, visibility_threshold=job.visibility_threshold, progress=progress,
-                   on_frame=on_frame, return_maps=True if heatmap is not None else {int(f) for f in key_frames})
     if key_maps is not None and not job.global_search:
         add_reference_maps(key_maps, ldm, reader, embeddings, cfg, progress=progress)
     tracks.meta["video"] = str(job.video)

@@ -516,12 +516,23 @@ class RunOutcome(Generic[R]):
         return self.records
 
 
+def _kept(kind: RecordKind[R], out_dir: Path, redo: Callable[[R], bool]) -> dict[Hashable, R]:
+    """key -> the first record of each key that is not to be redone (see :func:`run_items`)."""
+    found: dict[Hashable, R] = {}
+    for path in kind.results_files(out_dir):
+        for record in kind.read(path):
+            if not redo(record):
+                found.setdefault(kind.key(record), record)
+    return found
+
+
 def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, keys: Sequence[Hashable],
               read_items: Callable[[set[Hashable]], Iterable[T]], item_key: Callable[[T], Hashable],
               process: Callable[[T], R], *, shard: tuple[int, int] = (0, 1),
               setup: Mapping[str, Any] | None = None, summary: RunningSummary[R] | None = None,
               progress: Callable[[RunProgress], None] | None = None, fsync: bool = True,
-              name: Callable[[Hashable], str] = str, source: str = "the data", noun: str = "items"
+              name: Callable[[Hashable], str] = str, source: str = "the data", noun: str = "items",
+              mine: Sequence[Hashable] | None = None, redo: Callable[[R], bool] | None = None
               ) -> RunOutcome[R]:
     """Run shard `shard` of the items `keys` into the run folder `out_dir`, resuming what is there.
 
@@ -541,6 +552,11 @@ def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, keys: Sequence[Ha
         fsync: fsync each appended line (off for tests).
         name: a key -> how progress names its item.
         source, noun: how an error names where the items come from, and what they are.
+        mine: this shard's keys, in order, where the kind assigns items to shards its own way (a batch of
+            videos balances them by frame count); default: ``shard_of(keys, *shard)``. `shard` still names
+            the records file.
+        redo: records for which this is true do not count as finished: their item is computed again and
+            its new record appended (a batch retries the videos that failed).
 
     Returns:
         The :class:`RunOutcome`. Raises whatever `process` raises; the items finished before stay saved.
@@ -549,13 +565,15 @@ def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, keys: Sequence[Ha
         DataError: `read_items` ended with items still pending.
     """
     out_dir = Path(out_dir)
-    mine = shard_of(list(keys), *shard)
+    mine = shard_of(list(keys), *shard) if mine is None else list(mine)
     if setup is not None:
         check_setup(out_dir, setup)
     path = kind.results_path(out_dir, shard)
     records: dict[Hashable, R] = {}
     with kind.writer(path, fsync=fsync) as writer:
         finished = kind.finished(out_dir)  # after the writer repaired this shard's own tail
+        if redo is not None:
+            finished = _kept(kind, out_dir, redo)
         for key in mine:
             if key in finished:
                 records[key] = finished[key]
