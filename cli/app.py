@@ -6,13 +6,17 @@ import os
 
 import typer
 
+from vidcorr.staging import raise_on_sigterm
+
 from .eval import eval_app
 from .fit import fit
+from .helpfmt import show_flags_without_a_value
 from .match import match
 from .render import render
 from .track import track
 from .view import view
 
+show_flags_without_a_value()
 app = typer.Typer(
     name="vidcorr",
     help="Track keypoints through videos with Stable Diffusion cross-attention (Hedlin et al. 2023).",
@@ -53,5 +57,6 @@ def quiet_libraries() -> None:
 
 
 def main() -> None:
+    raise_on_sigterm()
     quiet_libraries()
     app()

@@ -28,8 +28,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from vidcorr._testhooks import pause_point
 from vidcorr.config import PRESET_NOTES, PRESETS, Config
 from vidcorr.errors import InputError, VidcorrError
+from vidcorr.progress import PlainProgress
+from vidcorr.staging import Terminated
 
 console = Console()
 err_console = Console(stderr=True)
@@ -85,6 +88,8 @@ InitPromptOpt = Annotated[str | None, typer.Option(
     "--init-prompt", help="Start embeddings from this prompt's CLIP encoding instead of noise.")]
 MaxBatchOpt = Annotated[int | None, typer.Option(
     "--max-batch", min=1, help="Most samples per UNet call (default: sized to free memory).")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an existing output, whole, instead of refusing to run.")]
 
 
 def build_config(preset: str, **overrides: Any) -> Config:
@@ -167,11 +172,14 @@ class RateColumn(ProgressColumn):
 
 
 class StageProgress:
-    """A rich progress bar per stage (fit steps, locate crops, frames); silent off a terminal."""
+    """A rich progress bar per stage (fit steps, locate crops, frames); off a terminal, plain lines on
+    stderr (one per stage's start and end, and every 10 s or 10 % in between)."""
 
     def __init__(self, labels: dict[str, str] | None = None) -> None:
         self.labels = labels or {}
         self.enabled = console.is_terminal
+        self.plain = None if self.enabled else PlainProgress(
+            lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True), self.labels)
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                  console=console, disable=not self.enabled, transient=False)
@@ -185,6 +193,10 @@ class StageProgress:
         self.progress.__exit__(*exc)
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        pause_point(stage)
+        if self.plain is not None:
+            self.plain(stage, done, total)
+            return
         task = self.tasks.get(stage)
         if task is None or self.progress.tasks[task].completed > done:
             task = self.progress.add_task(self.labels.get(stage, stage), total=total)
@@ -209,10 +221,12 @@ def handle_errors(command: F) -> F:
             if debug:
                 raise
             raise fail(" ".join(str(exc).split()), exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if debug:
                 raise
-            raise fail("interrupted; no complete-looking output was left behind", 130) from None
+            # True because every output is staged (vidcorr.staging) and deleted on the way out.
+            raise fail("interrupted; no complete-looking output was left behind",
+                       143 if isinstance(exc, Terminated) else 130) from None
         except OSError as exc:
             if debug:
                 raise
@@ -229,17 +243,6 @@ def check_out_dir(out: Path) -> Path:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"output folder {str(out)!r} is not writable")
-    return out
-
-
-def prepare_out_dir(out: Path) -> Path:
-    """Create --out (and parents) just before writing; a one-line error if it cannot be made."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {str(out)!r}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
         raise InputError(f"output folder {str(out)!r} is not writable")
     return out
 

@@ -9,6 +9,7 @@ import typer
 
 from vidcorr.geometry import check_points
 from vidcorr.imageio import read_image
+from vidcorr.staging import check_output, staged_file
 from vidcorr.track import check_queries
 
 from .common import (
@@ -25,6 +26,7 @@ from .common import (
     InitPromptOpt,
     MaxBatchOpt,
     ModelOpt,
+    OverwriteOpt,
     PointsOpt,
     PresetOpt,
     RefFrameOpt,
@@ -33,11 +35,9 @@ from .common import (
     StageProgress,
     StepsOpt,
     build_config,
-    check_out_dir,
     console,
     handle_errors,
     load_model,
-    prepare_out_dir,
     warn_if_slow,
 )
 from .points import video_queries
@@ -49,6 +49,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 def fit(
     source: Annotated[Path, typer.Argument(help="An image, or a video (points on --ref-frame).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the embeddings (.safetensors).")],
+    overwrite: OverwriteOpt = False,
     points: PointsOpt = None,
     points_file: Annotated[Path | None, typer.Option(
         "--points-file", help="CSV or JSON: x,y rows for an image, t,x,y rows for a video.")] = None,
@@ -73,7 +74,7 @@ def fit(
     import vidcorr
     from vidcorr.video import open_video
 
-    check_out_dir(out.parent if str(out.parent) else Path("."))
+    check_output(out, folder=False, overwrite=overwrite, overwrite_hint="--overwrite")
     cfg = build_config(preset, seed=seed, num_steps=steps, restarts=restarts, crops=crops, image_size=image_size,
                        init_prompt=init_prompt, max_batch=max_batch)
     if source.suffix.lower() in IMAGE_SUFFIXES:
@@ -95,6 +96,6 @@ def fit(
         warn_if_slow(ldm, cfg, len(queries), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)
-    prepare_out_dir(out.parent if str(out.parent) else Path("."))
-    embeddings.save(out)
+    with staged_file(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
+        embeddings.save(staged)
     console.print(f"{embeddings.num_points} points x {embeddings.num_restarts} restarts; wrote {out}")

@@ -16,6 +16,7 @@ from vidcorr.atomic import atomic_path
 from vidcorr.errors import InputError
 from vidcorr.geometry import check_points
 from vidcorr.imageio import read_image, write_image
+from vidcorr.staging import check_output, staged_file, staged_folder
 
 from .common import (
     Autocast,
@@ -30,18 +31,17 @@ from .common import (
     InitPromptOpt,
     MaxBatchOpt,
     ModelOpt,
+    OverwriteOpt,
     PresetOpt,
     RestartsOpt,
     SeedOpt,
     StageProgress,
     StepsOpt,
     build_config,
-    check_out_dir,
     console,
     elapsed,
     handle_errors,
     load_model,
-    prepare_out_dir,
     warn_if_slow,
 )
 from .points import parse_points, read_points_file
@@ -59,7 +59,9 @@ def match(
     target: Annotated[Path, typer.Argument(help="Target image (where to find them).")],
     points: Annotated[str | None, typer.Option("--points", help="Source points 'x,y;x,y' in pixels.")] = None,
     points_file: Annotated[Path | None, typer.Option("--points-file", help="CSV or JSON of x,y rows.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: SRC-TRG_vidcorr].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help=r"Output folder \[default: SRC-TRG_vidcorr].")
+                   ] = None,
+    overwrite: OverwriteOpt = False,
     save_embeddings: Annotated[Path | None, typer.Option(
         "--save-embeddings", help="Also write the fitted embeddings (safetensors) here.")] = None,
     model: ModelOpt = "CompVis/stable-diffusion-v1-4",
@@ -89,7 +91,10 @@ def match(
     query = check_points(query, (src_image.shape[1], src_image.shape[0]), name=f"source image {source.name}")
     cfg = build_config(preset, seed=seed, num_steps=steps, restarts=restarts, crops=crops, image_size=image_size,
                        init_prompt=init_prompt, max_batch=max_batch)
-    out = check_out_dir(out or Path(f"{source.stem}-{target.stem}_vidcorr"))
+    out = check_output(out or Path(f"{source.stem}-{target.stem}_vidcorr"), folder=True, overwrite=overwrite,
+                       overwrite_hint="--overwrite")
+    if save_embeddings is not None:
+        check_output(save_embeddings, folder=False, overwrite=overwrite, overwrite_hint="--overwrite")
 
     ldm = load_model(model, device, dtype, autocast, compile_model)
     warn_if_slow(ldm, cfg, len(query), 1)
@@ -109,18 +114,23 @@ def match(
                      "target": [float(x) for x in location.points[i]],
                      "confidence": float(location.confidence[i])} for i in range(len(query))],
     }
-    prepare_out_dir(out)
-    written = [_write_json(out / "matches.json", result), _write_csv(out / "matches.csv", query, location),
-               write_image(out / "matches.jpg", side_by_side(src_image, trg_image, query, location.points))]
-    if save_embeddings is not None:
-        written.append(embeddings.save(save_embeddings))
-    if visualize:
-        from vidcorr.eval.visualize import INDEX_FILE
-        from vidcorr.view import VIS_DIR, write_match_visuals
+    # A hidden staging folder becomes --out whole, or is deleted (vidcorr.staging).
+    with staged_folder(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
+        folder = staged.path
+        written = [_write_json(folder / "matches.json", result), _write_csv(folder / "matches.csv", query, location),
+                   write_image(folder / "matches.jpg", side_by_side(src_image, trg_image, query, location.points))]
+        if visualize:
+            from vidcorr.eval.visualize import INDEX_FILE
+            from vidcorr.view import VIS_DIR, write_match_visuals
 
-        write_match_visuals(out / VIS_DIR, source, target, src_image, trg_image, query, location.points,
-                            location.confidence, src_maps, location.maps, cfg.layers)
-        written.append(out / VIS_DIR / INDEX_FILE)
+            write_match_visuals(folder / VIS_DIR, source, target, src_image, trg_image, query, location.points,
+                                location.confidence, src_maps, location.maps, cfg.layers)
+            written.append(folder / VIS_DIR / INDEX_FILE)
+        written = [staged.final_name(path) for path in written]
+    if save_embeddings is not None:
+        with staged_file(save_embeddings, overwrite=overwrite, overwrite_hint="--overwrite") as staged_embeddings:
+            embeddings.save(staged_embeddings)
+        written.append(save_embeddings)
 
     table = Table(title=f"{source.name} -> {target.name}")
     for column in ("point", "source x,y", "target x,y", "confidence"):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vidcorr.errors import InputError
+from vidcorr.validate import check_frame_index
 
 
 def parse_points(text: str, columns: int = 2, option: str = "--points") -> np.ndarray:
@@ -92,8 +93,7 @@ def video_queries(points: str | None, points_file: Path | None, grid: int | None
     if len(given) != 1:
         raise InputError("give the points with exactly one of --points 'x,y;x,y', --points-file FILE or --grid N"
                          + (f" (got {' and '.join(given)})" if given else ""))
-    if not 0 <= ref_frame < num_frames:
-        raise InputError(f"--ref-frame {ref_frame} is past the end of the video (frames 0..{num_frames - 1})")
+    check_frame_index(ref_frame, "--ref-frame", num_frames)
     if points_file is not None:
         return read_points_file(points_file, columns=3)
     xy = parse_points(points) if points is not None else grid_points(grid, size_wh)

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .common import console, handle_errors, prepare_out_dir
+from vidcorr.staging import check_output, staged_file
+
+from .common import OverwriteOpt, console, handle_errors
 
 
 @handle_errors
@@ -16,6 +18,7 @@ def render(
     tracks_file: Annotated[Path, typer.Argument(help="tracks.npz written by `vidcorr track`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output video (.mp4).")] = Path("annotated.mp4"),
     trail: Annotated[int, typer.Option("--trail", min=0, help="Frames of trail behind each marker.")] = 10,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Draw saved tracks on every frame of VIDEO (same size and fps): coloured markers, trails, hollow
     markers where a point is not visible, point ids."""
@@ -23,8 +26,9 @@ def render(
     from vidcorr.tracks import Tracks
     from vidcorr.video import open_video
 
+    check_output(out, folder=False, overwrite=overwrite, overwrite_hint="--overwrite")
     tracks = Tracks.load_npz(tracks_file)
     reader = open_video(video)
-    prepare_out_dir(out.parent if str(out.parent) else Path("."))
-    rendered = render_video(reader, tracks, out, trail=trail)
-    console.print(f"{rendered.num_frames} frames at {rendered.fps:g} fps ({rendered.codec}); wrote {rendered.path}")
+    with staged_file(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
+        rendered = render_video(reader, tracks, staged, trail=trail)
+    console.print(f"{rendered.num_frames} frames at {rendered.fps:g} fps ({rendered.codec}); wrote {out}")

@@ -13,7 +13,9 @@ from rich.table import Table
 from vidcorr.config import Config
 from vidcorr.embeddings import Embeddings
 from vidcorr.errors import InputError
+from vidcorr.staging import check_output, staged_folder
 from vidcorr.track import DEFAULT_VISIBILITY_THRESHOLD, check_queries
+from vidcorr.validate import check_fraction, check_frame_index, check_video_file, refuse_options
 from vidcorr.view import DEFAULT_KEY_FRAMES
 
 from .common import (
@@ -30,6 +32,7 @@ from .common import (
     InitPromptOpt,
     MaxBatchOpt,
     ModelOpt,
+    OverwriteOpt,
     PointsOpt,
     RefFrameOpt,
     RestartsOpt,
@@ -37,12 +40,10 @@ from .common import (
     StageProgress,
     StepsOpt,
     build_config,
-    check_out_dir,
     console,
     elapsed,
     handle_errors,
     load_model,
-    prepare_out_dir,
     warn_if_slow,
 )
 from .points import video_queries
@@ -60,7 +61,8 @@ def track(
     ref_frame: RefFrameOpt = 0,
     embeddings_file: Annotated[Path | None, typer.Option(
         "--embeddings", help="Track with embeddings from `vidcorr fit` instead of fitting.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: VIDEO_vidcorr].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help=r"Output folder \[default: VIDEO_vidcorr].")] = None,
+    overwrite: OverwriteOpt = False,
     no_video: Annotated[bool, typer.Option("--no-video", help="Skip annotated.mp4.")] = False,
     trail: Annotated[int, typer.Option("--trail", min=0, help="Frames of trail behind each marker.")] = 10,
     heatmap: Annotated[int | None, typer.Option("--heatmap", help="Blend this point's attention map in.")] = None,
@@ -93,9 +95,17 @@ def track(
     from vidcorr.video import open_video
     from vidcorr.view import KeyFrameMaps, add_reference_maps, choose_key_frames, write_track_visuals
 
-    reader = open_video(video)
+    # Every argument is checked before any work (the video is opened, not decoded, to check frame numbers).
+    check_fraction(visibility_threshold, "--visibility-threshold")
+    for name, value in (("--ref-frame", ref_frame), ("--start", start), ("--end", end)):
+        check_frame_index(value, name)
+    if embeddings_file is not None:
+        refuse_options({"--steps": steps, "--restarts": restarts, "--init-prompt": init_prompt},
+                       "applies to fitting; it has no effect with --embeddings")
+    out = check_output(out or Path(f"{video.stem}_vidcorr"), folder=True, overwrite=overwrite,
+                       overwrite_hint="--overwrite")
+    reader = open_video(check_video_file(video))
     info = reader.info
-    out = check_out_dir(out or Path(f"{video.stem}_vidcorr"))
     reader.frame_indices(start, end, stride)  # a bad range fails before any model work
 
     embeddings = None
@@ -135,7 +145,8 @@ def track(
             key_maps(frame, active, loc)
 
     began = time.perf_counter()
-    labels = {"fit": "fitting embeddings (steps)", "locate": "locating (crops)", "track": "tracking (frames)"}
+    labels = {"fit": "fitting embeddings (steps)", "locate": "locating (crops)", "track": "tracking (frames)",
+              "render": "writing annotated.mp4 (frames)", "keyframes": "writing key frames"}
     with StageProgress(labels) as progress:
         if embeddings is None:
             embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)
@@ -150,20 +161,22 @@ def track(
             # Tracking does not locate a point on its own query frame: the reference maps come from here.
             add_reference_maps(key_maps, ldm, reader, embeddings, cfg, progress=progress)
         tracks.meta["video"] = str(video)
-        prepare_out_dir(out)
-        # The long write first: an interrupt while rendering leaves no output at all.
-        written = []
-        if not no_video:
-            frames = tracks.frame_indices
-            rendered = render_video(reader, tracks, out / "annotated.mp4", trail=trail,
-                                    heatmaps=(lambda row: heat.get(int(frames[row]))) if heat else None)
-            written.append(rendered.path)
-        written += list(tracks.save_all(out).values())
-        if fitted_here:
-            written.append(embeddings.save(out / "embeddings.safetensors"))
-        if keyframes:
-            written.append(write_track_visuals(out, reader, tracks, key_frames, key_maps, trail=trail,
-                                               global_search=global_search))
+        # Everything goes to a hidden staging folder that becomes --out whole, or is deleted.
+        with staged_folder(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
+            written = []
+            if not no_video:
+                frames = tracks.frame_indices
+                rendered = render_video(reader, tracks, staged.path / "annotated.mp4", trail=trail,
+                                        heatmaps=(lambda row: heat.get(int(frames[row]))) if heat else None,
+                                        progress=lambda done, total: progress("render", done, total))
+                written.append(rendered.path)
+            written += list(tracks.save_all(staged.path).values())
+            if fitted_here:
+                written.append(embeddings.save(staged.path / "embeddings.safetensors"))
+            if keyframes:
+                written.append(write_track_visuals(staged.path, reader, tracks, key_frames, key_maps, trail=trail,
+                                                   global_search=global_search, progress=progress))
+            written = [staged.final_name(path) for path in written]
 
     table = Table(title=f"vidcorr track {video.name}")
     for column in ("points", "frames", "mean confidence", "visible", "time"):

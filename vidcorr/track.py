@@ -27,6 +27,7 @@ from .fit import Progress, fit
 from .locate import Location, locate
 from .model import LDM
 from .tracks import Tracks
+from .validate import check_fraction
 from .video import VideoReader, open_video
 
 DEFAULT_VISIBILITY_THRESHOLD = 0.5
@@ -97,6 +98,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     or on the frames in return_maps (a collection of frame indices; maps cost memory traffic).
     Returns Tracks: points (T, N, 2), visible (T, N), confidence (T, N), queries (N, 3).
     """
+    check_fraction(visibility_threshold, "visibility_threshold")
     reader = open_video(video)
     info = reader.info
     if embeddings is None:

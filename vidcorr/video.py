@@ -31,6 +31,7 @@ import numpy as np
 
 from vidcorr.atomic import atomic_path
 from vidcorr.errors import InputError
+from vidcorr.validate import check_video_file
 
 BACKENDS = ("auto", "decord", "opencv")
 # What backend="auto" tries, in order. decord first, as the design asks; benchmarks/video_memory.py
@@ -284,8 +285,9 @@ class DecordReader(VideoReader):
 
     def _read_batch(self, indices: np.ndarray) -> np.ndarray:
         try:
-            batch = _decord_to_numpy(self._vr.get_batch(indices.tolist()))
-            self._vr.seek(0)  # stop decord's read-ahead (class docstring)
+            with _quiet_native_stderr():  # a damaged stream makes FFmpeg print per macroblock
+                batch = _decord_to_numpy(self._vr.get_batch(indices.tolist()))
+                self._vr.seek(0)  # stop decord's read-ahead (class docstring)
         except Exception:  # decord raises its own DECORDError / RuntimeError types
             raise self._decode_error(int(indices[0])) from None
         return np.ascontiguousarray(batch, dtype=np.uint8)
@@ -340,6 +342,10 @@ class OpenCVReader(VideoReader):
             self._cap = None
 
     def _read_batch(self, indices: np.ndarray) -> np.ndarray:
+        with _quiet_native_stderr():  # a damaged stream makes FFmpeg print per macroblock
+            return self._decode(indices)
+
+    def _decode(self, indices: np.ndarray) -> np.ndarray:
         h, w = self.info.height, self.info.width
         out = np.empty((len(indices), h, w, 3), dtype=np.uint8)
         for i, t in enumerate(indices.tolist()):
@@ -450,6 +456,7 @@ def open_video(
         raise InputError(f"video {str(path)!r} does not exist")
     if path.is_dir():
         raise InputError(f"video {str(path)!r} is not a file")
+    check_video_file(path)  # a still image: say so, not "truncated"
     if backend == "decord" and not decord_available():
         raise InputError(
             "video backend 'decord' is not available (decord is not installed; it ships wheels for "
