@@ -44,6 +44,9 @@ def quiet_libraries() -> None:
     (VIDCORR_DEBUG=1 keeps it)."""
     if os.environ.get("VIDCORR_DEBUG", "") not in ("", "0"):
         return
+    # OpenCV's FFmpeg decoder threads log a damaged stream even after a read returns, outside the windows
+    # in which vidcorr.video silences fd 2; FFmpeg reads this once, before the first capture opens.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     import warnings
 
     import diffusers

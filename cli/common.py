@@ -32,7 +32,7 @@ from vidcorr._testhooks import pause_point
 from vidcorr.config import PRESET_NOTES, PRESETS, Config
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.progress import PlainProgress
-from vidcorr.staging import Terminated
+from vidcorr.staging import Terminated, published
 
 console = Console()
 err_console = Console(stderr=True)
@@ -215,6 +215,7 @@ def handle_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = os.environ.get("VIDCORR_DEBUG", "") not in ("", "0")
+        already_published = len(published())
         try:
             return command(*args, **kwargs)
         except VidcorrError as exc:
@@ -224,9 +225,11 @@ def handle_errors(command: F) -> F:
         except KeyboardInterrupt as exc:
             if debug:
                 raise
-            # True because every output is staged (vidcorr.staging) and deleted on the way out.
-            raise fail("interrupted; no complete-looking output was left behind",
-                       143 if isinstance(exc, Terminated) else 130) from None
+            # Every output is staged (vidcorr.staging) and deleted on the way out, unless already in place.
+            done = published()[already_published:]
+            message = (f"interrupted after {', '.join(map(str, done))} was written whole" if done
+                       else "interrupted; no complete-looking output was left behind")
+            raise fail(message, 143 if isinstance(exc, Terminated) else 130) from None
         except OSError as exc:
             if debug:
                 raise

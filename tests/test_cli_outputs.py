@@ -267,17 +267,18 @@ def test_decoder_noise_is_silenced_and_the_one_line_error_stands_alone(tmp_path,
     data[len(data) // 4: len(data) // 2] = bytes(len(data) // 2 - len(data) // 4)  # damage the frames
     (tmp_path / "bad.mp4").write_bytes(data)
 
-    def read_all():
+    def read_all(backend):
         with contextlib.suppress(vidcorr.InputError):
-            reader = vidcorr.video.open_video(tmp_path / "bad.mp4")
-            for _ in reader.iter_frames():
-                pass
+            with vidcorr.video.open_video(tmp_path / "bad.mp4", backend=backend) as reader:
+                for _ in reader.iter_frames():
+                    pass
 
-    read_all()
-    assert capfd.readouterr().err == ""
+    if vidcorr.video.decord_available():  # in this process; OpenCV's path is checked through the CLI below
+        read_all("decord")
+        assert capfd.readouterr().err == ""
     with monkeypatch.context() as patch:  # the control: the same reads do print without the silencing
         patch.setattr(vidcorr.video, "_quiet_native_stderr", contextlib.nullcontext)
-        read_all()
+        read_all("opencv")
         assert "[mpeg4 @" in capfd.readouterr().err
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     env.pop("VIDCORR_DEBUG", None)
@@ -285,7 +286,61 @@ def test_decoder_noise_is_silenced_and_the_one_line_error_stands_alone(tmp_path,
                              "--keyframes", "0", "--no-video", *TINY], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 2
+    for backend in ("decord", "opencv"):  # the other reader, through the CLI's own set-up
+        code = (f"import cli.app, vidcorr.video as v; cli.app.quiet_libraries(); r = v.open_video('bad.mp4', "
+                f"backend='{backend}'); [b for b in r.iter_frames()]")
+        if backend == "decord" and not vidcorr.video.decord_available():
+            continue
+        other = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                               timeout=300)
+        assert "mpeg4 @" not in other.stderr and other.stderr.strip().splitlines()[-1].startswith(
+            "vidcorr.errors.InputError: cannot")
     errors = [line for line in result.stderr.splitlines() if not line.startswith(("warning: --model tiny",
                                                                                     "fitting embeddings"))]
     assert len(errors) == 1 and re.fullmatch(r"error: cannot decode frame \d+ of video 'bad.mp4' \(it announces 12 "
                                              r"frames\): the file may be truncated or corrupt", errors[0]), errors
+
+
+def test_an_interrupt_after_the_output_is_in_place_says_so(clip, tmp_path, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.track, "Table", interrupt)  # the summary table comes after the output is in place
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["track", str(clip), "--points", "10,10", "--no-video", "--keyframes", "0",
+                                 "-o", str(out), *TINY])
+    assert result.exit_code == 130
+    assert _lines(result)[-1] == f"error: interrupted after {out} was written whole"
+    assert sorted(p.name for p in out.iterdir()) == ["embeddings.safetensors", "tracks.csv", "tracks.json",
+                                                     "tracks.npz"]
+
+
+def test_render_stages_its_file_and_refuses_an_existing_one(clip, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["track", str(clip), "--points", "10,10", "--no-video", "--keyframes", "0",
+                                 "-o", str(out), *TINY])
+    assert result.exit_code == 0, result.output
+    video = tmp_path / "a.mp4"
+    video.write_text("an earlier file")
+    result = runner.invoke(app, ["render", str(clip), str(out / "tracks.npz"), "-o", str(video)])
+    assert result.exit_code == 2
+    assert _lines(result) == [f"error: output file '{video}' already exists; pass --overwrite to replace it"]
+    result = runner.invoke(app, ["render", str(clip), str(out / "tracks.npz"), "-o", str(video), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "run"]
+
+
+def test_an_interrupted_match_leaves_no_output(tmp_path, monkeypatch):
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), random_image(40, 40))
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.match, "write_image", interrupt)  # after matches.json and .csv are written
+    result = runner.invoke(app, ["match", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--points", "5,5",
+                                 "-o", str(tmp_path / "m"), *TINY])
+    assert result.exit_code == 130
+    assert _lines(result)[-1] == "error: interrupted; no complete-looking output was left behind"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]

@@ -75,6 +75,15 @@ def raise_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+_published: list[Path] = []
+
+
+def published() -> list[Path]:
+    """Every output this process has put in place, in order (a program's interrupt message uses it to
+    say truthfully whether a complete output was left)."""
+    return list(_published)
+
+
 def _owner_tag() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -234,6 +243,7 @@ def staged_folder(final: str | os.PathLike, *, overwrite: bool = False,
 def _publish(staging: Path, final: Path, overwrite: bool, overwrite_hint: str) -> None:
     try:
         os.rename(staging, final)  # also replaces an empty folder, atomically
+        _published.append(final)
         return
     except OSError as exc:
         if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
@@ -245,8 +255,10 @@ def _publish(staging: Path, final: Path, overwrite: bool, overwrite_hint: str) -
     try:
         os.rename(staging, final)
     except BaseException:
-        os.rename(aside, final)
+        with contextlib.suppress(OSError):
+            os.rename(aside, final)
         raise
+    _published.append(final)
     _remove(aside)
 
 
@@ -275,6 +287,7 @@ def staged_file(final: str | os.PathLike, *, overwrite: bool = False,
                 raise OutputExistsError(f"output file {str(final)!r} already exists; pass {overwrite_hint} to "
                                         "replace it")
             os.replace(staged, final)
+            _published.append(final)
         except OSError as exc:
             raise write_error(exc, staged, final) from exc
     except BaseException:

@@ -265,6 +265,9 @@ class DecordReader(VideoReader):
     def __init__(self, path: Path, num_threads: int = 0) -> None:
         import decord
 
+        # decord's decoder threads run ahead of the reads and log damaged streams to fd 2 at any time,
+        # outside any window `_quiet_native_stderr` could cover: silence its FFmpeg log (errors still raise).
+        decord.logging.set_level(decord.logging.QUIET)
         self.name = str(path)
         with _quiet_native_stderr():
             try:
@@ -337,9 +340,14 @@ class OpenCVReader(VideoReader):
         self.info = VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height)
 
     def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
+        if getattr(self, "_cap", None) is not None:
+            with _quiet_native_stderr():  # releasing flushes the decoder, which logs a damaged stream
+                self._cap.release()
             self._cap = None
+
+    def __del__(self) -> None:  # a reader never closed is released quietly too
+        with contextlib.suppress(Exception):
+            self.close()
 
     def _read_batch(self, indices: np.ndarray) -> np.ndarray:
         with _quiet_native_stderr():  # a damaged stream makes FFmpeg print per macroblock
