@@ -29,8 +29,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from vidcorr._testhooks import pause_point
 from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
 from vidcorr.errors import InputError, VidcorrError
+from vidcorr.progress import PlainProgress
+from vidcorr.staging import Terminated, published
 
 console = Console()
 err_console = Console(stderr=True)
@@ -181,6 +184,10 @@ def model_options(*, preset_default: str | None = "paper", preset_help: str | No
     return decorate
 
 
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an existing output, whole, instead of refusing to run.", rich_help_panel=OUTPUT)]
+
+
 def build_config(preset: str, **overrides: Any) -> Config:
     """The preset with only the options the user set applied (None means 'not set')."""
     if preset not in PRESETS:
@@ -293,11 +300,14 @@ class RateColumn(ProgressColumn):
 
 
 class StageProgress:
-    """A rich progress bar per stage (fit steps, locate crops, frames); silent off a terminal."""
+    """A rich progress bar per stage (fit steps, locate crops, frames); off a terminal, plain lines on
+    stderr (one per stage's start and end, and every 10 s or 10 % in between)."""
 
     def __init__(self, labels: dict[str, str] | None = None) -> None:
         self.labels = labels or {}
         self.enabled = console.is_terminal
+        self.plain = None if self.enabled else PlainProgress(
+            lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True), self.labels)
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                  console=console, disable=not self.enabled, transient=False)
@@ -311,6 +321,10 @@ class StageProgress:
         self.progress.__exit__(*exc)
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        pause_point(stage)
+        if self.plain is not None:
+            self.plain(stage, done, total)
+            return
         task = self.tasks.get(stage)
         if task is None or self.progress.tasks[task].completed > done:
             task = self.progress.add_task(self.labels.get(stage, stage), total=total)
@@ -329,16 +343,21 @@ def handle_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = os.environ.get("VIDCORR_DEBUG", "") not in ("", "0")
+        already_published = len(published())
         try:
             return command(*args, **kwargs)
         except VidcorrError as exc:
             if debug:
                 raise
             raise fail(" ".join(str(exc).split()), exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if debug:
                 raise
-            raise fail("interrupted; no complete-looking output was left behind", 130) from None
+            # Every output is staged (vidcorr.staging) and deleted on the way out, unless already in place.
+            done = published()[already_published:]
+            message = (f"interrupted after {', '.join(map(str, done))} was written whole" if done
+                       else "interrupted; no complete-looking output was left behind")
+            raise fail(message, 143 if isinstance(exc, Terminated) else 130) from None
         except OSError as exc:
             if debug:
                 raise

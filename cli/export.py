@@ -19,10 +19,10 @@ def export(
     tracks: Annotated[Path, typer.Argument(help="A tracks.npz written by `vidcorr track`.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_HELP)],
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Output file [default: next to TRACKS: tracks.slp, tracks.nwb, tracks_dlc.csv, "
+        "--out", "-o", help="Output file \\[default: next to TRACKS: tracks.slp, tracks.nwb, tracks_dlc.csv, "
         "tracks_tapvid.npz, tracks_cotracker.npz].")] = None,
     names: Annotated[str | None, typer.Option(
-        "--names", help="Comma-separated point names for the skeleton [default: point_0, point_1, ...].")] = None,
+        "--names", help="Comma-separated point names for the skeleton \\[default: point_0, point_1, ...].")] = None,
 ) -> None:
     """Write TRACKS in another tool's format: points as skeleton nodes, NaN where not visible (slp, nwb),
     confidence as the score or likelihood."""

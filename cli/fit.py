@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from vidcorr.outputs import check_out_dir, prepare_out_dir
+from vidcorr.staging import check_output, staged_file
 
 from .common import (
     OUTPUT,
     GridOpt,
     ModelOptions,
+    OverwriteOpt,
     PointsOpt,
     RefFrameOpt,
     StageProgress,
@@ -42,6 +43,7 @@ def fit(
     mask: MaskOpt = None,
     mask_id: MaskIdOpt = None,
     fps: FpsOpt = None,
+    overwrite: OverwriteOpt = False,
     *,
     options: ModelOptions,
 ) -> None:
@@ -53,7 +55,7 @@ def fit(
     from vidcorr.track import check_queries
     from vidcorr.video import open_video
 
-    check_out_dir(out.parent if str(out.parent) else Path("."))
+    check_output(out, folder=False, overwrite=overwrite, overwrite_hint="--overwrite")
     cfg = options.config()
     if source.suffix.lower() in IMAGE_SUFFIXES:
         image = read_image(source)
@@ -75,6 +77,6 @@ def fit(
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)
     warn_skipped_steps(embeddings.total_skipped_steps, embeddings.num_points * cfg.restarts * cfg.num_steps)
-    prepare_out_dir(out.parent if str(out.parent) else Path("."))
-    embeddings.save(out)
+    with staged_file(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
+        embeddings.save(staged)
     console.print(f"{embeddings.num_points} points x {embeddings.num_restarts} restarts; wrote {out}")

@@ -15,6 +15,7 @@ from vidcorr.errors import InputError
 from .common import (
     OUTPUT,
     ModelOptions,
+    OverwriteOpt,
     StageProgress,
     console,
     elapsed,
@@ -45,7 +46,8 @@ def match(
     points: Annotated[str | None, typer.Option("--points", help="Source points 'x,y;x,y' in pixels.")] = None,
     points_file: Annotated[Path | None, typer.Option("--points-file", help="CSV or JSON of x,y rows.")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Output folder [default: SRC-TRG_vidcorr].", rich_help_panel=OUTPUT)] = None,
+        "--out", "-o", help=r"Output folder \[default: SRC-TRG_vidcorr].", rich_help_panel=OUTPUT)] = None,
+    overwrite: OverwriteOpt = False,
     save_embeddings: Annotated[Path | None, typer.Option(
         "--save-embeddings", help="Also write the fitted embeddings (safetensors) here.", rich_help_panel=OUTPUT)
     ] = None,
@@ -62,7 +64,8 @@ def match(
 
     job = pipelines.prepare_match(source, target, read_query_points(points, points_file), out=out,
                                   preset=options.preset, overrides=options.overrides(), visualize=visualize,
-                                  save_embeddings=save_embeddings)
+                                  save_embeddings=save_embeddings, overwrite=overwrite,
+                                  overwrite_hint="--overwrite")
     ldm = options.load()
     warn_if_slow(ldm, job.cfg, len(job.src_xy), 1)
     start = time.perf_counter()

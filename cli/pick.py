@@ -15,7 +15,7 @@ from .view import DEFAULT_PORT, show_page
 def pick(
     video: Annotated[Path, typer.Argument(help="Video file, or folder of JPEG/PNG frames.")],
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="The page to write [default: VIDEO_pick.html in the current folder].")] = None,
+        "--out", "-o", help="The page to write \\[default: VIDEO_pick.html in the current folder].")] = None,
     frames: Annotated[int, typer.Option(
         "--frames", help="Frames to sample evenly from the video (first and last included).")] = 50,
     max_side: Annotated[int, typer.Option(

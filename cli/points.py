@@ -15,14 +15,15 @@ from vidcorr.errors import InputError
 from vidcorr.masks import DEFAULT_GRID_MARGIN
 from vidcorr.pick import POINTS_FORMAT as PICKED_FORMAT
 from vidcorr.pick import POINTS_VERSION as PICKED_VERSION
+from vidcorr.validate import check_frame_index
 
 MaskOpt = Annotated[Path | None, typer.Option(
     "--mask", help="With --grid: a binary or palette (indexed, e.g. DAVIS) PNG of the reference frame; the grid's "
     "points inside it are the queries (CoTracker's segm_mask rule).")]
 MaskIdOpt = Annotated[int | None, typer.Option(
-    "--mask-id", min=1, help="The object label to keep in a palette --mask [default: every non-zero label].")]
+    "--mask-id", min=1, help="The object label to keep in a palette --mask \\[default: every non-zero label].")]
 FpsOpt = Annotated[float | None, typer.Option(
-    "--fps", help="Frame rate of a folder of frames [default: 30]; a video file has its own.")]
+    "--fps", help="Frame rate of a folder of frames \\[default: 30]; a video file has its own.")]
 
 
 def parse_points(text: str, columns: int = 2, option: str = "--points") -> np.ndarray:
@@ -113,8 +114,7 @@ def video_queries(points: str | None, points_file: Path | None, grid: int | None
         raise InputError("give --points-file FILE alone, not with --points or --grid")
     if points_file is None and points is None and grid is None:
         raise InputError("give the points with --points 'x,y;x,y', --grid N [--mask FILE] or --points-file FILE")
-    if not 0 <= ref_frame < num_frames:
-        raise InputError(f"--ref-frame {ref_frame} is past the end of the video (frames 0..{num_frames - 1})")
+    check_frame_index(ref_frame, "--ref-frame", num_frames)
     if points_file is not None:
         return read_points_file(points_file, columns=3)
     parts = [parse_points(points)] if points is not None else []

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from vidcorr.outputs import prepare_out_dir
+from vidcorr.staging import check_output, staged_file
 
-from .common import console, err_console, handle_errors
+from .common import OverwriteOpt, console, err_console, handle_errors
 from .points import FpsOpt
 
 
@@ -20,6 +20,7 @@ def render(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output video (.mp4).")] = Path("annotated.mp4"),
     trail: Annotated[int, typer.Option("--trail", min=0, help="Frames of trail behind each marker.")] = 10,
     fps: FpsOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Draw saved tracks on every frame of VIDEO (same size and fps): coloured markers, trails, hollow
     markers where a point is not visible, point ids."""
@@ -27,11 +28,12 @@ def render(
     from vidcorr.tracks import Tracks
     from vidcorr.video import open_video
 
+    check_output(out, folder=False, overwrite=overwrite, overwrite_hint="--overwrite")
     tracks = Tracks.load_npz(tracks_file)
     # A frame folder's frame rate is the tracks' own unless --fps says otherwise.
     reader = open_video(video, fps=fps if fps is not None or not video.is_dir() else tracks.fps)
-    prepare_out_dir(out.parent if str(out.parent) else Path("."))
-    rendered = render_video(reader, tracks, out, trail=trail)
+    with staged_file(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
+        rendered = render_video(reader, tracks, staged, trail=trail)
     if rendered.warning:
         err_console.print(f"[bold yellow]warning:[/] {rendered.warning}", soft_wrap=True)
-    console.print(f"{rendered.num_frames} frames at {rendered.fps:g} fps ({rendered.codec}); wrote {rendered.path}")
+    console.print(f"{rendered.num_frames} frames at {rendered.fps:g} fps ({rendered.codec}); wrote {out}")

@@ -11,12 +11,14 @@ from rich.table import Table
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD
 from vidcorr.errors import InputError
+from vidcorr.validate import check_fraction, check_frame_index, refuse_options
 from vidcorr.visuals import DEFAULT_KEY_FRAMES
 
 from .common import (
     OUTPUT,
     GridOpt,
     ModelOptions,
+    OverwriteOpt,
     PointsOpt,
     RefFrameOpt,
     StageProgress,
@@ -33,7 +35,8 @@ from .points import FpsOpt, MaskIdOpt, MaskOpt, video_queries
 PRESET_TRACK_HELP = ("paper (5 restarts x 20 crops per frame and point), balanced (2 x 8) or fast (1 x 4); "
                      "default: paper, or the embeddings file's own settings with --embeddings.")
 BATCH = "Batch"
-STAGE_LABELS = {"fit": "fitting embeddings (steps)", "locate": "locating (crops)", "track": "tracking (frames)"}
+STAGE_LABELS = {"fit": "fitting embeddings (steps)", "locate": "locating (crops)", "track": "tracking (frames)",
+                "render": "writing annotated.mp4 (frames)", "keyframes": "writing key frames"}
 
 
 @handle_errors
@@ -59,8 +62,9 @@ def track(
     visibility_threshold: Annotated[float, typer.Option(
         "--visibility-threshold", help="visible = confidence >= this.")] = DEFAULT_VISIBILITY_THRESHOLD,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Output folder [default: VIDEO_vidcorr; a batch: vidcorr_batch, one folder per video "
-        "and index.json].", rich_help_panel=OUTPUT)] = None,
+        "--out", "-o", help=r"Output folder \[default: VIDEO_vidcorr; a batch: vidcorr_batch, one folder per "
+        "video and index.json].", rich_help_panel=OUTPUT)] = None,
+    overwrite: OverwriteOpt = False,
     no_video: Annotated[bool, typer.Option("--no-video", help="Skip annotated.mp4.", rich_help_panel=OUTPUT)] = False,
     trail: Annotated[int, typer.Option(
         "--trail", min=0, help="Frames of trail behind each marker.", rich_help_panel=OUTPUT)] = 10,
@@ -76,7 +80,7 @@ def track(
         "each process takes its part of it.", rich_help_panel=BATCH)] = None,
     checkpoint_every: Annotated[int | None, typer.Option(
         "--checkpoint-every", min=1, help="A batch: checkpoint each video every K frames, so a killed run resumes "
-        "within it [default: about one minute of work].", rich_help_panel=BATCH)] = None,
+        "within it \\[default: about one minute of work].", rich_help_panel=BATCH)] = None,
     as_batch: Annotated[bool, typer.Option(
         "--batch", help="Run even one video as a batch (its folder under --out, index.json, resumable).",
         rich_help_panel=BATCH)] = False,
@@ -89,7 +93,18 @@ def track(
     Several videos (paths, folders, globs, --list) make a batch: each video's outputs in its own folder under
     --out, index.json listing them; sharded over --shard and torchrun/srun; re-running resumes it."""
     inputs = inputs or []
+    # Every argument is checked before any work.
+    check_fraction(visibility_threshold, "--visibility-threshold")
+    for name, value in (("--ref-frame", ref_frame), ("--start", start), ("--end", end)):
+        check_frame_index(value, name)
+    if embeddings_file is not None:
+        refuse_options({"--steps": options.steps, "--restarts": options.restarts,
+                        "--init-prompt": options.init_prompt},
+                       "applies to fitting; it has no effect with --embeddings")
     if is_batch(inputs, list_file, shard, checkpoint_every, as_batch):
+        if overwrite:
+            raise InputError("--overwrite does not apply to a batch: running it again resumes it (delete its "
+                             "folder to start afresh)")
         from .batch import run_batch_command
 
         run_batch_command(inputs, list_file=list_file, shard=shard, checkpoint_every=checkpoint_every,
@@ -112,7 +127,7 @@ def track(
         video, out, queries=queries, embeddings=embeddings_file, preset=options.preset,
         overrides=options.overrides(), start=start, end=end, stride=stride,
         visibility_threshold=visibility_threshold, video_out=not no_video, trail=trail, heatmap=heatmap,
-        keyframes=keyframes, fps=fps)
+        keyframes=keyframes, fps=fps, overwrite=overwrite, overwrite_hint="--overwrite")
     ldm = options.load()
     warn_if_slow(ldm, job.cfg, job.points_to_fit, len(job.frames))
     began = time.perf_counter()

@@ -194,4 +194,4 @@ def test_ctrl_c_while_tracking_or_rendering_leaves_no_output(clip, tmp_path, mon
     monkeypatch.setattr(render_module.VideoWriter, "write", write_then_interrupt)
     result = runner.invoke(app, ["track", str(clip), "--points", "1,1", "-o", str(tmp_path / "b"), *TINY])
     assert result.exit_code == 130
-    assert [p.name for p in (tmp_path / "b").iterdir()] == []
+    assert not (tmp_path / "b").exists()

@@ -58,7 +58,8 @@ def test_offline_uncached_id_is_one_line_without_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: cannot load Stable Diffusion weights 'nobody/not-cached-anywhere': they are not in the local Hugging "
-        "Face cache and the hub is off (HF_HUB_OFFLINE=1); download them once with `huggingface-cli download "
-        "nobody/not-cached-anywhere` (then HF_HUB_OFFLINE=1 works), or pass --model /path/to/local/diffusers/folder"]
+        "Face cache and the hub is off (HF_HUB_OFFLINE=1); download them once with `hf download "
+        "nobody/not-cached-anywhere` (then HF_HUB_OFFLINE=1 works), or use a local diffusers folder (with unet/ and "
+        "vae/) instead"]
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "a-b_vidcorr").exists()

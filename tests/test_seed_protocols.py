@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 from synthetic_pairs import CubImage, WillowRow, memory_pair, write_cub, write_pfwillow
 from typer.testing import CliRunner
+from vidcorr_cli.app import app
 
-from cli.app import app
 from vidcorr.eval import runner
 from vidcorr.eval.pairs import Prediction
 from vidcorr.eval.pck import pck_threshold, score_pair

@@ -181,6 +181,9 @@ class LDM:
         """
         source = str(model)
         local = Path(source).expanduser()
+        if not local.exists() and looks_like_a_path(source):
+            raise ModelLoadError(f"model folder {source!r} does not exist (a local model is a diffusers folder "
+                                 "with unet/ and vae/ subfolders)")
         if local.exists():
             if not (local / "unet").is_dir() or not (local / "vae").is_dir():
                 raise ModelLoadError(f"{source} is not a diffusers Stable Diffusion folder "
@@ -417,6 +420,28 @@ def _load_components(source: str, dtype: torch.dtype, variant: str | None) -> tu
     return load(UNet2DConditionModel, "unet"), load(AutoencoderKL, "vae")
 
 
+def looks_like_a_path(model: str) -> bool:
+    """Whether `model` names a local folder rather than a hub id ("namespace/name", one slash)."""
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return (model.startswith(("./", "../", "/", "~", ".\\", "..\\")) or model in (".", "..")
+            or model.count("/") > 1 or model.endswith(tuple(seps)) or any(sep in model for sep in seps - {"/"}))
+
+
+def hub_commands() -> tuple[str, str]:
+    """(download, login) commands of the installed huggingface_hub: its `hf` entry point where it ships
+    one (huggingface_hub >= 0.34), else the older `huggingface-cli`."""
+    from importlib import metadata
+
+    try:
+        scripts = {e.name for e in metadata.distribution("huggingface_hub").entry_points
+                   if e.group == "console_scripts"}
+    except metadata.PackageNotFoundError:
+        scripts = set()
+    if "hf" in scripts:
+        return "hf download", "hf auth login"
+    return "huggingface-cli download", "huggingface-cli login"
+
+
 def _explain_load_failure(model: str, exc: BaseException) -> str:
     """One line: why the weights of `model` cannot be had, and how to get them."""
     chain, seen = [], exc
@@ -424,11 +449,12 @@ def _explain_load_failure(model: str, exc: BaseException) -> str:
         chain.append(f"{type(seen).__name__} {seen}")
         seen = seen.__cause__ or seen.__context__
     text = " | ".join(chain).lower()
-    fix = (f"download them once with `huggingface-cli download {model}` (then HF_HUB_OFFLINE=1 works), "
-           "or pass --model /path/to/local/diffusers/folder")
+    download, login = hub_commands()
+    local = "or use a local diffusers folder (with unet/ and vae/) instead"
+    fix = f"download them once with `{download} {model}` (then HF_HUB_OFFLINE=1 works), {local}"
     if "gated" in text or "401" in text or "403" in text or "access to model" in text:
-        why = "the repository is gated or private: accept its licence on the hub and log in (`hf auth login`)"
-        return f"cannot load Stable Diffusion weights {model!r}: {why}; or pass --model /path/to/local/folder"
+        why = f"the repository is gated or private: accept its licence on the hub and log in (`{login}`)"
+        return f"cannot load Stable Diffusion weights {model!r}: {why}; {local}"
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         why = "they are not in the local Hugging Face cache and the hub is off (HF_HUB_OFFLINE=1)"
     elif any(s in text for s in ("offline", "connection", "name or service not known", "timed out", "resolve host",

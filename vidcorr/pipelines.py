@@ -36,6 +36,7 @@ from .model import LDM
 from .outputs import OutputFolder
 from .plan import prepare
 from .render import render_video, side_by_side
+from .staging import check_output, staged_file
 from .track import check_queries, fit_queries, track
 from .tracks import Tracks
 from .video import VideoInfo, VideoReader, open_video
@@ -173,7 +174,8 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
                   end: int | None = None, stride: int = 1,
                   visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD, video_out: bool = True,
                   trail: int = 10, heatmap: int | None = None, keyframes: int = DEFAULT_KEY_FRAMES,
-                  fps: float | None = None) -> TrackJob:
+                  fps: float | None = None, overwrite: bool = False,
+                  overwrite_hint: str = "overwrite=True") -> TrackJob:
     """Check a track run before any model work: the video, the output folder, the frame range, the queries or
     embeddings, the config.
 
@@ -189,14 +191,18 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
         video_out, trail, heatmap: the annotated video, its trail length, the point whose map it blends in.
         keyframes: key frames saved for ``vidcorr view`` (evenly spaced, plus the query frames); 0 for none.
         fps: the frame rate of a folder of frames (default 30); a video file has its own.
+        overwrite: replace an earlier run in `out` (whole) instead of refusing; overwrite_hint: how the
+            caller's user asks for that, for the refusal's message (the CLI: "--overwrite").
 
     Raises:
-        InputError: bad inputs (one line naming the problem). EmbeddingsMismatchError: at :func:`run_track`.
+        InputError: bad inputs (one line naming the problem), `out` holding a run already (without
+            `overwrite`). EmbeddingsMismatchError: at :func:`run_track`.
     """
     video = Path(video)
+    folder = OutputFolder(out if out is not None else Path(f"{video.stem}_vidcorr"), overwrite=overwrite,
+                          overwrite_hint=overwrite_hint)
     reader = open_video(video, fps=fps)
     info = reader.info
-    folder = OutputFolder(out if out is not None else Path(f"{video.stem}_vidcorr"))
     frames = reader.frame_indices(start, end, stride)  # a bad range fails before any model work
     loaded: Embeddings | None = None
     checked: np.ndarray | None = None
@@ -280,23 +286,25 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
         add_reference_maps(key_maps, ldm, reader, embeddings, cfg, progress=progress)
     tracks.meta["video"] = str(job.video)
     out = job.out
-    out.create()
     warnings: list[str] = []
-    if job.video_out:
-        rows = tracks.frame_indices
-        rendered = render_video(reader, tracks, out / "annotated.mp4", trail=job.trail,
-                                heatmaps=(lambda row: heat.get(int(rows[row]))) if heat else None)
-        out.add(rendered.path)
-        if rendered.warning:
-            warnings.append(rendered.warning)
-    for path in tracks.save_all(out.path).values():
-        out.add(path)
-    if fitted:
-        out.add(embeddings.save(out / "embeddings.safetensors"))
-    if job.keyframes:
-        out.add(write_track_visuals(out.path, reader, tracks, key_frames, key_maps, trail=job.trail,
-                                    global_search=job.global_search))
-    return TrackResult(tracks, embeddings, fitted, out.path, list(out.written), warnings)
+    with out.writing():  # a hidden staging folder, made the output folder whole at the end (or deleted)
+        if job.video_out:
+            rows = tracks.frame_indices
+            rendered = render_video(reader, tracks, out / "annotated.mp4", trail=job.trail,
+                                    heatmaps=(lambda row: heat.get(int(rows[row]))) if heat else None,
+                                    progress=(lambda done, total: progress("render", done, total))
+                                    if progress is not None else None)
+            out.add(rendered.path)
+            if rendered.warning:
+                warnings.append(rendered.warning)
+        for path in tracks.save_all(out.path).values():
+            out.add(path)
+        if fitted:
+            out.add(embeddings.save(out / "embeddings.safetensors"))
+        if job.keyframes:
+            out.add(write_track_visuals(out.path, reader, tracks, key_frames, key_maps, trail=job.trail,
+                                        global_search=job.global_search, progress=progress))
+    return TrackResult(tracks, embeddings, fitted, out.final, list(out.written), warnings)
 
 
 def track_to_folder(ldm: LDM, video: str | os.PathLike, out: str | os.PathLike | None = None, *,
@@ -357,18 +365,25 @@ class MatchResult:
 def prepare_match(source: str | os.PathLike, target: str | os.PathLike, points: np.ndarray, *,
                   out: str | os.PathLike | None = None, preset: str | None = None,
                   overrides: Mapping[str, Any] | None = None, visualize: bool = False,
-                  save_embeddings: str | os.PathLike | None = None) -> MatchJob:
+                  save_embeddings: str | os.PathLike | None = None, overwrite: bool = False,
+                  overwrite_hint: str = "overwrite=True") -> MatchJob:
     """Read both images, check the points (N, 2) against the source, build the config, check the output
-    folder (default ``<source stem>-<target stem>_vidcorr``); no model work.
+    folder (default ``<source stem>-<target stem>_vidcorr``) and `save_embeddings`; no model work.
+
+    `overwrite` replaces an earlier run in the folder (and the embeddings file), whole, instead of refusing.
 
     Raises:
-        InputError: an unreadable image, a point outside the source, a bad option or output folder.
+        InputError: an unreadable image, a point outside the source, a bad option or output folder, an
+            existing output without `overwrite`.
     """
     source, target = Path(source), Path(target)
+    folder = OutputFolder(out if out is not None else Path(f"{source.stem}-{target.stem}_vidcorr"),
+                          overwrite=overwrite, overwrite_hint=overwrite_hint)
+    if save_embeddings is not None:
+        check_output(save_embeddings, folder=False, overwrite=overwrite, overwrite_hint=overwrite_hint)
     src_image, trg_image = read_image(source), read_image(target)
     src_xy = check_points(points, (src_image.shape[1], src_image.shape[0]), name=f"source image {source.name}")
     cfg = config_for(preset, overrides)
-    folder = OutputFolder(out if out is not None else Path(f"{source.stem}-{target.stem}_vidcorr"))
     return MatchJob(source, target, src_image, trg_image, src_xy, cfg, folder, visualize,
                     Path(save_embeddings) if save_embeddings is not None else None)
 
@@ -398,28 +413,33 @@ def run_match(ldm: LDM, job: MatchJob, *, progress: Progress | None = None) -> M
                      "confidence": float(location.confidence[i])} for i in range(len(src_xy))],
     }
     out = job.out
-    out.create()
-    out.add(write_json(out / "matches.json", record))
-    out.add(_write_matches_csv(out / "matches.csv", src_xy, location))
-    out.add(write_image(out / "matches.jpg", side_by_side(job.src_image, job.trg_image, src_xy, location.points)))
+    with out.writing():  # a hidden staging folder, made the output folder whole at the end (or deleted)
+        out.add(write_json(out / "matches.json", record))
+        out.add(_write_matches_csv(out / "matches.csv", src_xy, location))
+        out.add(write_image(out / "matches.jpg", side_by_side(job.src_image, job.trg_image, src_xy,
+                                                              location.points)))
+        if job.visualize:
+            write_match_visuals(out / VIS_DIR, job.source, job.target, job.src_image, job.trg_image, src_xy,
+                                location.points, location.confidence, found.source_maps, location.maps, cfg.layers)
+            out.add(out / VIS_DIR / INDEX_FILE)
     if job.save_embeddings is not None:
-        out.add(found.embeddings.save(job.save_embeddings))
-    if job.visualize:
-        write_match_visuals(out / VIS_DIR, job.source, job.target, job.src_image, job.trg_image, src_xy,
-                            location.points, location.confidence, found.source_maps, location.maps, cfg.layers)
-        out.add(out / VIS_DIR / INDEX_FILE)
-    return MatchResult(src_xy, location.points, location.confidence, found.embeddings, record, out.path,
+        with staged_file(job.save_embeddings, overwrite=out.overwrite, overwrite_hint=out.overwrite_hint) as staged:
+            found.embeddings.save(staged)
+        out.add(job.save_embeddings)
+    return MatchResult(src_xy, location.points, location.confidence, found.embeddings, record, out.final,
                        list(out.written))
 
 
 def match(ldm: LDM, source: str | os.PathLike, target: str | os.PathLike, points: np.ndarray,
           cfg: Config | None = None, *, out: str | os.PathLike | None = None, visualize: bool = False,
-          save_embeddings: str | os.PathLike | None = None, progress: Progress | None = None) -> MatchResult:
+          save_embeddings: str | os.PathLike | None = None, progress: Progress | None = None,
+          overwrite: bool = False) -> MatchResult:
     """Find where `source`'s points (N, 2) x, y are in `target` and write the outputs into `out`.
 
     `cfg` defaults to ``Config()`` (the ``paper`` preset). See :func:`prepare_match` and :func:`run_match`.
     """
-    job = prepare_match(source, target, points, out=out, visualize=visualize, save_embeddings=save_embeddings)
+    job = prepare_match(source, target, points, out=out, visualize=visualize, save_embeddings=save_embeddings,
+                        overwrite=overwrite)
     if cfg is not None:
         job = dataclasses.replace(job, cfg=cfg)
     return run_match(ldm, job, progress=progress)

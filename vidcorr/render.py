@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from vidcorr.errors import InputError
+from vidcorr.staging import verify_written_video
 from vidcorr.tracks import Tracks
 from vidcorr.video import VideoReader, VideoWriter, open_video
 
@@ -335,6 +336,11 @@ def _render(
                 writer.write(frame)
             if progress is not None:
                 progress(writer.frames_written, info.num_frames)
+    try:  # OpenCV's writer reports no failure (a full disk leaves a short file): read it back
+        verify_written_video(out_path, writer.frames_written)
+    except OSError:
+        Path(out_path).unlink(missing_ok=True)
+        raise
     return RenderedVideo(
         path=Path(out_path),
         num_frames=writer.frames_written,

@@ -31,6 +31,7 @@ from .locate import Location, locate
 from .model import LDM
 from .plan import prepare
 from .tracks import Tracks
+from .validate import check_fraction
 from .video import VideoReader, open_video
 
 CONFIDENCE_RULE = ("attention probability of the point's token at the located pixel (mean over restarts and "
@@ -141,6 +142,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
         Tracks: points float (T, N, 2) x, y pixels, visible bool (T, N), confidence (T, N) in [0, 1],
         queries (N, 3) t, x, y, frame_indices (T,).
     """
+    check_fraction(visibility_threshold, "visibility_threshold")
     reader = open_video(video)
     info = reader.info
     tracked = reader.frame_indices(start, end, stride)

@@ -42,6 +42,7 @@ import numpy as np
 
 from vidcorr.atomic import atomic_path
 from vidcorr.errors import InputError
+from vidcorr.validate import check_video_file
 
 BACKENDS = ("auto", "decord", "opencv")
 # What backend="auto" tries, in order. decord first, as the design asks; benchmarks/video_memory.py
@@ -279,6 +280,9 @@ class DecordReader(VideoReader):
     def __init__(self, path: Path, num_threads: int = 0) -> None:
         import decord
 
+        # decord's decoder threads run ahead of the reads and log damaged streams to fd 2 at any time,
+        # outside any window `_quiet_native_stderr` could cover: silence its FFmpeg log (errors still raise).
+        decord.logging.set_level(decord.logging.QUIET)
         self.name = str(path)
         with _quiet_native_stderr():
             try:
@@ -304,8 +308,9 @@ class DecordReader(VideoReader):
 
     def _read_batch(self, indices: np.ndarray) -> np.ndarray:
         try:
-            batch = _decord_to_numpy(self._vr.get_batch(indices.tolist()))
-            self._vr.seek(0)  # stop decord's read-ahead (class docstring)
+            with _quiet_native_stderr():  # a damaged stream makes FFmpeg print per macroblock
+                batch = _decord_to_numpy(self._vr.get_batch(indices.tolist()))
+                self._vr.seek(0)  # stop decord's read-ahead (class docstring)
         except Exception:  # decord raises its own DECORDError / RuntimeError types
             raise self._decode_error(int(indices[0])) from None
         return np.ascontiguousarray(batch, dtype=np.uint8)
@@ -359,11 +364,20 @@ class OpenCVReader(VideoReader):
         self.info = VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height)
 
     def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
+        if getattr(self, "_cap", None) is not None:
+            with _quiet_native_stderr():  # releasing flushes the decoder, which logs a damaged stream
+                self._cap.release()
             self._cap = None
 
+    def __del__(self) -> None:  # a reader never closed is released quietly too
+        with contextlib.suppress(Exception):
+            self.close()
+
     def _read_batch(self, indices: np.ndarray) -> np.ndarray:
+        with _quiet_native_stderr():  # a damaged stream makes FFmpeg print per macroblock
+            return self._decode(indices)
+
+    def _decode(self, indices: np.ndarray) -> np.ndarray:
         h, w = self.info.height, self.info.width
         out = np.empty((len(indices), h, w, 3), dtype=np.uint8)
         for i, t in enumerate(indices.tolist()):
@@ -504,6 +518,7 @@ def open_video(
             f"fps={fps!r} applies to frame folders and frames in memory only: video {str(path)!r} has its own "
             "frame rate"
         )
+    check_video_file(path)  # a still image: say so, not "truncated"
     if backend == "decord" and not decord_available():
         raise InputError(
             "video backend 'decord' is not available (decord is not installed; it ships wheels for "

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +221,8 @@ def colour_heat(heat: np.ndarray, side: int = HEAT_SIDE) -> np.ndarray:
 
 
 def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks, key_frames: Sequence[int],
-                        maps: KeyFrameMaps | None = None, *, trail: int = 10, global_search: bool = False) -> Path:
+                        maps: KeyFrameMaps | None = None, *, trail: int = 10, global_search: bool = False,
+                        progress: Callable[[str, int, int], None] | None = None) -> Path:
     """Write ``<out_dir>/keyframes/``: key and query frames as JPEG, heat maps as PNG, ``index.json`` last
     (the format is in this module's docstring). Returns the index's path.
 
@@ -233,6 +234,7 @@ def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks,
         maps: heat maps collected during tracking (`KeyFrameMaps`), or None for none.
         trail: rows of trail the page draws behind each point.
         global_search: no frame was a reference (the queries' frames are meaningless).
+        progress: called as progress("keyframes", done, total) after each frame written.
     """
     folder = Path(out_dir) / TRACKS_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -257,7 +259,12 @@ def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks,
             heat_files.append(name)
         return {"frame": frame, "image": image_file, "heat": heat_files}
 
-    written = {f: write_frame(f) for f in sorted({int(f) for f in key_frames} | set(query_frames))}
+    to_write = sorted({int(f) for f in key_frames} | set(query_frames))
+    written = {}
+    for done, frame in enumerate(to_write, start=1):
+        written[frame] = write_frame(frame)
+        if progress is not None:
+            progress("keyframes", done, len(to_write))
     colours = point_colors(num_points)
     index = {
         "version": TRACKS_INDEX_VERSION, "kind": "tracks",
