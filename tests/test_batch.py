@@ -22,14 +22,14 @@ from batch_child import QUERIES, run
 from conftest import random_image
 from equivariant import write_lossless_video
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
-from vidcorr_cli.track import is_batch
 
 from vidcorr import resume
 from vidcorr.atomic import partial_path
 from vidcorr.batch import STAGING_DIR, VIDEO_RECORDS, read_records, staging_paths
 from vidcorr.batch_inputs import assign_shards
 from vidcorr.tracks import Tracks
+from vidcorr_cli.app import app
+from vidcorr_cli.track import is_batch
 
 runner = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "2", "--image-size", "64", "--device", "cpu"]

@@ -19,11 +19,11 @@ from synthetic_pairs import (
     write_spair,
 )
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
 
 from vidcorr.eval import download, runner
 from vidcorr.eval.pairs import Prediction
 from vidcorr.eval.results import read_results
+from vidcorr_cli.app import app
 
 cli = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "2", "--image-size", "64", "--device", "cpu"]

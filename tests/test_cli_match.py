@@ -6,6 +6,7 @@ import pytest
 from conftest import random_image
 from PIL import Image
 from typer.testing import CliRunner
+
 from vidcorr_cli.app import app
 
 runner = CliRunner()
@@ -127,6 +128,7 @@ def test_autocast_is_applied_and_recorded(tmp_path, pair):
 
 def test_precision_defaults_per_preset_and_device(monkeypatch):
     import torch
+
     from vidcorr_cli.common import Autocast, DType, precision
 
     # paper: float32 everywhere unless --autocast says otherwise (the seed ran float32).

@@ -13,15 +13,15 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import vidcorr_cli.common
-import vidcorr_cli.track
 from conftest import random_image
 from equivariant import write_lossless_video
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
 
 import vidcorr.pipelines
 import vidcorr.video
+import vidcorr_cli.common
+import vidcorr_cli.track
+from vidcorr_cli.app import app
 
 runner = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "2", "--image-size", "64", "--device", "cpu"]

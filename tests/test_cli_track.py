@@ -6,11 +6,11 @@ import pytest
 from conftest import random_image
 from equivariant import write_lossless_video
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
 
 import vidcorr
 from vidcorr import pipelines
 from vidcorr.tracks import Tracks
+from vidcorr_cli.app import app
 
 runner = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "1", "--image-size", "64", "--device", "cpu"]

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
 
 from vidcorr.errors import InputError
 from vidcorr.eval.tapvid import load_tapvid_pickle, read_davis
 from vidcorr.export import export_tracks
 from vidcorr.tracks import Tracks
+from vidcorr_cli.app import app
 
 runner = CliRunner()
 FPS = 29.97

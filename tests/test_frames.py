@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
 
 import vidcorr.frames as frames_module
 from vidcorr.errors import InputError
 from vidcorr.frames import FrameFolderReader, natural_key
 from vidcorr.tracks import Tracks
 from vidcorr.video import VideoInfo, open_video
+from vidcorr_cli.app import app
 
 runner = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "1", "--image-size", "64", "--device", "cpu"]

@@ -11,7 +11,6 @@ import pytest
 from synthetic_view import TRACK_FRAMES, write_track_run
 from test_view_browser import browser, session  # noqa: F401 (pytest fixtures)
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
 
 import vidcorr.video as video_module
 from vidcorr.errors import InputError
@@ -20,6 +19,7 @@ from vidcorr.sample import sample_frames
 from vidcorr.tracks import Tracks
 from vidcorr.video import NO_H264_WARNING, VideoWriter, open_video
 from vidcorr.view import build_site
+from vidcorr_cli.app import app
 
 runner = CliRunner()
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
-from vidcorr_cli.points import video_queries
 
 import vidcorr
 from vidcorr.errors import InputError
 from vidcorr.masks import grid_in_mask, grid_points, read_labels, read_mask
+from vidcorr_cli.app import app
+from vidcorr_cli.points import video_queries
 
 runner = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "1", "--image-size", "64", "--device", "cpu"]

@@ -22,13 +22,13 @@ import pytest
 from equivariant import write_lossless_video
 from PIL import Image
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
-from vidcorr_cli.points import read_points_file
 
 from vidcorr.errors import InputError
 from vidcorr.pages import page_asset as asset
 from vidcorr.pick import build_pick_page, sample_frames
 from vidcorr.render import point_colors
+from vidcorr_cli.app import app
+from vidcorr_cli.points import read_points_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_BLOCK = re.compile(r'<script type="application/json" id="vidcorr-data">(.*?)</script>', re.S)

@@ -14,11 +14,11 @@ import pytest
 from equivariant import write_lossless_video
 from test_view_browser import CHROMIUM, CHROMIUM_ARGS, Session, _unavailable, assert_only_local_requests
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
-from vidcorr_cli.points import read_points_file
 
 from vidcorr.pick import build_pick_page
 from vidcorr.render import point_colors
+from vidcorr_cli.app import app
+from vidcorr_cli.points import read_points_file
 
 WIDTH, HEIGHT, NUM_FRAMES = 320, 240, 9
 MAX_SIDE = 100  # the embedded pictures are 100x75: the page must still work in the video's own pixels

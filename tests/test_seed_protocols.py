@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 from synthetic_pairs import CubImage, WillowRow, memory_pair, write_cub, write_pfwillow
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
 
 from vidcorr.eval import runner
 from vidcorr.eval.pairs import Prediction
 from vidcorr.eval.pck import pck_threshold, score_pair
+from vidcorr_cli.app import app
 
 ALPHAS = (0.05, 0.1, 0.2)
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "1", "--image-size", "64", "--device", "cpu"]

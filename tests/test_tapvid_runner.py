@@ -18,7 +18,6 @@ from synthetic_tapvid import (
     write_rgb_stacking_pickle,
 )
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
 
 from vidcorr.errors import DataError
 from vidcorr.eval import report, tapvid_results, tapvid_runner
@@ -32,6 +31,7 @@ from vidcorr.eval.tapvid_results import (
     score_to_json,
 )
 from vidcorr.eval.tapvid_runner import TapVidSource
+from vidcorr_cli.app import app
 
 cli = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "1", "--image-size", "64", "--device", "cpu"]

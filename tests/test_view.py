@@ -20,7 +20,6 @@ from equivariant import write_lossless_video
 from PIL import Image
 from synthetic_view import EVIL_CATEGORY, EVIL_IMAGE, EVIL_PAIR_ID, write_eval_run, write_track_run
 from typer.testing import CliRunner
-from vidcorr_cli.app import app
 
 import vidcorr
 from vidcorr.errors import DataError, InputError
@@ -30,6 +29,7 @@ from vidcorr.tracks import Tracks
 from vidcorr.video import MemoryReader
 from vidcorr.view import build_site, find_indexes
 from vidcorr.visuals import HEAT_SIDE, KeyFrameMaps, choose_key_frames, colour_heat
+from vidcorr_cli.app import app
 
 runner = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "1", "--image-size", "64", "--device", "cpu"]
