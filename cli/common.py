@@ -32,7 +32,7 @@ from rich.text import Text
 from vidcorr._testhooks import pause_point
 from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
 from vidcorr.errors import InputError, VidcorrError
-from vidcorr.progress import PlainProgress
+from vidcorr.progress import PlainProgress, format_duration
 from vidcorr.staging import Terminated, published
 
 console = Console()
@@ -275,12 +275,8 @@ def warn_if_slow(ldm: Any, cfg: Config, num_points: int, num_images: int) -> Non
                       "--preset fast cuts the work.", soft_wrap=True)
 
 
-def format_seconds(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+format_seconds = format_duration
+"""'42 s', '12 min', '3.5 h' (the library's own rule, shared with its plain progress lines)."""
 
 
 @contextlib.contextmanager
