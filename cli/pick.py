@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .common import console, handle_errors, status
-from .view import DEFAULT_PORT, show_page
+from .view import DEFAULT_PORT, NoOpenOpt, PortOpt, ServeOpt, show_page
 
 
 @handle_errors
@@ -21,12 +21,9 @@ def pick(
     max_side: Annotated[int, typer.Option(
         "--max-side", help="Longest side of the embedded pictures in pixels (points stay in video pixels).")
                         ] = 960,
-    serve: Annotated[bool, typer.Option(
-        "--serve", help="Serve the page's folder on 127.0.0.1 until Ctrl-C instead of opening the file.")] = False,
-    port: Annotated[int, typer.Option(
-        "--port", min=0, max=65535, help="Port for --serve; 0 picks a free one.")] = DEFAULT_PORT,
-    no_open: Annotated[bool, typer.Option("--no-open", help="Write the page (and serve) without opening a browser.")
-                       ] = False,
+    serve: ServeOpt = False,
+    port: PortOpt = DEFAULT_PORT,
+    no_open: NoOpenOpt = False,
 ) -> None:
     """Write a page showing frames of VIDEO with a slider: click to add points, drag to move them, right-click
     or Delete to remove, Ctrl-Z to undo. It shows the `vidcorr track` command and saves points.json for

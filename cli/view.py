@@ -24,16 +24,19 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+ServeOpt = Annotated[bool, typer.Option(
+    "--serve", help="Serve the page's folder on 127.0.0.1 until Ctrl-C instead of opening the file.")]
+PortOpt = Annotated[int, typer.Option("--port", min=0, max=65535, help="Port for --serve; 0 picks a free one.")]
+NoOpenOpt = Annotated[bool, typer.Option("--no-open", help="Write the page (and serve) without opening a browser.")]
+
+
 @handle_errors
 def view(
     directory: Annotated[Path, typer.Argument(
         help="An eval/match/track output folder (or its vis/ or keyframes/ folder).")],
-    serve: Annotated[bool, typer.Option(
-        "--serve", help="Serve the folder on 127.0.0.1 until Ctrl-C instead of opening the file.")] = False,
-    port: Annotated[int, typer.Option(
-        "--port", min=0, max=65535, help="Port for --serve; 0 picks a free one.")] = DEFAULT_PORT,
-    no_open: Annotated[bool, typer.Option("--no-open", help="Write the page (and serve) without opening a browser.")
-                       ] = False,
+    serve: ServeOpt = False,
+    port: PortOpt = DEFAULT_PORT,
+    no_open: NoOpenOpt = False,
 ) -> None:
     """Write DIRECTORY/index.html: the pairs of `eval --visualize` / `match --visualize` (lines, PCK, attention
     maps per layer) and the key frames of `track` (tracks, heat maps). It needs no server and no network."""
