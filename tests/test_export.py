@@ -262,7 +262,9 @@ def test_a_failure_while_writing_leaves_no_partial_file(tracks_file, monkeypatch
     monkeypatch.setattr("vidcorr.export.np.savez", write_half_then_fail)
     result = export(str(tracks_file), "--format", "cotracker")
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: [Errno 28] No space left on device"
+    # The message names the file by its final name (vidcorr.atomic), never the hidden temporary.
+    out = tracks_file.parent / "tracks_cotracker.npz"
+    assert result.stderr.strip() == f"error: No space left on device ({out})"
     assert files(tracks_file.parent) == ["tracks.npz"]
 
 
