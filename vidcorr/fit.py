@@ -165,7 +165,6 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
     model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
     flipped_image = model_image.flip(-1)
     plan = make_plan(ldm, cfg, cfg.fit_timestep_index)
-    size, side, latent_shape, layers, timestep = plan.size, plan.side, plan.latent_shape, plan.layers, plan.timestep
     batch = auto_batch(ldm, cfg, training=True)
 
     samples = [(points_model[n], streams.stream(cfg.seed, streams.FIT, pid, r))
@@ -178,20 +177,20 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
     scaler = LossScale(enabled=ldm.autocast == torch.float16)
     skipped = np.zeros(len(params), dtype=np.int64)
     images = {False: model_image, True: flipped_image}
-    cache = EncodeCache(ldm, size, batch)
+    cache = EncodeCache(ldm, plan.size, batch)
 
     for step in range(cfg.num_steps):
-        draws = [_draw(point, cfg, side, latent_shape, gen) for point, gen in samples]
+        draws = [_draw(point, cfg, plan.side, plan.latent_shape, gen) for point, gen in samples]
         with torch.no_grad():
             clean = cache.latents(images, [d.flipped for d in draws], [d.window for d in draws])
-            latents = ldm.add_noise(clean, torch.stack([d.noise for d in draws]), timestep)
+            latents = ldm.add_noise(clean, torch.stack([d.noise for d in draws]), plan.timestep)
             targets = gaussian_targets(torch.tensor([d.target_xy for d in draws], device=ldm.device),
-                                       size, cfg.sigma)
+                                       plan.size, cfg.sigma)
         for part in chunks(len(draws), batch):
             contexts = torch.stack(params[part])
-            maps = ldm.attention_maps(latents[part], timestep, contexts, layers, cfg.heads,
+            maps = ldm.attention_maps(latents[part], plan.timestep, contexts, plan.layers, cfg.heads,
                                       cfg.token_index, stop_early=cfg.stop_early)
-            predicted = layer_maps(maps, cfg.layers, size, heads_first=True)
+            predicted = layer_maps(maps, cfg.layers, plan.size, heads_first=True)
             # Sum of per-sample MSEs: each sample's gradient is the one it would get alone.
             loss = ((predicted - targets[part, None]) ** 2).mean(dim=(1, 2, 3)).sum()
             (loss * scaler.scale if scaler.enabled else loss).backward()
@@ -221,7 +220,6 @@ def fit_reference(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Confi
     model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
     flipped_image = model_image.flip(-1)
     plan = make_plan(ldm, cfg, cfg.fit_timestep_index)
-    size, side, latent_shape, layers, timestep = plan.size, plan.side, plan.latent_shape, plan.layers, plan.timestep
     starts = _initial_contexts(ldm, cfg, ids)
     total, done = len(ids) * cfg.restarts * cfg.num_steps, 0
 
@@ -232,14 +230,14 @@ def fit_reference(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Confi
             context = starts[n * cfg.restarts + r][None].clone().to(ldm.device).requires_grad_(True)
             optimizer = torch.optim.Adam([context], lr=cfg.lr)
             for _ in range(cfg.num_steps):
-                draw = _draw(points_model[n], cfg, side, latent_shape, generator)
+                draw = _draw(points_model[n], cfg, plan.side, plan.latent_shape, generator)
                 with torch.no_grad():
-                    crop = crop_resize([flipped_image if draw.flipped else model_image], [draw.window], size)
-                    latent = ldm.add_noise(ldm.encode(crop), draw.noise[None], timestep)
-                maps = ldm.attention_maps(latent, timestep, context, layers, cfg.heads, cfg.token_index,
+                    crop = crop_resize([flipped_image if draw.flipped else model_image], [draw.window], plan.size)
+                    latent = ldm.add_noise(ldm.encode(crop), draw.noise[None], plan.timestep)
+                maps = ldm.attention_maps(latent, plan.timestep, context, plan.layers, cfg.heads, cfg.token_index,
                                           stop_early=False, explicit_everywhere=True)
-                predicted = layer_maps(maps, cfg.layers, size, heads_first=False)[0]
-                target = gaussian_targets(torch.tensor([draw.target_xy], device=ldm.device), size, cfg.sigma)
+                predicted = layer_maps(maps, cfg.layers, plan.size, heads_first=False)[0]
+                target = gaussian_targets(torch.tensor([draw.target_xy], device=ldm.device), plan.size, cfg.sigma)
                 loss = torch.nn.functional.mse_loss(predicted, target.expand_as(predicted))
                 loss.backward()
                 optimizer.step()

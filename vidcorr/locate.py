@@ -152,16 +152,15 @@ def _accumulate(ldm: LDM, model_image: torch.Tensor, contexts: torch.Tensor, key
                 progress: Progress | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The crop iterations for B samples: (B, L, S, S) sums and (B, S, S) counts of upsampled maps."""
     plan = make_plan(ldm, cfg, cfg.locate_timestep_index)
-    size, side, latent_shape, layers, timestep = plan.size, plan.side, plan.latent_shape, plan.layers, plan.timestep
     batch = auto_batch(ldm, cfg, training=False)
     generators = [streams.stream(cfg.seed, streams.LOCATE, *key) for key in keys]
     count_b = len(generators)
     num_fixed = len(CORNER_ANCHORS) if first_anchors is None else 1
 
     images = {0: model_image}
-    cache = EncodeCache(ldm, size, batch)
-    total = torch.zeros(count_b, len(layers), size, size, device=ldm.device)
-    count = torch.zeros(count_b, size, size, device=ldm.device)
+    cache = EncodeCache(ldm, plan.size, batch)
+    total = torch.zeros(count_b, len(plan.layers), plan.size, plan.size, device=ldm.device)
+    count = torch.zeros(count_b, plan.size, plan.size, device=ldm.device)
     for iteration in range(cfg.crops):
         running = _canvas_mean(total, count).mean(dim=1) if iteration >= num_fixed else None
         if first_anchors is not None and iteration == 0:
@@ -169,19 +168,19 @@ def _accumulate(ldm: LDM, model_image: torch.Tensor, contexts: torch.Tensor, key
         elif running is not None:
             anchors = [(x, y) for x, y in argmax_point(running).tolist()]  # every sample's argmax at once
         else:
-            anchors = [_anchor(iteration, None, 0, size)] * count_b
-        draws = [_draws(anchors[b], cfg, side, latent_shape, gen) for b, gen in enumerate(generators)]
+            anchors = [_anchor(iteration, None, 0, plan.size)] * count_b
+        draws = [_draws(anchors[b], cfg, plan.side, plan.latent_shape, gen) for b, gen in enumerate(generators)]
         # One VAE encode per distinct window in the whole call (corner crops are shared by every sample).
         clean = cache.latents(images, [0] * count_b, [window for window, _ in draws])
-        latents = ldm.add_noise(clean, torch.stack([noise for _, noise in draws]), timestep)
+        latents = ldm.add_noise(clean, torch.stack([noise for _, noise in draws]), plan.timestep)
         for part in chunks(count_b, batch):
-            maps = ldm.attention_maps(latents[part], timestep, contexts[part], layers, cfg.heads,
+            maps = ldm.attention_maps(latents[part], plan.timestep, contexts[part], plan.layers, cfg.heads,
                                       cfg.token_index, stop_early=cfg.stop_early)
-            upsampled = layer_maps(maps, cfg.layers, side, heads_first=True)
+            upsampled = layer_maps(maps, cfg.layers, plan.side, heads_first=True)
             for j, b in enumerate(range(part.start, part.stop)):
                 w = draws[b][0]
-                total[b, :, w.y0:w.y0 + side, w.x0:w.x0 + side] += upsampled[j]
-                count[b, w.y0:w.y0 + side, w.x0:w.x0 + side] += 1
+                total[b, :, w.y0:w.y0 + plan.side, w.x0:w.x0 + plan.side] += upsampled[j]
+                count[b, w.y0:w.y0 + plan.side, w.x0:w.x0 + plan.side] += 1
         if progress is not None:
             progress("locate", iteration + 1, cfg.crops)
     return total, count
@@ -199,7 +198,6 @@ def locate_reference(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: C
     contexts = _restart_contexts(ldm, embeddings, cfg)
     model_image = to_model_image(image, cfg.image_size, ldm.device)
     plan = make_plan(ldm, cfg, cfg.locate_timestep_index)
-    size, side, latent_shape, layers, timestep = plan.size, plan.side, plan.latent_shape, plan.layers, plan.timestep
     keys = _stream_keys(embeddings, stream_key, point_ids)
     done, total_work = 0, len(keys) * cfg.crops
 
@@ -207,25 +205,27 @@ def locate_reference(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: C
     for b, key in enumerate(keys):
         generator = streams.stream(cfg.seed, streams.LOCATE, *key)
         total: torch.Tensor | None = None
-        count = torch.zeros(size, size, device=ldm.device)
+        count = torch.zeros(plan.size, plan.size, device=ldm.device)
         for iteration in range(cfg.crops):
             running = None
             if iteration >= len(CORNER_ANCHORS):
                 running = (total / count.clamp(min=1)).mean(dim=(0, 1))[None]
-            window, noise = _draws(_anchor(iteration, running, 0, size), cfg, side, latent_shape, generator)
-            latent = ldm.add_noise(ldm.encode(crop_resize([model_image], [window], size)), noise[None], timestep)
-            maps = ldm.attention_maps(latent, timestep, contexts[b:b + 1], layers, cfg.heads, cfg.token_index,
+            window, noise = _draws(_anchor(iteration, running, 0, plan.size), cfg, plan.side, plan.latent_shape,
+                                   generator)
+            clean = ldm.encode(crop_resize([model_image], [window], plan.size))
+            latent = ldm.add_noise(clean, noise[None], plan.timestep)
+            maps = ldm.attention_maps(latent, plan.timestep, contexts[b:b + 1], plan.layers, cfg.heads, cfg.token_index,
                                       stop_early=False, explicit_everywhere=True)
-            heads = torch.stack([upsample(maps[i][0], side) for i in cfg.layers])  # (L, heads, side, side)
+            heads = torch.stack([upsample(maps[i][0], plan.side) for i in cfg.layers])  # (L, heads, side, side)
             if total is None:
-                total = torch.zeros(*heads.shape[:2], size, size, device=ldm.device)
-            total[:, :, window.y0:window.y0 + side, window.x0:window.x0 + side] += heads
-            count[window.y0:window.y0 + side, window.x0:window.x0 + side] += 1
+                total = torch.zeros(*heads.shape[:2], plan.size, plan.size, device=ldm.device)
+            total[:, :, window.y0:window.y0 + plan.side, window.x0:window.x0 + plan.side] += heads
+            count[window.y0:window.y0 + plan.side, window.x0:window.x0 + plan.side] += 1
             done += 1
             if progress is not None:
                 progress("locate", done, total_work)
         assert total is not None
         per_restart.append((total / count.clamp(min=1)).mean(dim=1))
-    stacked = torch.stack(per_restart).reshape(embeddings.num_points, embeddings.num_restarts, len(layers),
-                                               size, size)
-    return _combine(stacked, size_wh, size, return_maps=False)
+    stacked = torch.stack(per_restart).reshape(embeddings.num_points, embeddings.num_restarts, len(plan.layers),
+                                               plan.size, plan.size)
+    return _combine(stacked, size_wh, plan.size, return_maps=False)
