@@ -293,8 +293,11 @@ def test_decoder_noise_is_silenced_and_the_one_line_error_stands_alone(tmp_path,
             continue
         other = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                                timeout=300)
-        assert "mpeg4 @" not in other.stderr and other.stderr.strip().splitlines()[-1].startswith(
-            "vidcorr.errors.InputError: cannot")
+        # decord may refuse the file when opening it (its probe read fails) or at a later frame: either way
+        # vidcorr's own error is all that reaches stderr after the traceback, with no decoder noise.
+        last = other.stderr.strip().splitlines()[-1]
+        assert "mpeg4 @" not in other.stderr and re.match(
+            r"vidcorr\.errors\.InputError: (cannot decode|video backend 'decord' cannot decode)", last), last
     errors = [line for line in result.stderr.splitlines() if not line.startswith(("warning: --model tiny",
                                                                                     "fitting embeddings"))]
     assert len(errors) == 1 and re.fullmatch(r"error: cannot decode frame \d+ of video 'bad.mp4' \(it announces 12 "
