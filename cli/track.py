@@ -43,7 +43,7 @@ STAGE_LABELS = {"fit": "fitting embeddings (steps)", "locate": "locating (crops)
 @model_options(preset_default=None, preset_help=PRESET_TRACK_HELP)
 def track(
     inputs: Annotated[list[str] | None, typer.Argument(
-        metavar="VIDEO...", help="Video file or folder of JPEG/PNG frames; several (files, folders of videos, "
+        metavar="VIDEO", help="Video file or folder of JPEG/PNG frames; several (files, folders of videos, "
         "globs) make a batch.", show_default=False)] = None,
     points: PointsOpt = None,
     points_file: Annotated[Path | None, typer.Option(
