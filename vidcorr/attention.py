@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -58,14 +58,17 @@ def number_layers(unet: torch.nn.Module, latent_size: int) -> list[CrossAttentio
                     found.append((f"{prefix}.attentions.{j}.transformer_blocks.{k}.attn2",
                                   f"{prefix}.attentions.{j}", place, side))
 
+    # torch types nn.Module.__getattr__ as Tensor | Module; these are the UNet's submodules.
+    down_blocks = cast(torch.nn.ModuleList, unet.down_blocks)
+    up_blocks = cast(torch.nn.ModuleList, unet.up_blocks)
     side = latent_size
-    for i, block in enumerate(unet.down_blocks):
+    for i, block in enumerate(down_blocks):
         visit(block, f"down_blocks.{i}", "down", side)
         if getattr(block, "downsamplers", None):
             side = (side + 1) // 2  # stride-2 conv with padding 1
     if getattr(unet, "mid_block", None) is not None:
-        visit(unet.mid_block, "mid_block", "mid", side)
-    for i, block in enumerate(unet.up_blocks):
+        visit(cast(torch.nn.Module, unet.mid_block), "mid_block", "mid", side)
+    for i, block in enumerate(up_blocks):
         visit(block, f"up_blocks.{i}", "up", side)
         if getattr(block, "upsamplers", None):
             side *= 2
@@ -125,8 +128,9 @@ class CaptureProcessor:
             raise RuntimeError(f"layer {self.index} is not a plain cross-attention layer")
 
         residual = hidden_states
-        batch, channels, height, width = hidden_states.shape if hidden_states.ndim == 4 else (None,) * 4
-        if hidden_states.ndim == 4:
+        image_shape = hidden_states.shape if hidden_states.ndim == 4 else None  # (B, C, H, W) input
+        if image_shape is not None:
+            batch, channels, height, width = image_shape
             hidden_states = hidden_states.view(batch, channels, height * width).transpose(1, 2)
         batch_size, num_tokens, _ = encoder_hidden_states.shape
         if attention_mask is not None:
@@ -148,8 +152,8 @@ class CaptureProcessor:
 
         out = attn.batch_to_head_dim(torch.bmm(probs, value))
         out = attn.to_out[1](attn.to_out[0](out))
-        if batch is not None:
-            out = out.transpose(-1, -2).reshape(batch, channels, height, width)
+        if image_shape is not None:
+            out = out.transpose(-1, -2).reshape(image_shape)
         if attn.residual_connection:
             out = out + residual
         return out / attn.rescale_output_factor
@@ -169,7 +173,10 @@ class AttentionCapture:
         self.processors: dict[int, CaptureProcessor] = {}
         fused = AttnProcessor2_0()
         table: dict[str, Any] = {}
-        for name in unet.attn_processors:  # keys end in ".processor"
+        # diffusers' UNet API, seen through torch's nn.Module.__getattr__ (Tensor | Module) by mypy.
+        processors = cast(dict[str, Any], unet.attn_processors)
+        set_processor = cast(Callable[[dict[str, Any]], None], unet.set_attn_processor)
+        for name in processors:  # keys end in ".processor"
             module_name = name.removesuffix(".processor")
             layer = self.layers.get(module_name)
             if layer is not None:
@@ -181,7 +188,7 @@ class AttentionCapture:
         missing = set(self.layers) - {n.removesuffix(".processor") for n in table}
         if missing:
             raise RuntimeError(f"layers not found in the UNet: {sorted(missing)}")
-        unet.set_attn_processor(table)
+        set_processor(table)
 
     def run(self, forward: Callable[[], Any], token_index: int, heads: str,
             stop_early: bool) -> dict[int, torch.Tensor]:

@@ -9,13 +9,16 @@ distinct windows in 2,580 draws, so 62 % of the encodes are saved.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TypeVar
 
 import torch
 
 from .batching import encode_batch
 from .geometry import CropWindow, crop_resize
 from .model import LDM
+
+Key = TypeVar("Key", bound=Hashable)
 
 
 class EncodeCache:
@@ -30,7 +33,7 @@ class EncodeCache:
         self.entries: OrderedDict[tuple[Hashable, CropWindow], torch.Tensor] = OrderedDict()
         self.encoded = 0
 
-    def latents(self, images: dict[Hashable, torch.Tensor], keys: Sequence[Hashable],
+    def latents(self, images: Mapping[Key, torch.Tensor], keys: Sequence[Key],
                 windows: Sequence[CropWindow]) -> torch.Tensor:
         """(B, 4, h, w): the latent of windows[i] cut from images[keys[i]], encoding only new ones."""
         wanted = list(zip(keys, windows, strict=True))

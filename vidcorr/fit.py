@@ -45,7 +45,7 @@ from .geometry import (
     to_model_image,
 )
 from .model import LDM
-from .plan import make_plan, prepare
+from .plan import image_size, make_plan, prepare
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called after each unit of work (a fit step, a locate crop)."""
@@ -62,7 +62,7 @@ class _FitDraw:
 def _draw(point_model: np.ndarray, cfg: Config, side: int, latent_shape: tuple[int, ...],
           generator: torch.Generator) -> _FitDraw:
     """One fit step's random choices for one sample, in the seed's order: flip, crop x, crop y, noise."""
-    size = cfg.image_size
+    size = image_size(cfg)
     flipped = bool(torch.rand((), generator=generator) < cfg.flip_prob)
     x, y = float(point_model[0]), float(point_model[1])
     if flipped:
@@ -92,8 +92,9 @@ def _prepare(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config,
     ids = list(range(len(points))) if point_ids is None else [int(i) for i in point_ids]
     if len(ids) != len(points):
         raise ValueError(f"point_ids has {len(ids)} entries for {len(points)} points")
-    model_image = to_model_image(image, cfg.image_size, ldm.device)
-    return model_image, squash_points(points, size_wh, cfg.image_size), ids, size_wh
+    size = image_size(cfg)
+    model_image = to_model_image(image, size, ldm.device)
+    return model_image, squash_points(points, size_wh, size), ids, size_wh
 
 
 def _finish(ldm: LDM, contexts: torch.Tensor, points: np.ndarray, size_wh: tuple[int, int],
@@ -112,6 +113,11 @@ def precision_name(ldm: LDM) -> str:
     return str(ldm.dtype).removeprefix("torch.")
 
 
+def _grad(param: torch.Tensor) -> torch.Tensor:
+    assert param.grad is not None, "gradients are read after backward()"
+    return param.grad
+
+
 class LossScale:
     """Dynamic fp16 loss scaling (torch.amp.GradScaler's schedule) with a per-sample overflow check."""
 
@@ -123,7 +129,7 @@ class LossScale:
 
     def finite_samples(self, params: Sequence[torch.Tensor]) -> list[bool]:
         """Unscale every sample's gradient in place; True where all of it is finite. One device sync."""
-        grads = [p.grad for p in params]
+        grads = [_grad(p) for p in params]
         if self.enabled:
             torch._foreach_mul_(grads, 1.0 / self.scale)
         return torch.stack([torch.isfinite(g).all() for g in grads]).tolist()

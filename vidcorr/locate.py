@@ -39,7 +39,7 @@ from .geometry import (
     unsquash_points,
 )
 from .model import LDM
-from .plan import make_plan, prepare
+from .plan import image_size, make_plan, prepare
 
 
 @dataclass
@@ -70,7 +70,7 @@ def _anchor(iteration: int, running: torch.Tensor | None, b: int, size: int) -> 
 def _draws(anchor: tuple[float, float], cfg: Config, side: int, latent_shape: tuple[int, ...],
            generator: torch.Generator) -> tuple[CropWindow, torch.Tensor]:
     """One crop's random choices, in the seed's order: crop x, crop y, noise."""
-    window = draw_window(anchor, cfg.image_size, side, cfg.crop_margin, generator)
+    window = draw_window(anchor, image_size(cfg), side, cfg.crop_margin, generator)
     return window, streams.draw_noise(cfg.noise, latent_shape, generator)
 
 
@@ -135,16 +135,17 @@ def locate(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: Config | No
     image = check_image(image)
     size_wh = (image.shape[1], image.shape[0])
     contexts = _restart_contexts(ldm, embeddings, cfg)
-    model_image = to_model_image(image, cfg.image_size, ldm.device)
+    size = image_size(cfg)
+    model_image = to_model_image(image, size, ldm.device)
     keys = _stream_keys(embeddings, stream_key, point_ids)
     first = None
     if anchors_xy is not None:
-        anchors_model = squash_points(np.asarray(anchors_xy, dtype=np.float64), size_wh, cfg.image_size)
+        anchors_model = squash_points(np.asarray(anchors_xy, dtype=np.float64), size_wh, size)
         first = np.repeat(anchors_model, embeddings.num_restarts, axis=0)
     total, count = _accumulate(ldm, model_image, contexts, keys, cfg, first, progress)
     per_restart = _canvas_mean(total, count).reshape(embeddings.num_points, embeddings.num_restarts,
                                                      *total.shape[1:])
-    return _combine(per_restart, size_wh, cfg.image_size, return_maps)
+    return _combine(per_restart, size_wh, size, return_maps)
 
 
 def _accumulate(ldm: LDM, model_image: torch.Tensor, contexts: torch.Tensor, keys: list[tuple[int, ...]],
@@ -196,7 +197,7 @@ def locate_reference(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: C
     image = check_image(image)
     size_wh = (image.shape[1], image.shape[0])
     contexts = _restart_contexts(ldm, embeddings, cfg)
-    model_image = to_model_image(image, cfg.image_size, ldm.device)
+    model_image = to_model_image(image, image_size(cfg), ldm.device)
     plan = make_plan(ldm, cfg, cfg.locate_timestep_index)
     keys = _stream_keys(embeddings, stream_key, point_ids)
     done, total_work = 0, len(keys) * cfg.crops
@@ -209,6 +210,7 @@ def locate_reference(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: C
         for iteration in range(cfg.crops):
             running = None
             if iteration >= len(CORNER_ANCHORS):
+                assert total is not None  # set by the first crop
                 running = (total / count.clamp(min=1)).mean(dim=(0, 1))[None]
             window, noise = _draws(_anchor(iteration, running, 0, plan.size), cfg, plan.side, plan.latent_shape,
                                    generator)

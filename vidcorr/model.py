@@ -10,9 +10,9 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
@@ -123,7 +123,8 @@ class LDM:
         if next(self.vae.parameters()).device.type == "cpu":
             # oneDNN runs the VAE's full-resolution convolutions 8-13 % faster in NHWC (benchmarks/README.md);
             # the same math up to fp32 rounding.
-            torch.nn.Module.to(self.vae, memory_format=torch.channels_last)
+            # (torch's stubs omit Module.to's memory_format keyword)
+            cast(Callable[..., torch.nn.Module], torch.nn.Module.to)(self.vae, memory_format=torch.channels_last)
         self.scheduler = scheduler or seed_scheduler()
         self.model_id = model_id
         self.source = source
@@ -444,7 +445,8 @@ def hub_commands() -> tuple[str, str]:
 
 def _explain_load_failure(model: str, exc: BaseException) -> str:
     """One line: why the weights of `model` cannot be had, and how to get them."""
-    chain, seen = [], exc
+    chain: list[str] = []
+    seen: BaseException | None = exc
     while seen is not None and len(chain) < 8:  # the hub's real reason is often a cause or context
         chain.append(f"{type(seen).__name__} {seen}")
         seen = seen.__cause__ or seen.__context__

@@ -31,9 +31,15 @@ def prepare(ldm: LDM, cfg: Config | None) -> Config:
     return (cfg or Config()).at_size(ldm.native_image_size)
 
 
-def make_plan(ldm: LDM, cfg: Config, timestep_index: int) -> Plan:
+def image_size(cfg: Config) -> int:
+    """`cfg.image_size` of a config `prepare` resolved (it is None only before that)."""
     size = cfg.image_size
     assert size is not None, "resolve the config with prepare() first"
+    return size
+
+
+def make_plan(ldm: LDM, cfg: Config, timestep_index: int) -> Plan:
+    size = image_size(cfg)
     latent = size // ldm.latent_factor
     return Plan(size, crop_side(size, cfg.crop_percent), (4, latent, latent), ldm.select_layers(size, cfg.layers),
                 ldm.timestep(cfg.num_inference_steps, timestep_index))

@@ -95,7 +95,7 @@ def _make_scene(num_frames: int, size: tuple[int, int], seed: int) -> _Scene:
     width, height = size
     rng = np.random.default_rng(seed)
     cells = rng.uniform(40, 215, size=(height // 12 + 2, width // 12 + 2, 3)).astype(np.float32)
-    background = cv2.resize(cells, (width, height), interpolation=cv2.INTER_CUBIC)
+    background: np.ndarray = cv2.resize(cells, (width, height), interpolation=cv2.INTER_CUBIC)
     background += rng.normal(0.0, 8.0, size=background.shape).astype(np.float32)
     side = 0.3 * height
     return _Scene(

@@ -153,7 +153,10 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     saver, state = None, None
     if checkpoint is not None:
         fitted_cfg = cfg or (embeddings.config if embeddings is not None else Config())
-        given_queries = None if embeddings is not None else check_queries(queries, info.num_frames, info.size)
+        given_queries = None
+        if embeddings is None:
+            assert queries is not None  # checked above
+            given_queries = check_queries(queries, info.num_frames, info.size)
         identity = resume.track_identity(ldm, fitted_cfg, resume.video_identity(video, reader), tracked, stride,
                                          visibility_threshold=visibility_threshold, global_search=global_search,
                                          queries=given_queries, embeddings=embeddings)
@@ -164,6 +167,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
         if state is not None and embeddings is None:
             embeddings = saver.load_embeddings(state)
     if embeddings is None:
+        assert queries is not None  # checked above
         embeddings = fit_queries(ldm, reader, queries, cfg, progress, point_ids)
         if saver is not None:
             saver.save_embeddings(embeddings)

@@ -31,7 +31,7 @@ import operator
 import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -359,14 +359,15 @@ class OpenCVReader(VideoReader):
         if not math.isfinite(fps) or fps <= 0:
             cap.release()
             raise InputError(f"video {str(path)!r} has no valid frame rate (got {fps})")
-        self._cap = cap
+        self._cap: cv2.VideoCapture | None = cap
         height, width = first.shape[:2]
         self.info = VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height)
 
     def close(self) -> None:
-        if getattr(self, "_cap", None) is not None:
+        cap = getattr(self, "_cap", None)  # unset when __init__ failed
+        if cap is not None:
             with _quiet_native_stderr():  # releasing flushes the decoder, which logs a damaged stream
-                self._cap.release()
+                cap.release()
             self._cap = None
 
     def __del__(self) -> None:  # a reader never closed is released quietly too
@@ -378,17 +379,19 @@ class OpenCVReader(VideoReader):
             return self._decode(indices)
 
     def _decode(self, indices: np.ndarray) -> np.ndarray:
+        cap = self._cap
+        assert cap is not None, "read from a closed reader"
         h, w = self.info.height, self.info.width
         out = np.empty((len(indices), h, w, 3), dtype=np.uint8)
         for i, t in enumerate(indices.tolist()):
             if t < self._next or t - self._next > 64:
-                self._cap.set(cv2.CAP_PROP_POS_FRAMES, t)
+                cap.set(cv2.CAP_PROP_POS_FRAMES, t)
                 self._next = t
             while self._next < t:  # short forward jump: grab (decode, no colour conversion)
-                if not self._cap.grab():
+                if not cap.grab():
                     raise self._decode_error(self._next)
                 self._next += 1
-            ok, frame = self._cap.read()
+            ok, frame = cap.read()
             if not ok or frame.shape[:2] != (h, w):
                 raise self._decode_error(t)
             self._next = t + 1
@@ -454,7 +457,7 @@ class MemoryReader(VideoReader):
         return np.stack([np.asarray(self._frames[t]) for t in indices.tolist()])
 
 
-_FILE_READERS: dict[str, type[VideoReader]] = {"decord": DecordReader, "opencv": OpenCVReader}
+_FILE_READERS: dict[str, Callable[[Path], VideoReader]] = {"decord": DecordReader, "opencv": OpenCVReader}
 
 
 def _diagnose_unreadable(path: Path, failed: str | None = None) -> InputError:
@@ -501,11 +504,12 @@ def open_video(
     if backend not in BACKENDS:
         raise InputError(f"unknown video backend {backend!r}: choose 'auto', 'decord' or 'opencv'")
     if not isinstance(source, (str, os.PathLike)):
-        if not isinstance(source, (Sequence, np.ndarray)):
+        frames: Sequence[np.ndarray] | np.ndarray = source
+        if not isinstance(source, (Sequence, np.ndarray)):  # any other iterable of frames, or not frames
             if not isinstance(source, Iterable):
                 raise InputError(f"not a video: {type(source).__name__!r} is neither a path nor frames")
-            source = list(source)
-        return MemoryReader(source, DEFAULT_MEMORY_FPS if fps is None else fps)
+            frames = list(source)
+        return MemoryReader(frames, DEFAULT_MEMORY_FPS if fps is None else fps)
     path = Path(source)
     if not path.exists():
         raise InputError(f"video {str(path)!r} does not exist")
@@ -722,7 +726,7 @@ class _OpenCVEncoder:
 
     def __init__(self, tmp: Path, path: Path, codec: str, fps: float, size: tuple[int, int]) -> None:
         with _quiet_native_stderr():
-            self._writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, size)
+            self._writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*codec), fps, size)
         if not self._writer.isOpened():
             raise InputError(f"cannot write video {str(path)!r} with codec {codec!r}")
 

@@ -120,18 +120,19 @@ def pck_threshold(pair: Pair, protocol: PCKProtocol | str) -> float:
     """
     protocol = PCKProtocol(protocol)
     _check_dataset(pair.dataset)
-    if pair.dataset in ("spair", "cub") and (pair.trg_bbox is None or pair.src_bbox is None):
+    if pair.dataset == "pfwillow":
+        if protocol is PCKProtocol.OFFICIAL:
+            return _kps_side(pair.trg_kps)
+        return _seed_pfwillow_side(pair.trg_kps, pair.trg_size)
+    src_bbox, trg_bbox = pair.src_bbox, pair.trg_bbox  # spair or cub: both rules read a box
+    if trg_bbox is None or src_bbox is None:
         raise ValueError(f"pair {pair.pair_id!r}: {pair.dataset} PCK needs source and target boxes")
     if protocol is PCKProtocol.OFFICIAL:
-        if pair.dataset == "pfwillow":
-            return _kps_side(pair.trg_kps)
-        return _box_side(pair.trg_bbox)
+        return _box_side(trg_bbox)
     if pair.dataset == "cub":
-        x1, y1, x2, y2 = pair.trg_bbox
+        x1, y1, x2, y2 = trg_bbox
         return float(max(x2 - x1, y2 - y1)) * SEED_SIDE_PX / pair.trg_size[0]
-    if pair.dataset == "pfwillow":
-        return _seed_pfwillow_side(pair.trg_kps, pair.trg_size)
-    return _box_side(pair.src_bbox, (SEED_SIDE_PX / pair.src_size[0], SEED_SIDE_PX / pair.src_size[1]))
+    return _box_side(src_bbox, (SEED_SIDE_PX / pair.src_size[0], SEED_SIDE_PX / pair.src_size[1]))
 
 
 def correct_flags(

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from vidcorr.errors import DataError, InputError
-from vidcorr.eval.pairs import Pair, resolve_root, select_indices, valid_rows
+from vidcorr.eval.pairs import BBox, Pair, resolve_root, select_indices, valid_rows
 
 SPLITS: tuple[str, ...] = ("trn", "val", "test")
 FLAG_NAMES: tuple[str, ...] = ("viewpoint_variation", "scale_variation", "truncation", "occlusion")
@@ -92,6 +92,11 @@ def _numbers(ann: dict[str, Any], key: str, count: int, path: Path, *, at_least:
     raise DataError(f"{path}: expected {key} as a list of {count} numbers, got {value!r}")
 
 
+def _box(ann: dict[str, Any], key: str, path: Path) -> BBox:
+    x1, y1, x2, y2 = _numbers(ann, key, 4, path)
+    return (x1, y1, x2, y2)
+
+
 def parse_pair_annotation(path: Path, pair_id: str, category: str, image_dir: Path) -> Pair:
     """Read one pair JSON into a :class:`Pair` (keypoints kept where both are valid).
 
@@ -142,8 +147,8 @@ def parse_pair_annotation(path: Path, pair_id: str, category: str, image_dir: Pa
         trg_size=(int(trg_size[0]), int(trg_size[1])),
         src_kps=src_kps[keep],
         trg_kps=trg_kps[keep],
-        src_bbox=tuple(_numbers(ann, "src_bndbox", 4, path)),
-        trg_bbox=tuple(_numbers(ann, "trg_bndbox", 4, path)),
+        src_bbox=_box(ann, "src_bndbox", path),
+        trg_bbox=_box(ann, "trg_bndbox", path),
         flags=flags,
         kps_ids=tuple(k for k, kept in zip(kps_ids, keep, strict=True) if kept),
     )
