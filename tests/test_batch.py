@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from vidcorr import resume
 from vidcorr.atomic import partial_path
-from vidcorr.batch import STAGING_DIR, VIDEO_RECORDS, read_records, staging_paths
+from vidcorr.batch import STAGING_DIR, VIDEO_RECORDS, checkpoint_path, read_records
 from vidcorr.batch_inputs import assign_shards
 from vidcorr.tracks import Tracks
 from vidcorr_cli.app import app
@@ -148,7 +148,7 @@ def test_sigkill_at_a_random_frame_then_resume_equals_the_uninterrupted_batch(ti
     process.send_signal(signal.SIGKILL)
     _killed(process)
     finished_before = {Path(v).name for v, r in read_records(out).items() if r.status == "done"}
-    in_progress = [n for n in NAMES if staging_paths(out, n)[1].exists()]
+    in_progress = [n for n in NAMES if checkpoint_path(out, n).exists()]
     assert len(in_progress) <= 1 and not {f"{n}.avi" for n in in_progress} & finished_before
 
     outcome = run(tiny, clips.values(), out)
@@ -161,7 +161,7 @@ def test_sigkill_at_a_random_frame_then_resume_equals_the_uninterrupted_batch(ti
 def test_sigkill_during_checkpoint_writes_then_resume_equals_the_uninterrupted_batch(tiny, clips, reference,
                                                                                      tmp_path):
     out = tmp_path / "out"
-    checkpoint = staging_paths(out, "a")[1]
+    checkpoint = checkpoint_path(out, "a")
     # Killed half-way through writing the first checkpoint of video a (right after fitting).
     _killed(_child(out, clips, "--die-on-save", "1", "--die-how", "half"))
     assert partial_path(checkpoint).exists() and not checkpoint.exists()
@@ -170,8 +170,11 @@ def test_sigkill_during_checkpoint_writes_then_resume_equals_the_uninterrupted_b
     assert resume.load_checkpoint(checkpoint)[1].done == 2  # the previous checkpoint, untouched
     assert read_records(out) == {}
 
-    outcome = run(tiny, clips.values(), out)
+    steps = {"n": 0}
+    outcome = run(tiny, clips.values(), out, on_located=lambda: steps.__setitem__("n", steps["n"] + 1))
     assert (outcome.done, outcome.skipped, outcome.failed) == (3, 0, [])
+    # Video a resumed at its checkpoint (2 frames done: one progress step reaches 2), not from frame 0.
+    assert steps["n"] == sum(LOCATED.values()) - 1
     _assert_same_tracks(reference, out)
     assert not (out / STAGING_DIR).exists()
 

@@ -28,9 +28,11 @@ def _imported_in_fresh_process(code: str, cwd: Path) -> list[str]:
 
 
 def _command(args: list[str]) -> str:
+    # Without standalone mode a command's typer.Exit (every error) comes back as the return value.
     return ("from vidcorr_cli.app import app\n"
-            f"try:\n    app({args!r}, standalone_mode=False)\nexcept SystemExit as exc:\n"
-            "    assert not exc.code, exc.code\n")
+            f"try:\n    code = app({args!r}, standalone_mode=False)\nexcept SystemExit as exc:\n"
+            "    code = exc.code\n"
+            "assert not code, code\n")
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,8 @@ def test_import_vidcorr_is_cheap_and_resolves_names_on_first_use(tmp_path: Path)
 def test_commands_without_a_model_never_import_torch(track_folder: Path, args: list[str]) -> None:
     args = [a.format(folder=track_folder) for a in args]
     assert _imported_in_fresh_process(_command(args), track_folder) == []
+    if args[0] == "render":
+        assert (track_folder / "again.mp4").stat().st_size > 0
 
 
 def test_view_and_eval_report_never_import_torch(tmp_path: Path) -> None:
@@ -73,7 +77,9 @@ def test_view_and_eval_report_never_import_torch(tmp_path: Path) -> None:
 
     run = write_eval_run(tmp_path)
     assert _imported_in_fresh_process(_command(["view", str(run), "--no-open"]), tmp_path) == []
+    assert (run / "index.html").is_file()
     assert _imported_in_fresh_process(_command(["eval", "report", str(run)]), tmp_path) == []
+    assert any(run.glob("*.md"))
 
 
 def _top_level_imports(path: Path) -> set[str]:

@@ -8,13 +8,14 @@ folder::
     <out>/tracked.jsonl                           completion records (tracked-shard<i>of<n>.jsonl per shard)
     <out>/index.json                              every video: status, frames, points, output folder
     <out>/<name>/                                 one video's outputs, as ``vidcorr track`` writes them
-    <out>/.staging/<name>/, <name>.checkpoint     a video in progress: its outputs and its checkpoint
+    <out>/.staging/<name>.checkpoint              a video in progress: its checkpoint
 
 It is a kind of run of ``vidcorr.runs`` (:data:`VIDEO_RECORDS`): identity, shards, durable records and resume
 are those of every run folder. Per video, in order: the video is tracked with a checkpoint in the staging
 area (``vidcorr.resume``: a kill resumes within the video, with identical tracks), its outputs are written
-into its staging folder, the folder is renamed to ``<out>/<name>``, the completion record is appended
-(fsynced), and only then is the checkpoint removed. A video is finished exactly when a record says so.
+as ``vidcorr track`` writes them (``vidcorr.outputs``: staged, then renamed to ``<out>/<name>`` whole,
+replacing an earlier unrecorded run there), the completion record is appended (fsynced), and only then is
+the checkpoint removed. A video is finished exactly when a record says so.
 
 Shards take videos balanced by frame count (``batch_inputs.assign_shards``); a video's tracks depend on
 that video alone, so shards merged equal one run. A video that cannot be decoded, or whose points do not fit
@@ -28,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -365,9 +365,9 @@ class BatchOutcome:
         return not self.failed
 
 
-def staging_paths(out: Path, name: str) -> tuple[Path, Path]:
-    """(staging output folder, checkpoint file) of the video named `name` in run folder `out`."""
-    return out / STAGING_DIR / name, out / STAGING_DIR / f"{name}.checkpoint"
+def checkpoint_path(out: Path, name: str) -> Path:
+    """The checkpoint file of the video named `name` in run folder `out`."""
+    return out / STAGING_DIR / f"{name}.checkpoint"
 
 
 def write_index(job: BatchJob) -> Path:
@@ -401,18 +401,19 @@ def _entry(video: str, name: str, record: VideoRecord | None, batch: BatchVideo 
 
 def _check_points_unchanged(job: BatchJob) -> None:
     """Refuse, in one line, a batch whose points for a video differ from those it was (being) tracked with."""
-    from .resume import load_checkpoint
+    from .resume import embeddings_digest, load_checkpoint
 
     records = read_records(job.out)
-    for video in job.videos:
+    embeddings_sha256 = None if job.embeddings is None else embeddings_digest(job.embeddings)
+    for video in job.mine:  # other shards check their own videos
         if video.error is not None:
             continue
-        now = queries_digest(video.queries, job.embeddings)
+        now = embeddings_sha256 or queries_digest(video.queries)
         record = records.get(video.key)
         if record is not None and record.status == DONE and record.queries_sha256 != now:
             raise InputError(f"{job.out} holds video {video.key!r} tracked with other points; resume it with the "
                              "same points or choose another --out")
-        checkpoint = staging_paths(job.out, video.name)[1]
+        checkpoint = checkpoint_path(job.out, video.name)
         if record is None or record.status != DONE:
             try:
                 loaded = load_checkpoint(checkpoint)
@@ -455,9 +456,7 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
     for video in job.mine:  # a kill between a video's record and its clean-up
         record = records_now.get(video.key)
         if record is not None and record.status == DONE:
-            staging, checkpoint = staging_paths(out, video.name)
-            resume.remove_checkpoint(checkpoint)
-            shutil.rmtree(staging, ignore_errors=True)
+            resume.remove_checkpoint(checkpoint_path(out, video.name))
     frames_of = {v.key: v.tracked for v in job.mine}
     finished_frames = {"n": 0.0}
     current: dict[str, Any] = {"video": None, "done": 0, "total": 0, "tracked": 0}
@@ -480,36 +479,33 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
             current["done"], current["total"] = done, total
             emit()
 
+    embeddings_sha256 = None if job.embeddings is None else resume.embeddings_digest(job.embeddings)
+
     def process(video: BatchVideo) -> VideoRecord:
-        digest = None if video.error is not None else queries_digest(video.queries, job.embeddings)
         if video.error is not None:
-            return VideoRecord(video.key, video.name, FAILED, error=video.error, queries_sha256=digest)
+            return VideoRecord(video.key, video.name, FAILED, error=video.error)
+        digest = embeddings_sha256 or queries_digest(video.queries)
         current.update(video=video.name, done=0, total=0, tracked=video.tracked)
         emit()
-        staging, checkpoint = staging_paths(out, video.name)
+        checkpoint = checkpoint_path(out, video.name)
 
         def work(path: Path) -> Any:
-            shutil.rmtree(staging, ignore_errors=True)  # outputs are written at the end: nothing to keep
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            # Staged and renamed into place whole (vidcorr.outputs); an earlier run there that no record
+            # marks as done (killed between its rename and its record) is replaced.
             track_job = pipelines.prepare_track(
-                path, staging, queries=video.queries, embeddings=job.embeddings, preset=job.preset,
-                overrides=job.overrides, **job.track_options)
+                path, out / video.name, queries=video.queries, embeddings=job.embeddings, preset=job.preset,
+                overrides=job.overrides, overwrite=True, **job.track_options)
             try:
-                result = pipelines.run_track(ldm, track_job, progress=on_stage, checkpoint=checkpoint,
-                                             checkpoint_every=job.checkpoint_every)
+                return pipelines.run_track(ldm, track_job, progress=on_stage, checkpoint=checkpoint,
+                                           checkpoint_every=job.checkpoint_every)
             finally:
                 track_job.reader.close()
-            final = out / video.name
-            if final.exists():  # an earlier run's, renamed into place but never recorded
-                shutil.rmtree(final)
-            os.replace(staging, final)
-            return result
 
         outcome = run_video(video.path, work)
         if outcome.failed:
             assert outcome.error is not None
             resume.remove_checkpoint(checkpoint)
-            shutil.rmtree(staging, ignore_errors=True)
             return VideoRecord(video.key, video.name, FAILED, video.tracked, 0 if video.queries is None
                                else len(video.queries), outcome.error, outcome.seconds, queries_sha256=digest)
         assert outcome.result is not None
@@ -526,7 +522,7 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
             return
         record = latest[update.item]
         if record.status == DONE:  # the completion record is durable: the checkpoint may go
-            resume.remove_checkpoint(staging_paths(out, record.name)[1])
+            resume.remove_checkpoint(checkpoint_path(out, record.name))
         else:
             failures.append((record.video, record.error or ""))
         finished_frames["n"] += frames_of.get(record.video, 0)
@@ -571,17 +567,3 @@ def track_many(ldm: Any, inputs: Sequence[str | os.PathLike], out: str | os.Path
     """
     return run_batch(ldm, prepare_batch(inputs, out, **options), progress=progress, stage=stage)
 
-
-def load_index(out: str | os.PathLike) -> dict[str, Any]:
-    """The ``index.json`` of a batch's run folder.
-
-    Raises:
-        InputError: the folder has none, or it is not valid JSON.
-    """
-    path = Path(out) / INDEX_FILE
-    if not path.is_file():
-        raise InputError(f"{str(out)!r} holds no {INDEX_FILE}: not a batch run folder")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg})") from None

@@ -9,7 +9,7 @@ import torch
 
 from .config import Config
 from .model import LDM
-from .plan import prepare
+from .plan import image_size, prepare
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,7 @@ def estimate_run(ldm: LDM, cfg: Config, num_points: int, num_images: int) -> Est
     `num_images` images. A backward pass is counted as two forwards. A compiled model is timed on
     its second call: the first one compiles."""
     cfg = prepare(ldm, cfg)
-    size = cfg.image_size
-    assert size is not None  # prepare() resolved it
+    size = image_size(cfg)
     latent = torch.zeros(1, 4, size // ldm.latent_factor, size // ldm.latent_factor)
     contexts = torch.randn(1, cfg.num_tokens, ldm.context_dim)
     layers = ldm.select_layers(size, cfg.layers)

@@ -89,9 +89,7 @@ def _prepare(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config,
     image = check_image(image)
     size_wh = (image.shape[1], image.shape[0])
     points = check_points(points_xy, size_wh)
-    ids = list(range(len(points))) if point_ids is None else [int(i) for i in point_ids]
-    if len(ids) != len(points):
-        raise ValueError(f"point_ids has {len(ids)} entries for {len(points)} points")
+    ids = streams.point_ids(point_ids, len(points))
     size = image_size(cfg)
     model_image = to_model_image(image, size, ldm.device)
     return model_image, squash_points(points, size_wh, size), ids, size_wh

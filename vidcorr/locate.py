@@ -101,9 +101,7 @@ def _restart_contexts(ldm: LDM, embeddings: Embeddings, cfg: Config) -> torch.Te
 
 def _stream_keys(embeddings: Embeddings, stream_key: int, point_ids: list[int] | None) -> list[tuple[int, ...]]:
     """Random-stream keys of every (point, restart) sample, points outer, as the batch is laid out."""
-    ids = list(range(embeddings.num_points)) if point_ids is None else [int(i) for i in point_ids]
-    if len(ids) != embeddings.num_points:
-        raise ValueError(f"point_ids has {len(ids)} entries for {embeddings.num_points} points")
+    ids = streams.point_ids(point_ids, embeddings.num_points)
     return [(stream_key, pid, r) for pid in ids for r in range(embeddings.num_restarts)]
 
 

@@ -35,7 +35,7 @@ import math
 import os
 import struct
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ import numpy as np
 from .atomic import partial_path
 from .embeddings import Embeddings
 from .errors import InputError
+from .runs import setting_differences
 
 FORMAT_VERSION = 1
 MAGIC = b"VIDCORR-CKPT\n"
@@ -132,16 +133,6 @@ def video_identity(source: Any, reader: Any) -> dict[str, Any]:
         digest.update(np.ascontiguousarray(batch.frames).tobytes())
     identity["pixels_sha256"] = digest.hexdigest()
     return identity
-
-
-def setting_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Human-readable differences between two JSON-like settings: ``"start 0 there, 2 now"``."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        found: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            found += setting_differences(old.get(key), new.get(key), f"{prefix}{key}.")
-        return found
-    return [] if old == new else [f"{prefix.rstrip('.')} {old!r} there, {new!r} now"]
 
 
 def frames_per_checkpoint(seconds_per_frame: float, interval_s: float = DEFAULT_CHECKPOINT_SECONDS) -> int:
@@ -358,7 +349,7 @@ class Checkpointer:
 
 def track_identity(ldm: Any, cfg: Any, video: Mapping[str, Any], tracked: np.ndarray, stride: int, *,
                    visibility_threshold: float, global_search: bool, queries: np.ndarray | None = None,
-                   embeddings: Embeddings | None = None) -> dict[str, Any]:
+                   embeddings: Embeddings | None = None, point_ids: Sequence[int] | None = None) -> dict[str, Any]:
     """The settings that determine a track's result, as a checkpoint records them.
 
     The whole config counts (micro-batch size included: it can change float rounding), and so do the
@@ -381,4 +372,5 @@ def track_identity(ldm: Any, cfg: Any, video: Mapping[str, Any], tracked: np.nda
         "global_search": bool(global_search),
         "queries": None if queries is None else np.asarray(queries, dtype=np.float64).tolist(),
         "embeddings": None if embeddings is None else embeddings_digest(embeddings),
+        **({} if point_ids is None else {"point_ids": [int(i) for i in point_ids]}),
     }

@@ -178,19 +178,20 @@ def device_for_rank(device: str, local_rank: int, *, launched: bool) -> str:
 # --------------------------------------------------------------------------------------------- identity
 
 
-def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+def setting_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Human-readable differences between two JSON-like settings: ``"start 0 there, 2 now"``."""
     if isinstance(old, dict) and isinstance(new, dict):
-        found = []
+        found: list[str] = []
         for key in sorted(set(old) | set(new)):
-            found += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+            found += setting_differences(old.get(key), new.get(key), f"{prefix}{key}.")
         return found
     return [] if old == new else [f"{prefix.rstrip('.')} {old!r} there, {new!r} now"]
 
 
 def setup_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """What differs between two setups (``key old there, new now``), :data:`IGNORED_SETUP_KEYS` left out."""
-    return _differences({k: v for k, v in old.items() if k not in IGNORED_SETUP_KEYS},
-                        {k: v for k, v in new.items() if k not in IGNORED_SETUP_KEYS})
+    return setting_differences({k: v for k, v in old.items() if k not in IGNORED_SETUP_KEYS},
+                               {k: v for k, v in new.items() if k not in IGNORED_SETUP_KEYS})
 
 
 def read_setup(out_dir: str | os.PathLike) -> dict[str, Any] | None:

@@ -10,8 +10,11 @@ the device either.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import torch
+
+from .errors import InputError
 
 INIT = 1
 FIT = 2
@@ -46,3 +49,15 @@ def item_point_ids(item: str, count: int) -> list[int]:
         raise ValueError(f"an item has at most {1 << 20} points, got {count}")
     base = int.from_bytes(hashlib.sha256(item.encode()).digest()[:8], "little")
     return [(base << 20) + k for k in range(count)]
+
+
+def point_ids(ids: Sequence[int] | None, count: int) -> list[int]:
+    """The stream keys of `count` points: `ids` as ints (default 0..count-1), one per point.
+
+    Raises:
+        InputError: `ids` has another length.
+    """
+    keys = list(range(count)) if ids is None else [int(i) for i in ids]
+    if len(keys) != count:
+        raise InputError(f"point_ids has {len(keys)} entries for {count} points")
+    return keys

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import resume
+from . import resume, streams
 from .config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from .embeddings import Embeddings
 from .errors import InputError
@@ -78,7 +78,7 @@ def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = 
     info = reader.info
     q = check_queries(queries, info.num_frames, info.size)
     frames = q[:, 0].astype(np.int64)
-    ids = _point_ids(point_ids, len(q))
+    ids = streams.point_ids(point_ids, len(q))
     parts: dict[int, tuple[np.ndarray, Embeddings, np.ndarray]] = {}
     for t in np.unique(frames):
         idx = np.flatnonzero(frames == t)
@@ -159,9 +159,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
             given_queries = check_queries(queries, info.num_frames, info.size)
         identity = resume.track_identity(ldm, fitted_cfg, resume.video_identity(video, reader), tracked, stride,
                                          visibility_threshold=visibility_threshold, global_search=global_search,
-                                         queries=given_queries, embeddings=embeddings)
-        if point_ids is not None:
-            identity["point_ids"] = [int(i) for i in point_ids]
+                                         queries=given_queries, embeddings=embeddings, point_ids=point_ids)
         saver = resume.Checkpointer(checkpoint, identity, checkpoint_every)
         state = saver.load()
         if state is not None and embeddings is None:
@@ -176,7 +174,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     if embeddings.frames is None and not global_search:
         raise InputError("these embeddings were fitted on an image, not a video frame: track with global search")
     n = embeddings.num_points
-    ids = np.asarray(_point_ids(point_ids, n), dtype=object)
+    ids = np.asarray(streams.point_ids(point_ids, n), dtype=object)
     query_t = np.full(n, -1, dtype=np.int64) if global_search else np.asarray(embeddings.frames, dtype=np.int64)
     query_xy = np.asarray(embeddings.points, dtype=np.float64)
     if not global_search:
@@ -185,7 +183,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
 
     row_of = {int(f): i for i, f in enumerate(tracked)}
     if state is None:
-        digest = resume.embeddings_digest(embeddings) if saver is not None else ""
+        digest = "" if saver is None else (saver.identity["embeddings"] or resume.embeddings_digest(embeddings))
         state = _initial_state(digest, query_t, query_xy, row_of, len(tracked), global_search)
         if saver is not None:
             saver.save(state)  # the embeddings are kept: a kill from here on never fits again
@@ -215,7 +213,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
             state.start_sweep(sweep, query_xy, global_search)
         for f, image in _frames_in_order(reader, frame_list[state.position:], stride, read_batch):
             active = np.flatnonzero(query_t < f) if sweep == resume.FORWARD else np.flatnonzero(query_t > f)
-            anchors = state.previous_xy[active].copy() if state.previous_known[active].all() else None
+            anchors = state.previous_xy[active] if state.previous_known[active].all() else None
             loc = located(f, image, active, anchors)
             row = row_of[f]
             state.points[row, active] = loc.points
@@ -263,13 +261,6 @@ def _initial_state(embeddings_sha256: str, query_t: np.ndarray, query_xy: np.nda
                               embeddings_sha256=embeddings_sha256)
     state.start_sweep(resume.FORWARD, query_xy, global_search)
     return state
-
-
-def _point_ids(point_ids: Sequence[int] | None, count: int) -> list[int]:
-    ids = list(range(count)) if point_ids is None else [int(i) for i in point_ids]
-    if len(ids) != count:
-        raise InputError(f"point_ids has {len(ids)} entries for {count} points")
-    return ids
 
 
 def _frames_in_order(reader: VideoReader, frames: list[int], stride: int, read_batch: int):

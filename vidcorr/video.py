@@ -742,6 +742,7 @@ class _PyAVEncoder:
 
     def __init__(self, tmp: Path, path: Path, codec: str, fps: float, size: tuple[int, int]) -> None:
         import av
+        from av.video.reformatter import Colorspace, VideoReformatter
 
         fmt = _PYAV_FORMATS[path.suffix.lower()]
         options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
@@ -762,13 +763,14 @@ class _PyAVEncoder:
             raise
         self._stream = stream
         self._pts = 0
+        # One converter for the whole video: VideoFrame.reformat would build a new swscale context per frame.
+        self._reformatter, self._colorspace = VideoReformatter(), Colorspace.ITU601
 
     def write(self, rgb: np.ndarray) -> None:
         import av
 
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-            format="yuv420p", dst_colorspace="itu601"
-        )
+        frame = self._reformatter.reformat(av.VideoFrame.from_ndarray(rgb, format="rgb24"), format="yuv420p",
+                                           dst_colorspace=self._colorspace)
         frame.pts = self._pts
         self._pts += 1
         self._container.mux(self._stream.encode(frame))
