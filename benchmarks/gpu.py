@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from benchmarks.speed import _json_default, machine_info
     from vidcorr import LDM
-    from vidcorr.atomic import atomic_path
+    from vidcorr.io.atomic import atomic_path
 
     budget = Budget(args.budget_s)
     device = torch.device("cuda")

@@ -19,7 +19,7 @@ from tempfile import TemporaryDirectory
 
 import numpy as np
 
-from vidcorr.sample import sample_frames
+from vidcorr.io.sample import sample_frames
 
 CRF = 20
 PRESET = "veryfast"

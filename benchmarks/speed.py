@@ -67,10 +67,10 @@ import torch.nn.functional as F
 
 import vidcorr
 from vidcorr import LDM, Config
-from vidcorr.attention import layer_maps
-from vidcorr.batching import auto_batch
-from vidcorr.geometry import CORNER_ANCHORS
-from vidcorr.model import resolve_device
+from vidcorr.method.attention import layer_maps
+from vidcorr.method.geometry import CORNER_ANCHORS
+from vidcorr.method.microbatch import auto_batch
+from vidcorr.method.model import resolve_device
 
 MIB = 1024 * 1024
 PAPER = Config.preset("paper")
@@ -480,9 +480,9 @@ def paper_crop_reuse(ldm: LDM, points_xy: np.ndarray, size_wh: tuple[int, int], 
     window) pair of one image, and equal pairs give equal VAE inputs, so `distinct` encodes would
     do where the seed makes `draws`.
     """
-    from vidcorr import streams
-    from vidcorr.fit import _draw  # the fit's own draw, so the replay cannot drift from it
-    from vidcorr.geometry import crop_side, squash_points
+    from vidcorr.method import streams
+    from vidcorr.method.fit import _draw  # the fit's own draw, so the replay cannot drift from it
+    from vidcorr.method.geometry import crop_side, squash_points
 
     paper = PAPER.replace(image_size=cfg.image_size, seed=cfg.seed)
     size = paper.image_size
@@ -881,7 +881,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
                                    "<= 20 GB) pending: no GPU on this machine")
     print(format_report(report))
     if args.json:
-        from vidcorr.atomic import atomic_path
+        from vidcorr.io.atomic import atomic_path
 
         with atomic_path(args.json) as out, open(out, "w") as f:
             json.dump(report, f, indent=2, default=_json_default)

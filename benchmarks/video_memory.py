@@ -94,7 +94,7 @@ def _raw_decord_batches(video: str, batch_size: int) -> tuple[int, Iterator[tupl
 
 def _child(backend: str, video: str, batch_size: int, consumer_ms: float) -> dict:
     """Stream `video` with one backend and report memory; runs in its own process."""
-    from vidcorr.video import open_video
+    from vidcorr.io.video import open_video
 
     rss_before_open = _rss_mib()
     if backend == "decord-raw":
@@ -178,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_child(args.child[0], args.child[1], args.batch_size, args.consumer_ms)))
         return 0
 
-    from vidcorr.atomic import atomic_path
-    from vidcorr.sample import write_synthetic_video
-    from vidcorr.video import decord_available
+    from vidcorr.io.atomic import atomic_path
+    from vidcorr.io.sample import write_synthetic_video
+    from vidcorr.io.video import decord_available
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.backends:

@@ -7,7 +7,7 @@ import warnings
 
 import typer
 
-from vidcorr.staging import raise_on_sigterm
+from vidcorr.io.staging import raise_on_sigterm
 
 from .eval import eval_app
 from .export import export

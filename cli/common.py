@@ -32,8 +32,8 @@ from rich.text import Text
 from vidcorr._testhooks import pause_point
 from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
 from vidcorr.errors import InputError, VidcorrError
+from vidcorr.io.staging import Terminated, published
 from vidcorr.progress import PlainProgress, format_duration
-from vidcorr.staging import Terminated, published
 
 console = Console()
 err_console = Console(stderr=True)
@@ -220,7 +220,7 @@ def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Au
     """An LDM from --model/--device/--dtype/--autocast/--compile; 'tiny' is announced loudly.
     torch's CPU thread count is set by vidcorr.threads' policy (--threads first); --preset picks the auto
     precision (None reads as paper)."""
-    from vidcorr.model import LDM, resolve_device
+    from vidcorr.method.model import LDM, resolve_device
     from vidcorr.threads import configure_threads
 
     quiet_model_libraries()
@@ -264,7 +264,7 @@ def warn_if_slow(ldm: Any, cfg: Config, num_points: int, num_images: int) -> Non
     """On a CPU with a full-size model, measure and print the expected run time before starting."""
     if ldm.device.type != "cpu" or not ldm.is_full_size:
         return
-    from vidcorr.estimate import estimate_run
+    from vidcorr.method.estimate import estimate_run
 
     compiling = " (compiling the model first)" if ldm.compiled else ""
     with status(f"measuring this CPU's speed to estimate the run time{compiling}"):

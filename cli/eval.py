@@ -26,9 +26,17 @@ from rich.progress import (
 from rich.table import Table
 
 from vidcorr.errors import InputError, VidcorrError
-from vidcorr.eval.pck import DEFAULT_ALPHAS
-from vidcorr.outputs import check_out_dir
-from vidcorr.runs import RunOutcome, RunProgress, Shard, device_for_rank, parse_shard, resolve_shard, shard_from_env
+from vidcorr.eval.pairs.pck import DEFAULT_ALPHAS
+from vidcorr.io.outputs import check_out_dir
+from vidcorr.runs.folder import (
+    RunOutcome,
+    RunProgress,
+    Shard,
+    device_for_rank,
+    parse_shard,
+    resolve_shard,
+    shard_from_env,
+)
 
 from .common import (
     OUTPUT,
@@ -343,9 +351,9 @@ class PairRunOptions:
 def _evaluate_pairs(benchmark: str, run: PairRunOptions, options: ModelOptions,
                     reader_options: dict[str, Any]) -> None:
     """Check everything, load the model, run the pair loop (``vidcorr.eval.runner.run_eval``), report."""
-    from vidcorr.eval import runner
-    from vidcorr.eval.pairs import read_benchmark
-    from vidcorr.eval.results import PAIR_RECORDS
+    from vidcorr.eval.pairs import runner
+    from vidcorr.eval.pairs.readers import read_benchmark
+    from vidcorr.eval.pairs.results import PAIR_RECORDS
 
     if run.data_root is None:
         raise InputError("give the benchmark folder with --data-root DIR (or set VIDCORR_DATA_ROOT); add "
@@ -500,8 +508,8 @@ def tapvid(
     Queries are built as tapnet builds them; each is fitted on its own frame and tracked through the video;
     predicted occlusion is "not visible". Other trackers' published numbers are shown for scale.
     """
-    from vidcorr.eval import tapvid_runner
-    from vidcorr.eval.tapvid_results import TAPVID_RECORDS
+    from vidcorr.eval.tapvid import runner as tapvid_runner
+    from vidcorr.eval.tapvid.results import TAPVID_RECORDS
 
     if data_root is None:
         raise InputError("give the TAP-Vid data with --data-root PATH (the pickle, the Kinetics shard folder, or a "

@@ -26,7 +26,7 @@ def export(
 ) -> None:
     """Write TRACKS in another tool's format: points as skeleton nodes, NaN where not visible (slp, nwb),
     confidence as the score or likelihood."""
-    from vidcorr.export import export_tracks
+    from vidcorr.io.export import export_tracks
 
     node_names = [n.strip() for n in names.split(",")] if names is not None else None
     written = export_tracks(tracks, fmt, out, names=node_names)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vidcorr.staging import check_output, staged_file
+from vidcorr.io.staging import check_output, staged_file
 
 from .common import (
     OUTPUT,
@@ -50,10 +50,10 @@ def fit(
     """Fit one embedding per point and save them (safetensors), to track later with
     `vidcorr track VIDEO --embeddings FILE`."""
     import vidcorr
-    from vidcorr.geometry import check_points
-    from vidcorr.imageio import read_image
-    from vidcorr.track import check_queries
-    from vidcorr.video import open_video
+    from vidcorr.io.images import read_image
+    from vidcorr.io.video import open_video
+    from vidcorr.method.geometry import check_points
+    from vidcorr.method.track import check_queries
 
     check_output(out, folder=False, overwrite=overwrite, overwrite_hint="--overwrite")
     cfg = options.config()

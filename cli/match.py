@@ -60,9 +60,10 @@ def match(
     """Find where SOURCE's points are in TARGET: prints a table and writes matches.json, matches.csv
     and matches.jpg (side by side, a coloured line per point) into --out; with --visualize also vis/,
     which `vidcorr view OUT` shows."""
-    from vidcorr import pipelines
+    # The pipeline imports torch: loaded when the command runs, never for --help.
+    from vidcorr.pipelines.match import prepare_match, run_match
 
-    job = pipelines.prepare_match(source, target, read_query_points(points, points_file), out=out,
+    job = prepare_match(source, target, read_query_points(points, points_file), out=out,
                                   preset=options.preset, overrides=options.overrides(), visualize=visualize,
                                   save_embeddings=save_embeddings, overwrite=overwrite,
                                   overwrite_hint="--overwrite")
@@ -70,7 +71,7 @@ def match(
     warn_if_slow(ldm, job.cfg, len(job.src_xy), 1)
     start = time.perf_counter()
     with StageProgress(STAGE_LABELS) as progress:
-        result = pipelines.run_match(ldm, job, progress=progress)
+        result = run_match(ldm, job, progress=progress)
     emb = result.embeddings
     warn_skipped_steps(emb.total_skipped_steps, emb.num_points * job.cfg.restarts * job.cfg.num_steps)
 

@@ -28,7 +28,7 @@ def pick(
     """Write a page showing frames of VIDEO with a slider: click to add points, drag to move them, right-click
     or Delete to remove, Ctrl-Z to undo. It shows the `vidcorr track` command and saves points.json for
     --points-file. It needs no server and no network."""
-    from vidcorr.pick import build_pick_page
+    from vidcorr.web.pick import build_pick_page
 
     page = out if out is not None else Path(f"{video.stem}_pick.html")
     with status(f"reading up to {frames} frames of {video}"):

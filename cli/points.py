@@ -10,12 +10,12 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from vidcorr import masks
 from vidcorr.errors import InputError
-from vidcorr.masks import DEFAULT_GRID_MARGIN
-from vidcorr.pick import POINTS_FORMAT as PICKED_FORMAT
-from vidcorr.pick import POINTS_VERSION as PICKED_VERSION
+from vidcorr.io import masks
+from vidcorr.io.masks import DEFAULT_GRID_MARGIN
 from vidcorr.validate import check_frame_index
+from vidcorr.web.pick import POINTS_FORMAT as PICKED_FORMAT
+from vidcorr.web.pick import POINTS_VERSION as PICKED_VERSION
 
 MaskOpt = Annotated[Path | None, typer.Option(
     "--mask", help="With --grid: a binary or palette (indexed, e.g. DAVIS) PNG of the reference frame; the grid's "

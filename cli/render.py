@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vidcorr.staging import check_output, staged_file
+from vidcorr.io.staging import check_output, staged_file
 
 from .common import OverwriteOpt, console, err_console, handle_errors
 from .points import FpsOpt
@@ -24,9 +24,9 @@ def render(
 ) -> None:
     """Draw saved tracks on every frame of VIDEO (same size and fps): coloured markers, trails, hollow
     markers where a point is not visible, point ids."""
-    from vidcorr.render import render_video
-    from vidcorr.tracks import Tracks
-    from vidcorr.video import open_video
+    from vidcorr.io.render import render_video
+    from vidcorr.io.tracks import Tracks
+    from vidcorr.io.video import open_video
 
     check_output(out, folder=False, overwrite=overwrite, overwrite_hint="--overwrite")
     tracks = Tracks.load_npz(tracks_file)

@@ -12,7 +12,7 @@ from rich.table import Table
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD
 from vidcorr.errors import InputError
 from vidcorr.validate import check_fraction, check_frame_index, refuse_options
-from vidcorr.visuals import DEFAULT_KEY_FRAMES
+from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
 
 from .common import (
     OUTPUT,
@@ -117,13 +117,14 @@ def track(
     if not inputs:
         raise InputError("give a video (a file or a folder of frames), several, or --list FILE")
     video = Path(inputs[0])
-    from vidcorr import pipelines
+    # The pipeline imports torch: loaded when the command runs, never for --help.
+    from vidcorr.pipelines.track import prepare_track, run_track
 
     given = points is not None or points_file is not None or grid is not None or mask is not None
     queries = ((lambda info: video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size, mask,
                                            mask_id))
                if given or embeddings_file is None else None)
-    job = pipelines.prepare_track(
+    job = prepare_track(
         video, out, queries=queries, embeddings=embeddings_file, preset=options.preset,
         overrides=options.overrides(), start=start, end=end, stride=stride,
         visibility_threshold=visibility_threshold, video_out=not no_video, trail=trail, heatmap=heatmap,
@@ -132,7 +133,7 @@ def track(
     warn_if_slow(ldm, job.cfg, job.points_to_fit, len(job.frames))
     began = time.perf_counter()
     with StageProgress(STAGE_LABELS) as progress:
-        result = pipelines.run_track(ldm, job, progress=progress)
+        result = run_track(ldm, job, progress=progress)
 
     if result.fitted:
         cfg = job.cfg
@@ -159,7 +160,7 @@ def is_batch(inputs: list[str], list_file: Path | None, shard: str | None, check
     without any of them is tracked as always, into --out itself."""
     import glob as globbing
 
-    from vidcorr.runs import shard_from_env
+    from vidcorr.runs.folder import shard_from_env
 
     if len(inputs) != 1 or list_file is not None or shard is not None or checkpoint_every is not None or as_batch:
         return True
@@ -167,7 +168,7 @@ def is_batch(inputs: list[str], list_file: Path | None, shard: str | None, check
         return True
     path = Path(inputs[0]).expanduser()
     if path.is_dir():
-        from vidcorr.batch_inputs import VIDEO_SUFFIXES, is_frame_folder
+        from vidcorr.runs.inputs import VIDEO_SUFFIXES, is_frame_folder
 
         return any(not entry.name.startswith(".") and (
             (entry.is_file() and entry.suffix.lower() in VIDEO_SUFFIXES) or (entry.is_dir() and is_frame_folder(entry)))

@@ -40,7 +40,7 @@ def view(
 ) -> None:
     """Write DIRECTORY/index.html: the pairs of `eval --visualize` / `match --visualize` (lines, PCK, attention
     maps per layer) and the key frames of `track` (tracks, heat maps). It needs no server and no network."""
-    from vidcorr.view import build_site
+    from vidcorr.web.view import build_site
 
     page = build_site(directory)
     console.print(f"wrote {page}", soft_wrap=True)

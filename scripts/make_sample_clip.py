@@ -35,11 +35,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         from vidcorr.errors import VidcorrError
-        from vidcorr.sample import POINT_NAMES, make_sample_clip
+        from vidcorr.io.sample import POINT_NAMES, make_sample_clip
     except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from vidcorr.errors import VidcorrError
-        from vidcorr.sample import POINT_NAMES, make_sample_clip
+        from vidcorr.io.sample import POINT_NAMES, make_sample_clip
 
     try:
         truth = make_sample_clip(

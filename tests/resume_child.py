@@ -43,7 +43,7 @@ def run(ldm, video, checkpoint=None, every=None, on_located=None):
 
 
 def _die_inside_saves(save_number: int, how: str) -> None:
-    from vidcorr import resume
+    from vidcorr.method import checkpoint as resume
 
     saves = {"n": 0}
     write, replace = resume._write_durably, resume._replace
@@ -85,7 +85,7 @@ def main() -> None:
 
     import vidcorr
 
-    track_module = importlib.import_module("vidcorr.track")  # the attribute vidcorr.track is the function
+    track_module = importlib.import_module("vidcorr.method.track")  # the attribute vidcorr.track is the function
 
     torch.set_num_threads(args.threads)
     fits = {"n": 0}

@@ -189,7 +189,7 @@ def memory_pair(
     flags: Mapping[str, int] | None = None,
 ):
     """A :class:`vidcorr.eval.pairs.Pair` built in memory (its image paths do not exist)."""
-    from vidcorr.eval.pairs import Pair
+    from vidcorr.eval.pairs.pair import Pair
 
     return Pair(
         dataset=dataset,

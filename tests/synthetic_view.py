@@ -16,11 +16,12 @@ from conftest import random_image
 from PIL import Image
 from synthetic_pairs import SPairPair, write_spair
 
-from vidcorr.eval.pairs import Prediction, read_benchmark
-from vidcorr.eval.runner import run_eval
-from vidcorr.tracks import Tracks
-from vidcorr.video import MemoryReader
-from vidcorr.visuals import KeyFrameMaps, write_track_visuals
+from vidcorr.eval.pairs.pair import Prediction
+from vidcorr.eval.pairs.readers import read_benchmark
+from vidcorr.eval.pairs.runner import run_eval
+from vidcorr.io.reader import MemoryReader
+from vidcorr.io.tracks import Tracks
+from vidcorr.web.visuals import KeyFrameMaps, write_track_visuals
 
 EVIL_CATEGORY = 'cat<img src=x onerror="window.__xss=1">'
 EVIL_IMAGE = "evil<script>window.__xss=2<b>x"  # a legal file name: no "/"

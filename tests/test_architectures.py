@@ -17,9 +17,9 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 
 import vidcorr
 from vidcorr import LDM, Config, ModelLoadError
-from vidcorr.attention import head_slice
-from vidcorr.model import TINY_UNET_CONFIG, TINY_VAE_CONFIG, random_components
-from vidcorr.plan import prepare
+from vidcorr.method.attention import head_slice
+from vidcorr.method.model import TINY_UNET_CONFIG, TINY_VAE_CONFIG, random_components
+from vidcorr.method.plan import prepare
 
 # (place, block, side at the native resolution) of layers 0..10, per architecture.
 SD_512 = [("down", "down_blocks.1.attentions.0", 32), ("down", "down_blocks.1.attentions.1", 32),
@@ -129,7 +129,7 @@ def test_tiny_resolves_to_64_and_outputs_record_it(tiny, tmp_path):
     assert vidcorr.Embeddings.load(embeddings.save(tmp_path / "e.safetensors")).config.image_size == 64
     tracks = vidcorr.track(tiny, [image, image], np.array([[0.0, 20.0, 20.0]]), cfg)
     assert tracks.meta["config"]["image_size"] == 64
-    from vidcorr.eval.runner import run_setup
+    from vidcorr.eval.pairs.runner import run_setup
 
     assert run_setup("spair", "test", tiny, cfg)["config"]["image_size"] == 64
     # Embeddings fitted at the native size are read at the native size without restating it.

@@ -3,8 +3,8 @@ import torch
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
 
-from vidcorr.attention import AttentionCapture, head_slice, number_layers
-from vidcorr.model import SD14_UNET_CONFIG
+from vidcorr.method.attention import AttentionCapture, head_slice, number_layers
+from vidcorr.method.model import SD14_UNET_CONFIG
 
 SEED_LAYERS_5_TO_8 = ["up_blocks.1.attentions.0", "up_blocks.1.attentions.1", "up_blocks.1.attentions.2",
                       "up_blocks.2.attentions.0"]

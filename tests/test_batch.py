@@ -23,11 +23,11 @@ from conftest import random_image
 from equivariant import write_lossless_video
 from typer.testing import CliRunner
 
-from vidcorr import resume
-from vidcorr.atomic import partial_path
-from vidcorr.batch import STAGING_DIR, VIDEO_RECORDS, checkpoint_path, read_records
-from vidcorr.batch_inputs import assign_shards
-from vidcorr.tracks import Tracks
+from vidcorr.io.atomic import partial_path
+from vidcorr.io.tracks import Tracks
+from vidcorr.method import checkpoint as resume
+from vidcorr.pipelines.batch import STAGING_DIR, VIDEO_RECORDS, checkpoint_path, read_records
+from vidcorr.runs.inputs import assign_shards
 from vidcorr_cli.app import app
 from vidcorr_cli.track import is_batch
 

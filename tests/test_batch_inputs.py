@@ -13,10 +13,10 @@ from conftest import random_image
 from equivariant import write_lossless_video
 
 import vidcorr
-from vidcorr import batch_inputs as bi
-from vidcorr.batch_video import DONE, FAILED, frame_count, frame_counts, run_video
 from vidcorr.errors import InputError
-from vidcorr.runs import Shard
+from vidcorr.runs import inputs as bi
+from vidcorr.runs.folder import Shard
+from vidcorr.runs.outcome import DONE, FAILED, frame_count, frame_counts, run_video
 
 
 def _touch(*paths: Path) -> None:

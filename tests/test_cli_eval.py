@@ -20,9 +20,10 @@ from synthetic_pairs import (
 )
 from typer.testing import CliRunner
 
-from vidcorr.eval import download, runner
-from vidcorr.eval.pairs import Prediction
-from vidcorr.eval.results import read_results
+from vidcorr.eval import download
+from vidcorr.eval.pairs import runner
+from vidcorr.eval.pairs.pair import Prediction
+from vidcorr.eval.pairs.results import read_results
 from vidcorr_cli.app import app
 
 cli = CliRunner()

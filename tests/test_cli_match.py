@@ -99,7 +99,7 @@ def test_error_text_in_brackets_is_printed_as_is(capsys):
 
 
 def test_full_size_model_on_cpu_prints_an_estimate_first(tmp_path, pair, monkeypatch):
-    from vidcorr.model import LDM
+    from vidcorr.method.model import LDM
 
     monkeypatch.setattr(LDM, "is_full_size", property(lambda self: True))
     result = runner.invoke(app, ["match", str(pair[0]), str(pair[1]), "--points", "10,20", "-o", str(tmp_path / "o"),

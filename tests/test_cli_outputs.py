@@ -17,8 +17,9 @@ from conftest import random_image
 from equivariant import write_lossless_video
 from typer.testing import CliRunner
 
-import vidcorr.pipelines
-import vidcorr.video
+import vidcorr.io.video
+import vidcorr.io.writer
+import vidcorr.pipelines.match
 import vidcorr_cli.common
 import vidcorr_cli.track
 from vidcorr_cli.app import app
@@ -165,7 +166,7 @@ def test_a_failing_write_names_the_final_file_and_leaves_nothing(clip, tmp_path,
 
 
 def test_a_video_encoder_that_silently_drops_frames_is_caught(clip, tmp_path, monkeypatch):
-    original = vidcorr.video.VideoWriter.write
+    original = vidcorr.io.writer.VideoWriter.write
 
     def drop_the_last(self, frame):
         if self.frames_written == FRAMES - 1:  # counted as written, never encoded: a full disk under OpenCV
@@ -173,7 +174,7 @@ def test_a_video_encoder_that_silently_drops_frames_is_caught(clip, tmp_path, mo
             return
         original(self, frame)
 
-    monkeypatch.setattr(vidcorr.video.VideoWriter, "write", drop_the_last)
+    monkeypatch.setattr(vidcorr.io.writer.VideoWriter, "write", drop_the_last)
     out = tmp_path / "out"
     result = runner.invoke(app, ["track", str(clip), "--points", "10,10", "-o", str(out), *TINY])
     assert result.exit_code == 2
@@ -269,15 +270,15 @@ def test_decoder_noise_is_silenced_and_the_one_line_error_stands_alone(tmp_path,
 
     def read_all(backend):
         with contextlib.suppress(vidcorr.InputError):
-            with vidcorr.video.open_video(tmp_path / "bad.mp4", backend=backend) as reader:
+            with vidcorr.io.video.open_video(tmp_path / "bad.mp4", backend=backend) as reader:
                 for _ in reader.iter_frames():
                     pass
 
-    if vidcorr.video.decord_available():  # in this process; OpenCV's path is checked through the CLI below
+    if vidcorr.io.video.decord_available():  # in this process; OpenCV's path is checked through the CLI below
         read_all("decord")
         assert capfd.readouterr().err == ""
     with monkeypatch.context() as patch:  # the control: the same reads do print without the silencing
-        patch.setattr(vidcorr.video, "_quiet_native_stderr", contextlib.nullcontext)
+        patch.setattr(vidcorr.io.video, "quiet_native_stderr", contextlib.nullcontext)
         read_all("opencv")
         assert "[mpeg4 @" in capfd.readouterr().err
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -287,9 +288,9 @@ def test_decoder_noise_is_silenced_and_the_one_line_error_stands_alone(tmp_path,
                             text=True, timeout=300)
     assert result.returncode == 2
     for backend in ("decord", "opencv"):  # the other reader, through the CLI's own set-up
-        code = (f"import vidcorr_cli.app, vidcorr.video as v; vidcorr_cli.app.quiet_warnings(); "
+        code = (f"import vidcorr_cli.app, vidcorr.io.video as v; vidcorr_cli.app.quiet_warnings(); "
                 f"r = v.open_video('bad.mp4', backend='{backend}'); [b for b in r.iter_frames()]")
-        if backend == "decord" and not vidcorr.video.decord_available():
+        if backend == "decord" and not vidcorr.io.video.decord_available():
             continue
         other = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                                timeout=300)
@@ -341,7 +342,7 @@ def test_an_interrupted_match_leaves_no_output(tmp_path, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(vidcorr.pipelines, "write_image", interrupt)  # after matches.json and .csv are written
+    monkeypatch.setattr(vidcorr.pipelines.match, "write_image", interrupt)  # after matches.json and .csv are written
     result = runner.invoke(app, ["match", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--points", "5,5",
                                  "-o", str(tmp_path / "m"), *TINY])
     assert result.exit_code == 130

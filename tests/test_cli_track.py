@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import vidcorr
 from vidcorr import pipelines
-from vidcorr.tracks import Tracks
+from vidcorr.io.tracks import Tracks
 from vidcorr_cli.app import app
 
 runner = CliRunner()
@@ -180,7 +180,7 @@ def test_ctrl_c_while_tracking_or_rendering_leaves_no_output(clip, tmp_path, mon
     assert not (tmp_path / "a").exists()
     monkeypatch.undo()
 
-    import vidcorr.render as render_module
+    import vidcorr.io.render as render_module
 
     original_write = render_module.VideoWriter.write
     calls = {"n": 0}

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from vidcorr import LDM, PRESETS, Config, InputError
-from vidcorr.plan import prepare
+from vidcorr.method.plan import prepare
 
 
 def test_default_config_is_the_seeds_value_for_value():

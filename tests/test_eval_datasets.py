@@ -19,8 +19,8 @@ from synthetic_pairs import (
 )
 
 from vidcorr.errors import DataError, InputError
-from vidcorr.eval import cub, pfwillow, spair
-from vidcorr.eval.pairs import read_benchmark
+from vidcorr.eval.pairs import cub, pfwillow, spair
+from vidcorr.eval.pairs.readers import read_benchmark
 
 # ---------------------------------------------------------------------------------------------- SPair
 
@@ -318,7 +318,7 @@ def test_cub_missing_box_is_a_data_error(cub_root: Path) -> None:
 
 
 def test_image_size_rejects_a_file_that_is_not_an_image(tmp_path: Path) -> None:
-    from vidcorr.eval.pairs import image_size
+    from vidcorr.eval.pairs.pair import image_size
 
     assert image_size(write_image(tmp_path / "ok.png", (7, 5))) == (7, 5)
     (tmp_path / "bad.jpg").write_text("not an image")

@@ -9,9 +9,9 @@ import pytest
 from synthetic_pairs import memory_pair
 
 from vidcorr.errors import DataError, InputError
-from vidcorr.eval.pck import PairScore, score_pair, summarize
-from vidcorr.eval.results import PAIR_RECORDS, merge_results, read_results
-from vidcorr.runs import Shard, shard_from_env, shard_of
+from vidcorr.eval.pairs.pck import PairScore, score_pair, summarize
+from vidcorr.eval.pairs.results import PAIR_RECORDS, merge_results, read_results
+from vidcorr.runs.folder import Shard, shard_from_env, shard_of
 
 
 def _pairs(n: int = 7) -> list:

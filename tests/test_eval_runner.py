@@ -25,11 +25,13 @@ from synthetic_pairs import (
 )
 
 from vidcorr.errors import DataError, InputError
-from vidcorr.eval import download, report, runner
-from vidcorr.eval.pairs import Prediction, read_benchmark
-from vidcorr.eval.pck import summarize
-from vidcorr.eval.results import PAIR_RECORDS, merge_results, read_results
-from vidcorr.runs import RunProgress, Shard, device_for_rank, parse_shard, resolve_shard
+from vidcorr.eval import download, report
+from vidcorr.eval.pairs import runner
+from vidcorr.eval.pairs.pair import Prediction
+from vidcorr.eval.pairs.pck import summarize
+from vidcorr.eval.pairs.readers import read_benchmark
+from vidcorr.eval.pairs.results import PAIR_RECORDS, merge_results, read_results
+from vidcorr.runs.folder import RunProgress, Shard, device_for_rank, parse_shard, resolve_shard
 
 ALPHAS = (0.01, 0.05, 0.1)
 
@@ -482,7 +484,7 @@ def test_random_streams_are_keyed_by_pair_and_keypoint(tiny, monkeypatch: pytest
     from synthetic_pairs import memory_pair
 
     from vidcorr import Config
-    from vidcorr.streams import item_point_ids
+    from vidcorr.method.streams import item_point_ids
 
     cfg = Config(image_size=64, num_steps=2, restarts=1, crops=5, lr=0.05)
     src, trg = random_image(48, 80, seed=1), random_image(72, 56, seed=2)
@@ -491,7 +493,7 @@ def test_random_streams_are_keyed_by_pair_and_keypoint(tiny, monkeypatch: pytest
     def pair(pair_id: str):
         return memory_pair(pair_id, src_size=(80, 48), trg_size=(56, 72), src_kps=kps, trg_kps=kps)
 
-    from vidcorr import correspond
+    from vidcorr.method import correspond
 
     seen = []
     original = correspond.fit
@@ -530,7 +532,7 @@ def memory_pair_on_disk(root: Path, pair_id: str):
     """A one-keypoint SPair-like pair whose two 16 x 12 images exist under `root`."""
     from synthetic_pairs import memory_pair, write_image
 
-    from vidcorr.eval.pairs import Pair
+    from vidcorr.eval.pairs.pair import Pair
 
     pair = memory_pair(pair_id, src_size=(16, 12), trg_size=(16, 12), trg_kps=[[3.0, 4.0]])
     fields = {f: getattr(pair, f) for f in Pair.__dataclass_fields__}

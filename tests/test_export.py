@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from vidcorr.errors import InputError
-from vidcorr.eval.tapvid import load_tapvid_pickle, read_davis
-from vidcorr.export import export_tracks
-from vidcorr.tracks import Tracks
+from vidcorr.eval.tapvid.data import load_tapvid_pickle, read_davis
+from vidcorr.io.export import export_tracks
+from vidcorr.io.tracks import Tracks
 from vidcorr_cli.app import app
 
 runner = CliRunner()
@@ -259,7 +259,7 @@ def test_a_failure_while_writing_leaves_no_partial_file(tracks_file, monkeypatch
         file.write(b"PK\x03\x04 half an archive")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vidcorr.export.np.savez", write_half_then_fail)
+    monkeypatch.setattr("vidcorr.io.export.np.savez", write_half_then_fail)
     result = export(str(tracks_file), "--format", "cotracker")
     assert result.exit_code == 2
     # The message names the file by its final name (vidcorr.atomic), never the hidden temporary.

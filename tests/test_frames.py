@@ -11,11 +11,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import vidcorr.frames as frames_module
+import vidcorr.io.frames as frames_module
 from vidcorr.errors import InputError
-from vidcorr.frames import FrameFolderReader, natural_key
-from vidcorr.tracks import Tracks
-from vidcorr.video import VideoInfo, open_video
+from vidcorr.io.frames import FrameFolderReader, natural_key
+from vidcorr.io.reader import VideoInfo
+from vidcorr.io.tracks import Tracks
+from vidcorr.io.video import open_video
 from vidcorr_cli.app import app
 
 runner = CliRunner()

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from vidcorr import InputError
-from vidcorr.geometry import (
+from vidcorr.method.geometry import (
     CORNER_ANCHORS,
     CropWindow,
     argmax_point,

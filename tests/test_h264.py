@@ -12,13 +12,14 @@ from synthetic_view import TRACK_FRAMES, write_track_run
 from test_view_browser import browser, session  # noqa: F401 (pytest fixtures)
 from typer.testing import CliRunner
 
-import vidcorr.video as video_module
+import vidcorr.io.writer as video_module
 from vidcorr.errors import InputError
-from vidcorr.render import render_video
-from vidcorr.sample import sample_frames
-from vidcorr.tracks import Tracks
-from vidcorr.video import NO_H264_WARNING, VideoWriter, open_video
-from vidcorr.view import build_site
+from vidcorr.io.render import render_video
+from vidcorr.io.sample import sample_frames
+from vidcorr.io.tracks import Tracks
+from vidcorr.io.video import open_video
+from vidcorr.io.writer import NO_H264_WARNING, VideoWriter
+from vidcorr.web.view import build_site
 from vidcorr_cli.app import app
 
 runner = CliRunner()

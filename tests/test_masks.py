@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import vidcorr
 from vidcorr.errors import InputError
-from vidcorr.masks import grid_in_mask, grid_points, read_labels, read_mask
+from vidcorr.io.masks import grid_in_mask, grid_points, read_labels, read_mask
 from vidcorr_cli.app import app
 from vidcorr_cli.points import video_queries
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vidcorr import LDM, ModelLoadError
-from vidcorr.model import TINY_UNET_CONFIG, TINY_VAE_CONFIG, random_components
+from vidcorr.method.model import TINY_UNET_CONFIG, TINY_VAE_CONFIG, random_components
 
 
 @pytest.fixture(scope="module")

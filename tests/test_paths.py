@@ -93,8 +93,8 @@ def test_noise_none_is_deterministic_and_differs_from_uniform(tiny, cfg, fitted)
 
 
 def test_encode_cache_encodes_each_window_once_with_the_same_latents(tiny):
-    from vidcorr.encode_cache import EncodeCache
-    from vidcorr.geometry import CropWindow, crop_resize
+    from vidcorr.method.encode_cache import EncodeCache
+    from vidcorr.method.geometry import CropWindow, crop_resize
 
     image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
     windows = [CropWindow(0, 0, 59), CropWindow(5, 3, 59), CropWindow(0, 0, 59)]
@@ -111,9 +111,9 @@ def test_encode_cache_encodes_each_window_once_with_the_same_latents(tiny):
 def test_encode_cache_encodes_one_image_at_a_time_on_a_cpu_only(tiny, monkeypatch):
     from types import SimpleNamespace
 
-    from vidcorr.batching import encode_batch
-    from vidcorr.encode_cache import EncodeCache
-    from vidcorr.geometry import CropWindow
+    from vidcorr.method.encode_cache import EncodeCache
+    from vidcorr.method.geometry import CropWindow
+    from vidcorr.method.microbatch import encode_batch
 
     assert encode_batch(tiny, 8) == 1
     assert encode_batch(SimpleNamespace(device=torch.device("cuda")), 8) == 8

@@ -16,8 +16,8 @@ from synthetic_pairs import (
 )
 
 from vidcorr.errors import DataError
-from vidcorr.eval import cub, pfwillow
-from vidcorr.eval.pck import (
+from vidcorr.eval.pairs import cub, pfwillow
+from vidcorr.eval.pairs.pck import (
     PairScore,
     PCKProtocol,
     correct_flags,

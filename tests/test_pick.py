@@ -24,9 +24,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vidcorr.errors import InputError
-from vidcorr.pages import page_asset as asset
-from vidcorr.pick import build_pick_page, sample_frames
-from vidcorr.render import point_colors
+from vidcorr.io.render import point_colors
+from vidcorr.web.pages import page_asset as asset
+from vidcorr.web.pick import build_pick_page, sample_frames
 from vidcorr_cli.app import app
 from vidcorr_cli.points import read_points_file
 

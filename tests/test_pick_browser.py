@@ -15,8 +15,8 @@ from equivariant import write_lossless_video
 from test_view_browser import CHROMIUM, CHROMIUM_ARGS, Session, _unavailable, assert_only_local_requests
 from typer.testing import CliRunner
 
-from vidcorr.pick import build_pick_page
-from vidcorr.render import point_colors
+from vidcorr.io.render import point_colors
+from vidcorr.web.pick import build_pick_page
 from vidcorr_cli.app import app
 from vidcorr_cli.points import read_points_file
 

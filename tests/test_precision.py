@@ -52,7 +52,7 @@ def test_autocast_runs_the_networks_in_low_precision_and_stays_close_to_float32(
 
 def test_float16_autocast_scales_the_loss_and_steps_like_float32(monkeypatch):
     """The loss is scaled under float16 only, and the fp16 fit's first step matches float32's."""
-    from vidcorr.fit import LossScale
+    from vidcorr.method.fit import LossScale
 
     scales = []
     original = LossScale.finite_samples
@@ -84,7 +84,7 @@ def test_float16_autocast_scales_the_loss_and_steps_like_float32(monkeypatch):
 
 def _overflow_at(ldm, monkeypatch, step: int, sample: int) -> list[float]:
     """Make `sample`'s gradient infinite at fit step `step` (0-based); returns the loss scale after each step."""
-    from vidcorr.fit import LossScale
+    from vidcorr.method.fit import LossScale
 
     calls = {"n": 0}
     original = ldm.attention_maps
@@ -174,7 +174,7 @@ def test_run_estimate_times_a_compiled_model_on_its_second_call(monkeypatch):
     import itertools
     import time
 
-    from vidcorr.estimate import estimate_run
+    from vidcorr.method.estimate import estimate_run
 
     ldm = vidcorr.LDM.tiny()
     clock = itertools.count()
@@ -206,7 +206,7 @@ def test_run_estimate_times_a_compiled_model_on_its_second_call(monkeypatch):
 
 
 def test_loss_scale_unscales_checks_each_sample_and_follows_gradscalers_schedule():
-    from vidcorr.fit import LossScale
+    from vidcorr.method.fit import LossScale
 
     scale = LossScale(enabled=True, growth_interval=2)
     params = [torch.zeros(2, requires_grad=True) for _ in range(3)]

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from vidcorr.errors import InputError
-from vidcorr.render import render_video
-from vidcorr.tracks import Tracks
-from vidcorr.video import decord_available, open_video
+from vidcorr.io.render import render_video
+from vidcorr.io.tracks import Tracks
+from vidcorr.io.video import decord_available, open_video
 
 BACKENDS = (["decord"] if decord_available() else []) + ["opencv"]
 

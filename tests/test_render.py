@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vidcorr.errors import InputError
-from vidcorr.render import (
+from vidcorr.io.render import (
     CORRECT_RGB,
     WRONG_RGB,
     blend_heatmap,
@@ -16,9 +16,10 @@ from vidcorr.render import (
     render_video,
     side_by_side,
 )
-from vidcorr.sample import make_sample_clip, sample_frames, write_synthetic_video
-from vidcorr.tracks import Tracks
-from vidcorr.video import default_codec, open_video
+from vidcorr.io.sample import make_sample_clip, sample_frames, write_synthetic_video
+from vidcorr.io.tracks import Tracks
+from vidcorr.io.video import open_video
+from vidcorr.io.writer import default_codec
 
 GREY = 90
 

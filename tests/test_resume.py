@@ -22,9 +22,9 @@ from equivariant import write_lossless_video
 from resume_child import MAP_FRAMES, QUERIES, run
 
 import vidcorr
-from vidcorr import resume
-from vidcorr.atomic import partial_path
 from vidcorr.errors import InputError
+from vidcorr.io.atomic import partial_path
+from vidcorr.method import checkpoint as resume
 
 CHILD = Path(__file__).with_name("resume_child.py")
 NUM_FRAMES = 12
@@ -140,7 +140,7 @@ def test_interrupted_then_resumed_in_process_equals_uninterrupted_and_never_refi
     cfg = vidcorr.Config.preset("fast", image_size=64, num_steps=3, lr=0.05, seed=0)
     _interrupted(tiny, video, checkpoint, 11, queries=QUERIES, cfg=cfg, return_maps=MAP_FRAMES)
     assert resume.load_checkpoint(checkpoint)[1].done == 9
-    monkeypatch.setattr(sys.modules["vidcorr.track"], "fit_queries", lambda *a, **k: pytest.fail("fitted again"))
+    monkeypatch.setattr(sys.modules["vidcorr.method.track"], "fit_queries", lambda *a, **k: pytest.fail("fitted again"))
     tracks, maps = run(tiny, video, checkpoint, 3)
     assert np.array_equal(tracks.points, reference[0].points)
     assert np.array_equal(tracks.confidence, reference[0].confidence)

@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler
 
 import vidcorr
-from vidcorr import Config, streams
-from vidcorr.embeddings import Embeddings
+from vidcorr import Config
+from vidcorr.method import streams
+from vidcorr.method.embeddings import Embeddings
 
 S = 64
 CFG = Config(image_size=S, num_steps=3, restarts=2, crops=7, lr=0.05, sigma=6.0, flip_prob=0.5)
@@ -325,7 +326,7 @@ def test_restart_mean_per_layer_softmax_and_confidence_at_the_chosen_pixel_by_ha
     the seed picks q: (6.5, 5.5). Confidence is the raw mean at q, 3.0, not the 3.05 peak at p. The two
     restarts differ (their mean is the map above), so taking one restart or the max gives another answer.
     """
-    from vidcorr.locate import _combine
+    from vidcorr.method.locate import _combine
 
     mean = torch.zeros(2, 8, 8)
     mean[0] = 5.0
@@ -356,7 +357,7 @@ def test_layer_numbering_heads_and_upsampling_against_the_seeds_store(tiny, seed
     assert [layer.side for layer in tiny.layers(S)] == [4, 4, 2, 2, 1, 2, 2, 2, 4, 4, 4]
     layers = list(range(11))
     expected = seed.upscale_to_img_size(S, layers).mean(dim=1)  # (11, S, S): heads 4..7 upsampled, averaged
-    from vidcorr.attention import layer_maps
+    from vidcorr.method.attention import layer_maps
 
     maps = tiny.attention_maps(latents, 140, context, tiny.select_layers(S, layers), stop_early=False)
     for heads_first in (True, False):

@@ -25,9 +25,9 @@ import pytest
 from synthetic_pairs import CubImage, WillowRow, memory_pair, write_cub, write_pfwillow
 from typer.testing import CliRunner
 
-from vidcorr.eval import runner
-from vidcorr.eval.pairs import Prediction
-from vidcorr.eval.pck import pck_threshold, score_pair
+from vidcorr.eval.pairs import runner
+from vidcorr.eval.pairs.pair import Prediction
+from vidcorr.eval.pairs.pck import pck_threshold, score_pair
 from vidcorr_cli.app import app
 
 ALPHAS = (0.05, 0.1, 0.2)

@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vidcorr.atomic import atomic_path, default_file_mode
 from vidcorr.errors import InputError
-from vidcorr.staging import (
+from vidcorr.io.atomic import atomic_path, default_file_mode
+from vidcorr.io.staging import (
     OutputExistsError,
     OutputWriteError,
     check_output,

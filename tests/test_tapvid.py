@@ -21,7 +21,7 @@ from synthetic_tapvid import (
 )
 
 from vidcorr.errors import DataError
-from vidcorr.eval.tapvid import (
+from vidcorr.eval.tapvid.data import (
     load_tapvid_pickle,
     read_davis,
     read_kinetics,
@@ -32,7 +32,7 @@ from vidcorr.eval.tapvid import (
     sample_queries_strided,
     video_queries,
 )
-from vidcorr.eval.tapvid_metrics import (
+from vidcorr.eval.tapvid.metrics import (
     THRESHOLDS_PX,
     compute_tapvid_metrics,
     compute_tapvid_metrics_batched,

@@ -20,9 +20,11 @@ from synthetic_tapvid import (
 from typer.testing import CliRunner
 
 from vidcorr.errors import DataError
-from vidcorr.eval import report, tapvid_results, tapvid_runner
-from vidcorr.eval.tapvid_metrics import metric_names
-from vidcorr.eval.tapvid_results import (
+from vidcorr.eval import report
+from vidcorr.eval.tapvid import results as tapvid_results
+from vidcorr.eval.tapvid import runner as tapvid_runner
+from vidcorr.eval.tapvid.metrics import metric_names
+from vidcorr.eval.tapvid.results import (
     TAPVID_RECORDS,
     TapVidPrediction,
     merge_video_results,
@@ -30,7 +32,7 @@ from vidcorr.eval.tapvid_results import (
     score_from_json,
     score_to_json,
 )
-from vidcorr.eval.tapvid_runner import TapVidSource
+from vidcorr.eval.tapvid.runner import TapVidSource
 from vidcorr_cli.app import app
 
 cli = CliRunner()
@@ -289,7 +291,7 @@ def test_tapvid_streams_are_keyed_by_video_and_query(tiny, monkeypatch: pytest.M
     from types import SimpleNamespace
 
     from vidcorr import Config
-    from vidcorr.streams import item_point_ids
+    from vidcorr.method.streams import item_point_ids
 
     cfg = Config(image_size=64, num_steps=1, restarts=1, crops=4, lr=0.05)
     frames = _video(3)["video"]

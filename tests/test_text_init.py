@@ -10,8 +10,8 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 import vidcorr
 from vidcorr import LDM, Config, InputError
-from vidcorr.model import TINY_UNET_CONFIG, TINY_VAE_CONFIG, random_components
-from vidcorr.text_init import prompt_embedding
+from vidcorr.method.model import TINY_UNET_CONFIG, TINY_VAE_CONFIG, random_components
+from vidcorr.method.text_init import prompt_embedding
 
 
 def make_text_model(folder):

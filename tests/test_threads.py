@@ -12,7 +12,7 @@ from conftest import random_image
 from typer.testing import CliRunner
 
 from vidcorr import InputError, threads
-from vidcorr.imageio import write_image
+from vidcorr.io.images import write_image
 from vidcorr_cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ from conftest import random_image
 from equivariant import equivariant_tiny, exact_config, interior_shifts, rolled_frames, write_lossless_video
 
 import vidcorr
-from vidcorr.tracks import Tracks
+from vidcorr.io.tracks import Tracks
 
 SIZE = 256
 QUERIES = np.array([[2, 100.5, 60.5], [2, 180.5, 200.5]])

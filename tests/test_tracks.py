@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-import vidcorr.tracks as tracks_module
+import vidcorr.io.tracks as tracks_module
 from vidcorr.errors import InputError
-from vidcorr.tracks import CSV_HEADER, Tracks
+from vidcorr.io.tracks import CSV_HEADER, Tracks
 
 
 @dataclass(frozen=True)

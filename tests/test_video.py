@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 
 from vidcorr.errors import InputError
-from vidcorr.video import (
-    VideoInfo,
-    VideoWriter,
-    decord_available,
-    default_codec,
-    h264_available,
-    open_video,
-)
+from vidcorr.io.reader import VideoInfo
+from vidcorr.io.video import decord_available, open_video
+from vidcorr.io.writer import VideoWriter, default_codec, h264_available
 
 FILE_BACKENDS = [
     pytest.param("decord", marks=pytest.mark.skipif(not decord_available(), reason="decord not installed")),

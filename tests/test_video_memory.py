@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vidcorr.video import decord_available, open_video
+from vidcorr.io.video import decord_available, open_video
 
 FRAMES, WIDTH, HEIGHT = 2000, 640, 360
 

@@ -23,12 +23,12 @@ from typer.testing import CliRunner
 
 import vidcorr
 from vidcorr.errors import DataError, InputError
-from vidcorr.pages import embed_json, page_asset
-from vidcorr.pipelines import add_reference_maps
-from vidcorr.tracks import Tracks
-from vidcorr.video import MemoryReader
-from vidcorr.view import build_site, find_indexes
-from vidcorr.visuals import HEAT_SIDE, KeyFrameMaps, choose_key_frames, colour_heat
+from vidcorr.io.reader import MemoryReader
+from vidcorr.io.tracks import Tracks
+from vidcorr.pipelines.track import add_reference_maps
+from vidcorr.web.pages import embed_json, page_asset
+from vidcorr.web.view import build_site, find_indexes
+from vidcorr.web.visuals import HEAT_SIDE, KeyFrameMaps, choose_key_frames, colour_heat
 from vidcorr_cli.app import app
 
 runner = CliRunner()

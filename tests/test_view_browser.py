@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from synthetic_view import EVIL_CATEGORY, EVIL_IMAGE, EVIL_PAIR_ID, REF_FRAME, write_eval_run, write_track_run
 
-from vidcorr.view import build_site
+from vidcorr.web.view import build_site
 
 CHROMIUM = os.environ.get("VIDCORR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -4,7 +4,7 @@ from importlib import metadata
 
 import pytest
 
-import vidcorr.model as model_module
+import vidcorr.method.model as model_module
 from vidcorr import LDM, ModelLoadError
 
 

@@ -12,24 +12,23 @@ pays for torch and diffusers.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from vidcorr._version import __version__ as __version__
 
 _EXPORTS: dict[str, str] = {
-    "Config": "config", "PRESETS": "config", "PRESET_NOTES": "config",
-    "Embeddings": "embeddings",
+    "Config": "config", "PRESETS": "config", "PRESET_NOTES": "config", "DEFAULT_MODEL": "config",
     "VidcorrError": "errors", "InputError": "errors", "ModelLoadError": "errors",
     "EmbeddingsMismatchError": "errors",
-    "fit": "fit", "fit_reference": "fit",
-    "Location": "locate", "locate": "locate", "locate_reference": "locate",
-    "DEFAULT_MODEL": "config", "LDM": "model",
-    "fit_queries": "track", "track": "track",
-    "Tracks": "tracks",
-    "track_many": "batch", "BatchOutcome": "batch",
-    "match": "pipelines", "MatchResult": "pipelines", "track_to_folder": "pipelines", "TrackResult": "pipelines",
+    "Embeddings": "method.embeddings",
+    "fit": "method.fit", "fit_reference": "method.fit",
+    "Location": "method.locate", "locate": "method.locate", "locate_reference": "method.locate",
+    "LDM": "method.model",
+    "fit_queries": "method.track", "track": "method.track",
+    "Tracks": "io.tracks",
+    "track_many": "pipelines.batch", "BatchOutcome": "pipelines.batch",
+    "match": "pipelines.match", "MatchResult": "pipelines.match",
+    "track_to_folder": "pipelines.track", "TrackResult": "pipelines.track",
 }
 """Public name -> the submodule (of this package) that defines it."""
 
@@ -40,44 +39,27 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .batch import BatchOutcome, track_many
-    from .config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
-    from .embeddings import Embeddings
-    from .errors import EmbeddingsMismatchError, InputError, ModelLoadError, VidcorrError
-    from .fit import fit, fit_reference
-    from .locate import Location, locate, locate_reference
-    from .model import LDM
-    from .pipelines import MatchResult, TrackResult, match, track_to_folder
-    from .track import fit_queries, track
-    from .tracks import Tracks
+    from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
+    from vidcorr.errors import EmbeddingsMismatchError, InputError, ModelLoadError, VidcorrError
+    from vidcorr.io.tracks import Tracks
+    from vidcorr.method.embeddings import Embeddings
+    from vidcorr.method.fit import fit, fit_reference
+    from vidcorr.method.locate import Location, locate, locate_reference
+    from vidcorr.method.model import LDM
+    from vidcorr.method.track import fit_queries, track
+    from vidcorr.pipelines.batch import BatchOutcome, track_many
+    from vidcorr.pipelines.match import MatchResult, match
+    from vidcorr.pipelines.track import TrackResult, track_to_folder
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'vidcorr' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(f"vidcorr.{module}"), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
-
-
-class _Package(types.ModuleType):
-    """Keeps ``vidcorr.fit``, ``vidcorr.locate``, ``vidcorr.track`` and ``vidcorr.match`` the functions.
-
-    Importing a submodule binds it on its package (``vidcorr.track`` = the module ``vidcorr/track.py``);
-    an eager ``from .track import track`` used to rebind the name to the function. Lazily, that binding
-    is refused instead: the submodule stays reachable in ``sys.modules`` and the name resolves to the
-    function through ``__getattr__``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and name in _EXPORTS:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import InputError
+from vidcorr.errors import InputError
 
 DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
 """The model the paper used (SD 1.4): what every command and ``LDM.from_pretrained`` load by default."""
@@ -156,3 +157,35 @@ PRESET_NOTES: dict[str, str] = {
     "balanced": "2 restarts x 129 fit steps, 8 crops per embedding per image (changes the math)",
     "fast": "1 restart x 129 fit steps, the 4 corner crops per image (changes the math)",
 }
+
+
+LOCATE_FIELDS = ("seed", "crops", "max_batch", "image_size")
+"""Config fields a run with fitted embeddings may change: they act at locate time only."""
+
+
+def config_for(preset: str | None, overrides: Mapping[str, Any] | None = None,
+               fitted: Config | None = None) -> Config:
+    """The config of a run: the preset (default ``paper``) with the `overrides` that are not None; or, with
+    `fitted` (the config of loaded embeddings), that config with its :data:`LOCATE_FIELDS` overridden (and
+    the preset's crops, if a preset is named).
+
+    Raises:
+        InputError: an unknown preset or a bad value.
+    """
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if fitted is None:
+        return Config.preset(preset or "paper", **given)
+    changes = {k: v for k, v in given.items() if k in LOCATE_FIELDS}
+    if preset is not None:
+        changes = {"crops": Config.preset(preset).crops, **changes}
+    return fitted.replace(**changes)
+
+
+def setting_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Human-readable differences between two JSON-like settings: ``"start 0 there, 2 now"``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            found += setting_differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return found
+    return [] if old == new else [f"{prefix.rstrip('.')} {old!r} there, {new!r} now"]

@@ -34,6 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidcorr.errors import InputError
+
 # libgomp and LLVM's libomp: sleep instead of spinning while waiting for work (see the docstring).
 WAIT_POLICY_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
 
@@ -194,8 +196,6 @@ def choose_threads(requested: int | None = None, *, small_model: bool = False,
     (default: measured with `available_cores`)."""
     env = os.environ if environ is None else environ
     if requested is not None and requested < 1:
-        from .errors import InputError
-
         raise InputError(f"threads must be >= 1, got {requested}")
     have = available_cores() if cores is None else float(cores)
     policy = env.get("OMP_WAIT_POLICY") or None
@@ -215,6 +215,7 @@ def configure_threads(requested: int | None = None, *, small_model: bool = False
     requested: an explicit count (the CLI's --threads), or None for the policy. small_model: the
     model is a tiny test model (ldm.is_full_size is False). Returns what was chosen and why.
     """
+    # torch is set up here, after the thread variables it reads at import are in place
     import torch
 
     global _configured
@@ -228,6 +229,7 @@ def ensure_threads(small_model: bool = False) -> ThreadChoice | None:
     """Called by the pipelines: the first time in a process, unless configure_threads ran, lower
     torch's thread count to the policy's choice (never raise it). Returns the choice made now, or
     None when nothing was done."""
+    # torch is set up here, after the thread variables it reads at import are in place
     import torch
 
     global _configured

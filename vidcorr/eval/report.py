@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidcorr.atomic import write_text
 from vidcorr.errors import DataError, InputError
-from vidcorr.eval.pck import PairScore, PCKProtocol, PCKSummary, PCKValues, summarize
-from vidcorr.eval.results import PAIR_RECORDS
-from vidcorr.eval.tapvid_metrics import THRESHOLDS_PX, mean_over_videos
-from vidcorr.eval.tapvid_results import BENCHMARK as TAPVID
-from vidcorr.eval.tapvid_results import TAPVID_RECORDS, VideoScore
-from vidcorr.runs import setups_by
+from vidcorr.eval.pairs.pck import PairScore, PCKProtocol, PCKSummary, PCKValues, summarize
+from vidcorr.eval.pairs.results import PAIR_RECORDS
+from vidcorr.eval.tapvid.metrics import THRESHOLDS_PX, mean_over_videos
+from vidcorr.eval.tapvid.results import BENCHMARK as TAPVID
+from vidcorr.eval.tapvid.results import TAPVID_RECORDS, VideoScore
+from vidcorr.io.atomic import write_text
+from vidcorr.runs.folder import setups_by
 
 PAPER_PCK: dict[str, dict[float, float]] = {
     "spair": {0.05: 28.9, 0.1: 45.4},

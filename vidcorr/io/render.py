@@ -1,0 +1,421 @@
+"""Drawing tracked points, trails, correspondence lines and heat maps (OpenCV, anti-aliased).
+
+All images are uint8 (H, W, 3) RGB and all points (x, y) in the image's own pixels with pixel
+centres at +0.5, the convention of `vidcorr.tracks`. OpenCV puts pixel centres at integers, so
+every point is shifted by -0.5 before drawing, and drawn with sub-pixel precision.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidcorr.errors import InputError
+from vidcorr.io.reader import VideoReader
+from vidcorr.io.staging import verify_written_video
+from vidcorr.io.tracks import Tracks
+from vidcorr.io.video import open_video
+from vidcorr.io.writer import VideoWriter
+
+# Heat maps, trails and the like may be given per tracks row as an array, a sequence or a function.
+HeatmapSource = np.ndarray | Sequence[np.ndarray] | Callable[[int], "np.ndarray | None"]
+
+CORRECT_RGB = (0, 200, 0)
+WRONG_RGB = (230, 0, 0)
+_OUTLINE_RGB = (0, 0, 0)
+_SHIFT = 4  # OpenCV fixed-point bits: coordinates to 1/16 pixel
+_ONE = 1 << _SHIFT
+_GOLDEN = 0.6180339887498949
+
+
+def point_colors(n: int) -> np.ndarray:
+    """`n` distinct, saturated colours, the same for the same `n` (point i always gets colour i).
+
+    Hues step by the golden ratio, so neighbours differ the most; saturation and value alternate
+    over rounds so that large `n` stays distinguishable.
+
+    Returns:
+        uint8 (n, 3) RGB.
+    """
+    colors = np.empty((n, 3), dtype=np.uint8)
+    for i in range(n):
+        hue = (i * _GOLDEN) % 1.0
+        saturation = (0.95, 0.6, 0.95)[(i // 8) % 3]
+        value = (1.0, 1.0, 0.75)[(i // 8) % 3]
+        rgb = colorsys.hsv_to_rgb(hue, saturation, value)
+        colors[i] = [round(c * 255) for c in rgb]
+    return colors
+
+
+def default_radius(width: int, height: int) -> int:
+    """Marker radius in pixels for a (width, height) image: 1 % of the shorter side, at least 5."""
+    return max(5, round(0.01 * min(width, height)))
+
+
+def _fixed(x: float, y: float) -> tuple[int, int]:
+    """(x, y) with pixel centres at +0.5 -> OpenCV fixed-point coordinates for `shift=_SHIFT`."""
+    return (round((x - 0.5) * _ONE), round((y - 0.5) * _ONE))
+
+
+def _color(rgb: np.ndarray | Sequence[int]) -> tuple[int, int, int]:
+    return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+
+
+def _check_image(name: str, image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InputError(f"{name} must be an HxWx3 uint8 image; got shape {image.shape} and dtype {image.dtype}")
+    return image
+
+
+def draw_marker(
+    image: np.ndarray, xy: Sequence[float], rgb: Sequence[int], radius: int, filled: bool = True
+) -> None:
+    """Draw one marker in place: a filled disc, or a ring that leaves the point's own pixel untouched.
+
+    Args:
+        image: uint8 (H, W, 3) RGB, modified in place.
+        xy: (x, y) in pixels, centres at +0.5.
+        rgb: colour.
+        radius: disc radius in pixels (>= 5 keeps a ring's centre pixel untouched at any sub-pixel
+            position).
+        filled: disc (True) or ring (False). Both get a thin black outline for contrast.
+    """
+    center = _fixed(float(xy[0]), float(xy[1]))
+    r = radius * _ONE
+    if filled:
+        cv2.circle(image, center, r + _ONE, _OUTLINE_RGB, -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(image, center, r, _color(rgb), -1, cv2.LINE_AA, _SHIFT)
+    else:
+        ring = max(1, radius // 4)
+        cv2.circle(image, center, r, _OUTLINE_RGB, ring + 2, cv2.LINE_AA, _SHIFT)
+        cv2.circle(image, center, r, _color(rgb), ring, cv2.LINE_AA, _SHIFT)
+
+
+def _draw_label(image: np.ndarray, text: str, xy: Sequence[float], rgb: Sequence[int], radius: int) -> None:
+    """Write `text` up and to the right of a marker, coloured with a black outline."""
+    scale = max(0.3, radius / 12)
+    org = (int(round(xy[0] + radius + 1)), int(round(xy[1] - radius - 1)))
+    cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, _OUTLINE_RGB, 3, cv2.LINE_AA)
+    cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, _color(rgb), 1, cv2.LINE_AA)
+
+
+def blend_heatmap(
+    frame: np.ndarray,
+    heat: np.ndarray,
+    alpha: float = 0.5,
+    normalize: bool = True,
+    colormap: int = cv2.COLORMAP_JET,
+) -> np.ndarray:
+    """Overlay a heat map on a frame.
+
+    Args:
+        frame: uint8 (H, W, 3) RGB.
+        heat: float (h, w), any size: resized bilinearly (half-pixel centres) to (H, W).
+        alpha: weight of the coloured heat map, in [0, 1].
+        normalize: map heat's [min, max] to [0, 1] (a constant map becomes 0); if False, heat must
+            already be in [0, 1] and is clipped to it. NaNs count as 0.
+        colormap: an OpenCV colormap id.
+
+    Returns:
+        uint8 (H, W, 3) RGB, a new array.
+    """
+    frame = _check_image("frame", frame)
+    heat = np.nan_to_num(np.asarray(heat, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if heat.ndim != 2 or heat.size == 0:
+        raise InputError(f"heat map must be a non-empty (h, w) array; got shape {heat.shape}")
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"heat map alpha {alpha} is out of range [0, 1]")
+    if normalize:
+        lo, hi = float(heat.min()), float(heat.max())
+        heat = (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
+    heat = np.clip(heat, 0.0, 1.0)
+    h, w = frame.shape[:2]
+    if heat.shape != (h, w):
+        heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)
+    colored = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), colormap)
+    colored = cv2.cvtColor(colored, cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(frame, 1.0 - alpha, colored, alpha, 0.0)
+
+
+def draw_tracks(
+    frame: np.ndarray,
+    tracks: Tracks,
+    row: int,
+    trail: int = 10,
+    heatmap: np.ndarray | None = None,
+    heatmap_alpha: float = 0.5,
+    radius: int | None = None,
+    show_ids: bool = True,
+    colors: np.ndarray | None = None,
+) -> np.ndarray:
+    """Draw one row of `tracks` on a frame.
+
+    Layers, bottom to top: the heat map; trails (segments between consecutive rows of the last
+    `trail` rows where the point is visible at both ends); markers (filled where visible, a ring
+    where not); point ids. Points with non-finite coordinates are skipped.
+
+    Args:
+        frame: uint8 (H, W, 3) RGB of the video the tracks were made on ((W, H) == tracks.size).
+        tracks: the tracks.
+        row: index into tracks' rows (not a video frame index; see `Tracks.rows_for_frames`).
+        trail: number of earlier rows the trail reaches back; 0 for none.
+        heatmap: optional float (h, w) map blended under the drawing (`blend_heatmap`).
+        heatmap_alpha: its weight.
+        radius: marker radius in pixels; default `default_radius(W, H)`.
+        show_ids: write each point's index next to its marker.
+        colors: uint8 (N, 3) RGB per point; default `point_colors(N)`.
+
+    Returns:
+        uint8 (H, W, 3) RGB, a new array.
+    """
+    frame = _check_image("frame", frame)
+    h, w = frame.shape[:2]
+    if tracks.size != (w, h):
+        raise InputError(
+            f"tracks are for a {tracks.size[0]}x{tracks.size[1]} video but the frame is {w}x{h}"
+        )
+    if not 0 <= row < tracks.num_frames:
+        raise InputError(f"tracks row {row} is out of range 0..{tracks.num_frames - 1}")
+    if trail < 0:
+        raise InputError(f"trail {trail} is invalid: it must be >= 0")
+    n = tracks.num_points
+    colors = point_colors(n) if colors is None else np.asarray(colors, dtype=np.uint8).reshape(n, 3)
+    radius = default_radius(w, h) if radius is None else int(radius)
+    out = blend_heatmap(frame, heatmap, heatmap_alpha) if heatmap is not None else frame.copy()
+
+    first = max(0, row - trail)
+    if row > first:
+        pts = tracks.points[first : row + 1]
+        ok = tracks.visible[first : row + 1] & np.isfinite(pts).all(axis=-1)
+        line_width = max(1, radius // 2)
+        for r in range(1, len(pts)):
+            for i in np.flatnonzero(ok[r - 1] & ok[r]).tolist():
+                cv2.line(
+                    out, _fixed(*pts[r - 1, i]), _fixed(*pts[r, i]), _color(colors[i]),
+                    line_width, cv2.LINE_AA, _SHIFT,
+                )
+    points, visible = tracks.points[row], tracks.visible[row]
+    finite = np.isfinite(points).all(axis=-1)
+    # Hollow markers first so that a visible point is never hidden under an occluded one's ring.
+    for i in np.flatnonzero(finite & ~visible).tolist():
+        draw_marker(out, points[i], colors[i], radius, filled=False)
+    for i in np.flatnonzero(finite & visible).tolist():
+        draw_marker(out, points[i], colors[i], radius, filled=True)
+    if show_ids:
+        for i in np.flatnonzero(finite).tolist():
+            _draw_label(out, str(i), points[i], colors[i], radius)
+    return out
+
+
+@dataclass(frozen=True)
+class RenderedVideo:
+    """What `render_video` wrote.
+
+    Attributes:
+        path: the output file.
+        num_frames: frames written (all of the input's).
+        fps: frames per second (the input's).
+        size: (W, H) of the frames (the input's).
+        encoded_size: (W, H) in the file: `size` rounded up to even numbers, the input in its
+            top-left corner (an odd side is padded by repeating the last column/row; see
+            `vidcorr.video.VideoWriter`), so track coordinates hold in the file unchanged.
+        codec: 'h264' (yuv420p) for .mp4, or 'mp4v' where no H.264 encoder is installed.
+        warning: None, or one line for the caller to show (the mp4v fallback).
+    """
+
+    path: Path
+    num_frames: int
+    fps: float
+    size: tuple[int, int]
+    encoded_size: tuple[int, int]
+    codec: str
+    warning: str | None = None
+
+
+def _heatmap_for_row(heatmaps: HeatmapSource, row: int) -> np.ndarray | None:
+    heat = heatmaps(row) if callable(heatmaps) else heatmaps[row]
+    if heat is None:
+        return None
+    heat = np.asarray(heat, dtype=np.float32)
+    return heat.max(axis=0) if heat.ndim == 3 else heat  # (N, h, w): one map for all points
+
+
+def render_video(
+    video: VideoReader | str | os.PathLike,
+    tracks: Tracks,
+    out_path: str | os.PathLike,
+    trail: int = 10,
+    heatmaps: HeatmapSource | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    codec: str | None = None,
+    batch_size: int = 16,
+    radius: int | None = None,
+    show_ids: bool = True,
+    heatmap_alpha: float = 0.5,
+) -> RenderedVideo:
+    """Write every frame of `video` with `tracks` drawn on it, at the video's size and frame rate.
+
+    A frame shows the tracks row chosen by `Tracks.rows_for_frames` (the nearest earlier tracked
+    frame, nothing before the first or more than one stride after the last). Frames are streamed,
+    and the file appears at `out_path` only once complete.
+
+    Args:
+        video: a `VideoReader` or a video path (opened with `open_video`).
+        tracks: tracks made on this video (tracks.size == the video's (W, H)).
+        out_path: output video (.mp4: H.264 yuv420p through PyAV; MPEG-4 part 2 with a warning
+            where no H.264 encoder is installed).
+        trail: rows of trail behind each marker.
+        heatmaps: per tracks row, a float (h, w) map or (N, h, w) maps (max over points is shown):
+            an array (T, h, w) / (T, N, h, w), a sequence of length T, or a function of the row
+            returning a map or None.
+        progress: called as progress(frames_done, total_frames) after each batch.
+        codec: 'h264' or an OpenCV FourCC instead of the default for out_path's suffix.
+        batch_size: frames decoded at a time.
+        radius: marker radius in pixels (default from the frame size).
+        show_ids: write point ids.
+        heatmap_alpha: heat map weight.
+
+    Returns:
+        A `RenderedVideo` describing the file.
+
+    Raises:
+        InputError: unreadable video, tracks made for another size or for frames the video lacks.
+    """
+    reader = open_video(video)
+    try:
+        return _render(reader, tracks, out_path, trail, heatmaps, progress, codec, batch_size, radius,
+                       show_ids, heatmap_alpha)
+    finally:
+        if reader is not video:  # opened here from a path: ours to close
+            reader.close()
+
+
+def _render(
+    reader: VideoReader,
+    tracks: Tracks,
+    out_path: str | os.PathLike,
+    trail: int,
+    heatmaps: HeatmapSource | None,
+    progress: Callable[[int, int], None] | None,
+    codec: str | None,
+    batch_size: int,
+    radius: int | None,
+    show_ids: bool,
+    heatmap_alpha: float,
+) -> RenderedVideo:
+    info = reader.info
+    if tracks.size != info.size:
+        raise InputError(
+            f"tracks are for a {tracks.size[0]}x{tracks.size[1]} video but {reader.name} is "
+            f"{info.width}x{info.height}"
+        )
+    if tracks.num_frames and tracks.frame_indices[-1] >= info.num_frames:
+        raise InputError(
+            f"tracks reach frame {int(tracks.frame_indices[-1])} but {reader.name} has {info.num_frames} frames"
+        )
+    if heatmaps is not None and not callable(heatmaps) and len(heatmaps) != tracks.num_frames:
+        raise InputError(f"got {len(heatmaps)} heat maps for {tracks.num_frames} tracks rows")
+    colors = point_colors(tracks.num_points)
+    heat_row, heat = -1, None  # a row shown on several frames (a stride) fetches its map once
+    with VideoWriter(out_path, fps=info.fps, size=info.size, codec=codec) as writer:
+        for indices, frames in reader.iter_frames(batch_size=batch_size):
+            for frame, row in zip(frames, tracks.rows_for_frames(indices).tolist(), strict=True):
+                if row >= 0:
+                    if heatmaps is not None and row != heat_row:
+                        heat_row, heat = row, _heatmap_for_row(heatmaps, row)
+                    frame = draw_tracks(
+                        frame, tracks, row, trail=trail, heatmap=heat, heatmap_alpha=heatmap_alpha,
+                        radius=radius, show_ids=show_ids, colors=colors,
+                    )
+                writer.write(frame)
+            if progress is not None:
+                progress(writer.frames_written, info.num_frames)
+    try:  # OpenCV's writer reports no failure (a full disk leaves a short file): read it back
+        verify_written_video(out_path, writer.frames_written)
+    except OSError:
+        Path(out_path).unlink(missing_ok=True)
+        raise
+    return RenderedVideo(
+        path=Path(out_path),
+        num_frames=writer.frames_written,
+        fps=info.fps,
+        size=info.size,
+        encoded_size=writer.encoded_size,
+        codec=writer.codec,
+        warning=writer.warning,
+    )
+
+
+def side_by_side(
+    src: np.ndarray,
+    trg: np.ndarray,
+    src_pts: np.ndarray,
+    trg_pts: np.ndarray,
+    colors: np.ndarray | None = None,
+    correct: np.ndarray | None = None,
+    radius: int | None = None,
+    line_width: int | None = None,
+) -> np.ndarray:
+    """Source and target images side by side, with a line from each source point to its target point.
+
+    The source is at the left, the target at the right, both top-aligned on black. Point i is
+    drawn in colors[i], or, when `correct` is given, in green where correct[i] and red where not.
+    Pairs with a non-finite coordinate (a missing keypoint) are skipped.
+
+    Args:
+        src: uint8 (H1, W1, 3) RGB.
+        trg: uint8 (H2, W2, 3) RGB.
+        src_pts: float (N, 2) x, y in src's pixels (centres at +0.5).
+        trg_pts: float (N, 2) x, y in trg's pixels.
+        colors: uint8 (N, 3) RGB; default `point_colors(N)`.
+        correct: bool (N,), e.g. a PCK verdict per point.
+        radius: marker radius in pixels; default from the larger image.
+        line_width: line thickness in pixels; default max(1, radius // 2).
+
+    Returns:
+        uint8 (max(H1, H2), W1 + W2, 3) RGB.
+    """
+    src, trg = _check_image("source image", src), _check_image("target image", trg)
+    src_pts = np.asarray(src_pts, dtype=np.float64)
+    trg_pts = np.asarray(trg_pts, dtype=np.float64)
+    if src_pts.ndim != 2 or src_pts.shape[1] != 2 or trg_pts.shape != src_pts.shape:
+        raise InputError(
+            f"source and target points must both be (N, 2); got {src_pts.shape} and {trg_pts.shape}"
+        )
+    n = len(src_pts)
+    if correct is not None:
+        correct = np.asarray(correct, dtype=bool)
+        if correct.shape != (n,):
+            raise InputError(f"correct must be (N,) = ({n},); got shape {correct.shape}")
+        colors = np.where(correct[:, None], np.array(CORRECT_RGB), np.array(WRONG_RGB)).astype(np.uint8)
+    elif colors is None:
+        colors = point_colors(n)
+    else:
+        colors = np.asarray(colors, dtype=np.uint8)
+        if colors.shape != (n, 3):
+            raise InputError(f"colors must be (N, 3) = ({n}, 3); got shape {colors.shape}")
+    (h1, w1), (h2, w2) = src.shape[:2], trg.shape[:2]
+    canvas = np.zeros((max(h1, h2), w1 + w2, 3), dtype=np.uint8)
+    canvas[:h1, :w1] = src
+    canvas[:h2, w1:] = trg
+    radius = default_radius(max(w1, w2), max(h1, h2)) if radius is None else int(radius)
+    line_width = max(1, radius // 2) if line_width is None else int(line_width)
+    trg_on_canvas = trg_pts + np.array([w1, 0.0])
+    ok = np.isfinite(src_pts).all(axis=1) & np.isfinite(trg_pts).all(axis=1)
+    for i in np.flatnonzero(ok).tolist():
+        cv2.line(
+            canvas, _fixed(*src_pts[i]), _fixed(*trg_on_canvas[i]), _color(colors[i]),
+            line_width, cv2.LINE_AA, _SHIFT,
+        )
+    for i in np.flatnonzero(ok).tolist():
+        draw_marker(canvas, src_pts[i], colors[i], radius)
+        draw_marker(canvas, trg_on_canvas[i], colors[i], radius)
+    return canvas

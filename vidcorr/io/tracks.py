@@ -1,0 +1,276 @@
+"""`Tracks`: points tracked through a video, and their files (.npz, .csv, .json).
+
+Coordinates are (x, y) in the video's own pixels with pixel centres at +0.5: the centre of the
+top-left pixel is (0.5, 0.5). Rows are tracked frames; `frame_indices` maps each row to its frame
+in the video (rows skip frames when tracking used a start, an end or a stride).
+
+File formats (all written atomically):
+
+- ``.npz``: ``points`` float32 (T, N, 2), ``visible`` bool (T, N), ``confidence`` float32 (T, N),
+  ``queries`` float32 (N, 3) t, x, y, ``frame_indices`` int64 (T,), ``fps`` float64 scalar,
+  ``size`` int64 (2,) W, H, and ``meta`` (a JSON string). Loadable without pickle.
+- ``.csv``: header ``frame,point,x,y,visible,confidence``, one row per tracked frame and point,
+  ``frame`` being the video frame index and ``visible`` 1 or 0.
+- ``.json``: the npz's content as nested lists plus ``meta`` (config, model id, ...).
+
+These are the shapes CoTracker (points (T, N, 2), visibility (T, N)) and TAP-Vid users handle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidcorr.errors import InputError
+from vidcorr.io.atomic import atomic_path
+
+FORMAT_NAME = "vidcorr-tracks"
+FORMAT_VERSION = 1
+CSV_HEADER = "frame,point,x,y,visible,confidence"
+REQUIRED_NPZ_KEYS = ("points", "visible", "confidence", "queries", "fps", "size")
+
+
+@dataclass(eq=False)
+class Tracks:
+    """Points tracked through a video.
+
+    Attributes:
+        points: float32 (T, N, 2) x, y in the video's pixels (pixel centres at +0.5).
+        visible: bool (T, N), False where a point is judged occluded or out of frame.
+        confidence: float32 (T, N), higher is surer.
+        queries: float32 (N, 3) t, x, y: the frame and position each point was chosen at.
+        frame_indices: int64 (T,) the video frame index of each row, strictly increasing.
+        fps: frame rate of the video, frames per second.
+        size: (W, H) of the video in pixels.
+        meta: JSON-able provenance (config, model id, ...); not used by any computation.
+    """
+
+    points: np.ndarray
+    visible: np.ndarray
+    confidence: np.ndarray
+    queries: np.ndarray
+    frame_indices: np.ndarray
+    fps: float
+    size: tuple[int, int]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.points = np.asarray(self.points, dtype=np.float32)
+        if self.points.ndim != 3 or self.points.shape[2] != 2:
+            raise ValueError(f"points must be (T, N, 2); got shape {self.points.shape}")
+        t, n = self.points.shape[:2]
+        self.visible = np.asarray(self.visible)
+        if self.visible.shape != (t, n):
+            raise ValueError(f"visible must be (T, N) = ({t}, {n}); got shape {self.visible.shape}")
+        self.visible = self.visible.astype(bool)
+        self.confidence = np.asarray(self.confidence, dtype=np.float32)
+        if self.confidence.shape != (t, n):
+            raise ValueError(f"confidence must be (T, N) = ({t}, {n}); got shape {self.confidence.shape}")
+        self.queries = np.asarray(self.queries, dtype=np.float32)
+        if self.queries.shape != (n, 3):
+            raise ValueError(f"queries must be (N, 3) = ({n}, 3) t, x, y; got shape {self.queries.shape}")
+        frame_indices = np.asarray(self.frame_indices)
+        if frame_indices.shape != (t,):
+            raise ValueError(f"frame_indices must be (T,) = ({t},); got shape {frame_indices.shape}")
+        if frame_indices.size and not np.array_equal(frame_indices, np.round(frame_indices)):
+            raise ValueError(f"frame_indices must be integers; got {frame_indices[:5].tolist()}...")
+        self.frame_indices = frame_indices.astype(np.int64)
+        if t and (self.frame_indices[0] < 0 or np.any(np.diff(self.frame_indices) <= 0)):
+            raise ValueError("frame_indices must be >= 0 and strictly increasing")
+        fps = float(self.fps)
+        if not math.isfinite(fps) or fps <= 0:
+            raise ValueError(f"fps must be a finite number > 0; got {self.fps!r}")
+        self.fps = fps
+        size = tuple(int(v) for v in np.asarray(self.size).reshape(-1))
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"size must be (W, H) with W, H >= 1; got {self.size!r}")
+        self.size = (size[0], size[1])
+        self.meta = dict(self.meta) if self.meta is not None else {}
+
+    @property
+    def num_frames(self) -> int:
+        """T: tracked frames (rows)."""
+        return self.points.shape[0]
+
+    @property
+    def num_points(self) -> int:
+        """N: tracked points."""
+        return self.points.shape[1]
+
+    def rows_for_frames(self, frames: np.ndarray | list[int]) -> np.ndarray:
+        """The row to show on each video frame, or -1 for none.
+
+        A frame shows the last row at or before it. Frames before the first tracked frame show
+        nothing, and so do frames more than one stride past the last tracked frame (the stride
+        being the last gap between tracked frames, 1 with a single row), so that tracking a
+        part of a video does not freeze its last positions over the rest.
+
+        Args:
+            frames: int (F,) video frame indices.
+
+        Returns:
+            int64 (F,) row indices into this object's arrays, -1 where no row applies.
+        """
+        frames = np.asarray(frames, dtype=np.int64)
+        if self.num_frames == 0:
+            return np.full(frames.shape, -1, dtype=np.int64)
+        rows = np.searchsorted(self.frame_indices, frames, side="right") - 1
+        stride = int(self.frame_indices[-1] - self.frame_indices[-2]) if self.num_frames > 1 else 1
+        rows[frames >= self.frame_indices[-1] + stride] = -1
+        return rows
+
+    # ------------------------------------------------------------------------------------------ writing
+
+    def save_npz(self, path: str | os.PathLike) -> Path:
+        """Write the .npz described in this module's docstring (atomically); returns the path."""
+        path = Path(path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            # A file object, not a name: np.savez would otherwise append ".npz" to the name.
+            np.savez(
+                f,
+                points=self.points,
+                visible=self.visible,
+                confidence=self.confidence,
+                queries=self.queries,
+                frame_indices=self.frame_indices,
+                fps=np.float64(self.fps),
+                size=np.asarray(self.size, dtype=np.int64),
+                meta=np.asarray(json.dumps(self.meta, default=_json_default)),
+            )
+        return path
+
+    def save_csv(self, path: str | os.PathLike) -> Path:
+        """Write ``frame,point,x,y,visible,confidence``, one row per (tracked frame, point), frame-major.
+
+        ``frame`` is the video frame index, ``visible`` 1 or 0, and x, y, confidence the shortest
+        decimals that read back as the same float32. Atomic; returns the path.
+        """
+        path = Path(path)
+        t, n = self.num_frames, self.num_points
+        columns = (
+            np.repeat(self.frame_indices, n).astype(str),
+            np.tile(np.arange(n), t).astype(str),
+            self.points[..., 0].reshape(-1).astype(str),
+            self.points[..., 1].reshape(-1).astype(str),
+            np.where(self.visible.reshape(-1), "1", "0"),
+            self.confidence.reshape(-1).astype(str),
+        )
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            f.write(CSV_HEADER + "\n")
+            f.writelines(",".join(row) + "\n" for row in zip(*columns, strict=True))
+        return path
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON document `save_json` writes: the npz's arrays as nested lists, plus `meta`.
+
+        Floats are the shortest decimals that read back as the same float32; NaN becomes null.
+        """
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "num_frames": self.num_frames,
+            "num_points": self.num_points,
+            "fps": self.fps,
+            "size": list(self.size),
+            "frame_indices": self.frame_indices.tolist(),
+            "queries": _float32_lists(self.queries),
+            "points": _float32_lists(self.points),
+            "visible": self.visible.tolist(),
+            "confidence": _float32_lists(self.confidence),
+            "meta": json.loads(json.dumps(self.meta, default=_json_default)),
+        }
+
+    def save_json(self, path: str | os.PathLike) -> Path:
+        """Write `to_json_dict` as JSON (atomically); returns the path."""
+        path = Path(path)
+        with atomic_path(path) as tmp, open(tmp, "w") as f:
+            json.dump(self.to_json_dict(), f, allow_nan=False)
+        return path
+
+    def save_all(self, out_dir: str | os.PathLike, stem: str = "tracks") -> dict[str, Path]:
+        """Write ``<stem>.npz``, ``<stem>.csv`` and ``<stem>.json`` into `out_dir` (created if missing).
+
+        Returns:
+            {"npz": path, "csv": path, "json": path}.
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        return {
+            "npz": self.save_npz(out / f"{stem}.npz"),
+            "csv": self.save_csv(out / f"{stem}.csv"),
+            "json": self.save_json(out / f"{stem}.json"),
+        }
+
+    # ------------------------------------------------------------------------------------------ reading
+
+    @classmethod
+    def load_npz(cls, path: str | os.PathLike) -> Tracks:
+        """Read a tracks .npz (never unpickling anything).
+
+        ``frame_indices`` may be absent (a file made by another tool): rows are then frames 0..T-1.
+
+        Raises:
+            InputError: the file is missing, is not an .npz archive, lacks keys or has wrong shapes.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"tracks file {str(path)!r} does not exist")
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except Exception:  # numpy raises OSError, ValueError or zipfile errors depending on the bytes
+            raise InputError(f"{str(path)!r} is not a vidcorr tracks file: not an .npz archive") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise InputError(f"{str(path)!r} is not a vidcorr tracks file: not an .npz archive")
+        with archive:
+            missing = [k for k in REQUIRED_NPZ_KEYS if k not in archive.files]
+            if missing:
+                raise InputError(f"{str(path)!r} is not a vidcorr tracks file: missing keys {', '.join(missing)}")
+            try:
+                arrays = {k: archive[k] for k in archive.files}
+                t = arrays["points"].shape[0] if arrays["points"].ndim else 0
+                meta = json.loads(str(arrays["meta"][()])) if "meta" in arrays else {}
+                if not isinstance(meta, dict):
+                    raise ValueError(f"meta must be a JSON object; got {type(meta).__name__}")
+                return cls(
+                    points=arrays["points"],
+                    visible=arrays["visible"],
+                    confidence=arrays["confidence"],
+                    queries=arrays["queries"],
+                    frame_indices=arrays.get("frame_indices", np.arange(t)),
+                    fps=float(arrays["fps"]),
+                    size=tuple(arrays["size"].reshape(-1).tolist()),
+                    meta=meta,
+                )
+            except (ValueError, TypeError) as err:
+                raise InputError(f"{str(path)!r} is not a vidcorr tracks file: {err}") from None
+
+
+def _float32_lists(a: np.ndarray) -> list[Any]:
+    """float32 array -> nested lists of Python floats printing as the shortest float32 decimals."""
+    shortest = np.asarray(a, dtype=np.float32).astype(str).astype(np.float64)
+    out = shortest.astype(object)
+    out[~np.isfinite(shortest)] = None
+    return out.tolist()
+
+
+def _json_default(obj: Any) -> Any:
+    """Make provenance JSON-able: dataclasses (a Config), numpy values, paths, enums; else its str."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=str)
+    return str(obj)

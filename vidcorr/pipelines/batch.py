@@ -1,0 +1,573 @@
+"""Track many videos into one run folder: sharded over processes and GPUs, resumable across and within videos.
+
+:func:`track_many` (or :func:`prepare_batch`, no model, then :func:`run_batch`) tracks every video of a batch
+(paths, folders, globs, a list file: ``vidcorr.batch_inputs.expand_inputs``) into its own folder of a run
+folder::
+
+    <out>/run.json                                the batch's identity (model, config, frames, points...)
+    <out>/tracked.jsonl                           completion records (tracked-shard<i>of<n>.jsonl per shard)
+    <out>/index.json                              every video: status, frames, points, output folder
+    <out>/<name>/                                 one video's outputs, as ``vidcorr track`` writes them
+    <out>/.staging/<name>.checkpoint              a video in progress: its checkpoint
+
+It is a kind of run of ``vidcorr.runs`` (:data:`VIDEO_RECORDS`): identity, shards, durable records and resume
+are those of every run folder. Per video, in order: the video is tracked with a checkpoint in the staging
+area (``vidcorr.resume``: a kill resumes within the video, with identical tracks), its outputs are written
+as ``vidcorr track`` writes them (``vidcorr.outputs``: staged, then renamed to ``<out>/<name>`` whole,
+replacing an earlier unrecorded run there), the completion record is appended (fsynced), and only then is
+the checkpoint removed. A video is finished exactly when a record says so.
+
+Shards take videos balanced by frame count (``batch_inputs.assign_shards``); a video's tracks depend on
+that video alone, so shards merged equal one run. A video that cannot be decoded, or whose points do not fit
+it, is recorded as failed with its one-line reason and the batch goes on; a re-run retries failed videos
+and skips done ones. ``index.json`` is rebuilt from every shard's records after each video (atomically),
+so once the last process finishes it describes the whole batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidcorr._version import __version__
+from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config, config_for
+from vidcorr.errors import InputError, VidcorrError
+from vidcorr.io.atomic import write_json
+from vidcorr.io.outputs import check_out_dir
+from vidcorr.method.embeddings import Embeddings
+from vidcorr.runs.folder import RecordKind, RunProgress, Shard, read_setup, run_items
+from vidcorr.runs.inputs import assign_shards, batch_shard, expand_inputs, output_names
+from vidcorr.runs.outcome import DONE, FAILED, one_line, run_video
+from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
+
+INDEX_FILE = "index.json"
+STAGING_DIR = ".staging"
+PENDING = "pending"
+RECORD_FORMAT = "vidcorr-track-video"
+SETUP_KIND = "vidcorr-track-batch"
+
+PointsSpec = Any
+"""Per-video queries: an (N, 3) array for every video, a function of a video's ``VideoInfo`` giving them, or a
+mapping video path -> (N, 3) array (a points file with a ``video`` column)."""
+
+
+# --------------------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video's record: its completion (``done``) or its failure (``failed``, with the one-line reason).
+
+    Attributes:
+        video: the video's absolute path (the key). name: its output folder under the run folder.
+        status: ``done`` or ``failed``. frames: frames tracked (T). points: points tracked (N).
+        error: the reason a video failed. seconds: wall time spent on it.
+        tracks_sha256: digest of its points, visible and confidence (equal exactly when the tracks are).
+        queries_sha256: digest of the points it was asked to track (its queries, or the embeddings).
+    """
+
+    video: str
+    name: str
+    status: str
+    frames: int = 0
+    points: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+    tracks_sha256: str | None = None
+    queries_sha256: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": RECORD_FORMAT, "video": self.video, "name": self.name, "status": self.status,
+                "frames": self.frames, "points": self.points, "error": self.error, "seconds": round(self.seconds, 3),
+                "tracks_sha256": self.tracks_sha256, "queries_sha256": self.queries_sha256}
+
+    @staticmethod
+    def from_json(obj: Any) -> VideoRecord:
+        if not isinstance(obj, dict) or obj.get("kind") != RECORD_FORMAT:
+            raise ValueError("not a batch video record")
+        if obj.get("status") not in (DONE, FAILED) or not isinstance(obj.get("video"), str) \
+                or not isinstance(obj.get("name"), str):
+            raise ValueError("a batch video record needs video, name and status done|failed")
+        return VideoRecord(obj["video"], obj["name"], obj["status"], int(obj.get("frames") or 0),
+                           int(obj.get("points") or 0), obj.get("error"), float(obj.get("seconds") or 0.0),
+                           obj.get("tracks_sha256"), obj.get("queries_sha256"))
+
+
+VIDEO_RECORDS: RecordKind[VideoRecord] = RecordKind(
+    prefix="tracked", noun="batch record line", to_json=VideoRecord.to_json, from_json=VideoRecord.from_json,
+    key=lambda r: r.video, fingerprint=lambda r: (r.status, r.tracks_sha256, r.error),
+    describe=lambda r: f"video {r.video!r}")
+"""The batch's kind of run: one completion (or failure) record per video."""
+
+
+def tracks_digest(tracks: Any) -> str:
+    """sha256 of a Tracks' points, visible and confidence, as saved (equal exactly when they are)."""
+    digest = hashlib.sha256()
+    for array in (tracks.points, tracks.visible, tracks.confidence):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def queries_digest(queries: np.ndarray | None, embeddings: Embeddings | None = None) -> str:
+    """sha256 of what a video is asked to track: its (N, 3) queries, or the embeddings' digest."""
+    if embeddings is not None:
+        # torch, loaded only when this runs: the module stays importable without the model stack
+        from vidcorr.method.checkpoint import embeddings_digest
+
+        return embeddings_digest(embeddings)
+    return hashlib.sha256(np.ascontiguousarray(queries, dtype=np.float64).tobytes()).hexdigest()
+
+
+def read_records(out: str | os.PathLike) -> dict[str, VideoRecord]:
+    """video -> its record in the run folder: a ``done`` record wherever one is, else the last failure."""
+    found: dict[str, VideoRecord] = {}
+    for path in VIDEO_RECORDS.results_files(out):
+        for record in VIDEO_RECORDS.read(path):
+            old = found.get(record.video)
+            if old is None or old.status != DONE:
+                found[record.video] = record
+    return found
+
+
+# --------------------------------------------------------------------------------------------- the job
+
+
+@dataclass(frozen=True)
+class BatchVideo:
+    """One video of a batch, checked (see :func:`prepare_batch`).
+
+    Attributes:
+        path: the video. name: its output folder's name. frames: its frame count (0 if unreadable).
+        tracked: the frames it will track. queries: float64 (N, 3) t, x, y, or None with embeddings.
+        error: why it cannot be tracked (unreadable, points outside it), or None.
+    """
+
+    path: Path
+    name: str
+    frames: int
+    tracked: int
+    queries: np.ndarray | None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """A checked batch, ready for a model (see :func:`prepare_batch`).
+
+    Attributes:
+        out: the run folder. videos: every video of the batch, in order. shard: this process's shard.
+        mine: the videos of this shard (balanced by frame count), in batch order.
+        cfg: the config. embeddings: fitted embeddings tracked on every video (global search), or None.
+        track_options: the options of ``prepare_track`` shared by every video.
+        checkpoint_every: frames between checkpoints within a video (None: about a minute of work).
+    """
+
+    out: Path
+    videos: list[BatchVideo]
+    shard: Shard
+    mine: list[BatchVideo]
+    cfg: Config
+    embeddings: Embeddings | None
+    track_options: dict[str, Any] = field(default_factory=dict)
+    checkpoint_every: int | None = None
+    preset: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[BatchVideo]:
+        """This shard's videos not done yet (failed ones are retried)."""
+        done = {v for v, r in read_records(self.out).items() if r.status == DONE}
+        return [v for v in self.mine if v.key not in done]
+
+    @property
+    def points_to_fit(self) -> int:
+        """Points fitted over this shard's pending videos (0 with embeddings)."""
+        return 0 if self.embeddings is not None else sum(len(v.queries) for v in self.pending
+                                                         if v.queries is not None)
+
+    def setup(self, ldm: Any) -> dict[str, Any]:
+        """What determines every video's outputs: written to ``run.json`` and compared on resume.
+
+        Which videos are in the batch, how it is sharded and how often it checkpoints are left out, so a batch
+        may be extended, re-sharded or resumed with another interval; each video's points are checked against
+        its record (see :func:`run_batch`).
+        """
+
+        options = dict(self.track_options)
+        return {
+            "kind": SETUP_KIND,
+            "model": ldm.model_id,
+            "model_fingerprint": ldm.fingerprint(),
+            "dtype": str(ldm.dtype).removeprefix("torch."),
+            "autocast": ldm.autocast_name,
+            # The whole config, as each video's checkpoint records it (micro-batching can change rounding).
+            "config": self.cfg.at_size(ldm.native_image_size).to_dict(),
+            "points": "embeddings" if self.embeddings is not None else "queries",
+            "embeddings": None if self.embeddings is None else queries_digest(None, self.embeddings),
+            **options,
+            "vidcorr_version": __version__,
+        }
+
+
+def _video_queries(points: PointsSpec, video: Path, info: Any) -> np.ndarray:
+    if isinstance(points, Mapping):
+        return np.asarray(points[video], dtype=np.float64)
+    return np.asarray(points(info) if callable(points) else points, dtype=np.float64)
+
+
+def _check_video(path: Path, name: str, points: PointsSpec | None, start: int, end: int | None, stride: int,
+                 fps: float | None) -> BatchVideo:
+    """Open `path` (header only), count its frames and check its queries; a problem is the video's error."""
+    # torch, loaded only when this runs: the module stays importable without the model stack
+    from vidcorr.io.video import open_video
+    from vidcorr.method.track import check_queries
+
+    try:
+        reader = open_video(path, fps=fps)
+    except VidcorrError as exc:
+        return BatchVideo(path, name, 0, 0, None, one_line(exc))
+    try:
+        info = reader.info
+        frames = int(info.num_frames)
+        try:
+            tracked = len(reader.frame_indices(start, end, stride))
+            queries = None if points is None else check_queries(_video_queries(points, path, info), frames,
+                                                                 info.size)
+        except VidcorrError as exc:
+            return BatchVideo(path, name, frames, 0, None, one_line(exc))
+        return BatchVideo(path, name, frames, tracked, queries)
+    finally:
+        reader.close()
+
+
+def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *,
+                  list_file: str | os.PathLike | None = None, points: PointsSpec | None = None,
+                  embeddings: str | os.PathLike | Embeddings | None = None, preset: str | None = None,
+                  overrides: Mapping[str, Any] | None = None, start: int = 0, end: int | None = None,
+                  stride: int = 1, visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD,
+                  video_out: bool = True, trail: int = 10, heatmap: int | None = None,
+                  keyframes: int = DEFAULT_KEY_FRAMES, fps: float | None = None,
+                  shard: tuple[int, int] | None = None, env: Mapping[str, str] | None = None,
+                  checkpoint_every: int | None = None, cwd: str | os.PathLike | None = None) -> BatchJob:
+    """Check a batch before any model work: its videos, their names, this process's shard, the points.
+
+    Args:
+        inputs, list_file, cwd: the videos (see ``batch_inputs.expand_inputs``).
+        out: the run folder.
+        points: what to fit on each video (see :data:`PointsSpec`); exactly one of `points` and `embeddings`.
+        embeddings: fitted embeddings (or their file) searched globally on each video.
+        preset, overrides, start, end, stride, visibility_threshold, video_out, trail, heatmap, keyframes, fps:
+            as ``prepare_track`` takes them, for every video.
+        shard: ``--shard`` (index, count), composed with the launcher's ranks in `env` (torchrun, srun, SLURM
+            arrays; see ``batch_inputs.batch_shard``).
+        checkpoint_every: frames between checkpoints within a video (None: about one minute of work).
+
+    Raises:
+        InputError: no videos, a bad option, points for videos not in the batch, an unusable run folder.
+            A video that cannot be read, or whose points do not fit it, is not an error here: it is recorded
+            as failed when its shard gets to it.
+    """
+
+    if (points is None) == (embeddings is None):
+        raise InputError("give either embeddings or points to fit for every video, not both" if points is not None
+                         else "give the points to track (queries) or fitted embeddings")
+    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or checkpoint_every < 1):
+        raise InputError(f"--checkpoint-every must be a whole number of frames >= 1, got {checkpoint_every!r}")
+    videos = expand_inputs(inputs, list_file, cwd=cwd)
+    out = check_out_dir(out)
+    if out.is_dir():
+        read_setup(out)  # a damaged run.json fails here, before any work
+    previous = {r.video: r.name for r in read_records(out).values()} if out.is_dir() else {}
+    names = output_names(videos, previous)
+    if isinstance(points, Mapping):
+        missing = [v for v in videos if v not in points]
+        if missing:
+            raise InputError(f"no points for video {str(missing[0])!r}")
+    loaded = None
+    if embeddings is not None:
+        loaded = embeddings if isinstance(embeddings, Embeddings) else Embeddings.load(embeddings)
+    cfg = config_for(preset, overrides, fitted=None if loaded is None else loaded.config)
+    checked = [_check_video(v, names[v], points, start, end, stride, fps) for v in videos]
+    placement = batch_shard(shard, env)
+    mine = [checked[i] for i in assign_shards([v.frames for v in checked], placement.count)[placement.index]]
+    options = {"start": start, "end": end, "stride": stride, "visibility_threshold": float(visibility_threshold),
+               "video_out": video_out, "trail": trail, "heatmap": heatmap, "keyframes": keyframes, "fps": fps}
+    return BatchJob(out, checked, placement, mine, cfg, loaded, options, checkpoint_every, preset,
+                    {k: v for k, v in (overrides or {}).items() if v is not None})
+
+
+# --------------------------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where a batch stands (this process's shard), passed to the progress callback.
+
+    Called once before the first video, after each video and after each tracked frame.
+
+    Attributes:
+        done, total: videos of this shard finished (done or failed; earlier runs' included) / in it.
+        resumed: videos done by earlier runs (skipped). failed: videos failed in this run.
+        frames_done, frames_total: frames of this shard tracked (finished videos count all theirs) / in it.
+        video: the video being tracked (its output name), or None between videos.
+        video_done, video_total: frames located in it so far / to locate (the tracker's sweeps).
+        finished: the video just finished, on the call after it (its name), else None; status: its status.
+        seconds: its wall time.
+    """
+
+    done: int
+    total: int
+    resumed: int
+    failed: int
+    frames_done: float
+    frames_total: int
+    video: str | None = None
+    video_done: int = 0
+    video_total: int = 0
+    finished: str | None = None
+    status: str | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What :func:`run_batch` did.
+
+    Attributes:
+        out: the run folder; index_path: its ``index.json``; results_path: this shard's records file.
+        shard: (index, count). total: videos of this shard. skipped: done before this run.
+        done: tracked by this run. failed: (video, one-line reason) of this shard's failures in this run.
+        records: this shard's records, in batch order.
+    """
+
+    out: Path
+    index_path: Path
+    results_path: Path
+    shard: tuple[int, int]
+    total: int
+    skipped: int
+    done: int
+    failed: list[tuple[str, str]]
+    records: list[VideoRecord]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def checkpoint_path(out: Path, name: str) -> Path:
+    """The checkpoint file of the video named `name` in run folder `out`."""
+    return out / STAGING_DIR / f"{name}.checkpoint"
+
+
+def write_index(job: BatchJob) -> Path:
+    """Rebuild ``index.json`` from every records file of the run folder and the batch's videos (atomically).
+
+    Lists the batch's videos in order, then videos of earlier runs into the same folder that this batch no
+    longer names; each with its status (``done``, ``failed``, ``pending``), frames, points and output folder.
+    """
+    records = read_records(job.out)
+    entries = []
+    for video in job.videos:
+        record = records.pop(video.key, None)
+        entries.append(_entry(video.key, video.name, record, video))
+    for record in records.values():
+        entries.append(_entry(record.video, record.name, record, None))
+    counts = {status: sum(e["status"] == status for e in entries) for status in (DONE, FAILED, PENDING)}
+    return write_json(job.out / INDEX_FILE, {"format": "vidcorr-batch-index", "version": 1, "videos": len(entries),
+                                              **counts, "entries": entries})
+
+
+def _entry(video: str, name: str, record: VideoRecord | None, batch: BatchVideo | None) -> dict[str, Any]:
+    if record is not None:
+        return {"video": video, "status": record.status, "output": record.name if record.status == DONE else None,
+                "name": record.name, "frames": record.frames, "points": record.points, "error": record.error,
+                "seconds": record.seconds}
+    assert batch is not None
+    points = 0 if batch.queries is None else len(batch.queries)
+    return {"video": video, "status": PENDING, "output": None, "name": name, "frames": batch.tracked,
+            "points": points, "error": None, "seconds": None}
+
+
+def _check_points_unchanged(job: BatchJob) -> None:
+    """Refuse, in one line, a batch whose points for a video differ from those it was (being) tracked with."""
+    # torch, loaded only when this runs: the module stays importable without the model stack
+    from vidcorr.method.checkpoint import embeddings_digest, load_checkpoint
+
+    records = read_records(job.out)
+    embeddings_sha256 = None if job.embeddings is None else embeddings_digest(job.embeddings)
+    for video in job.mine:  # other shards check their own videos
+        if video.error is not None:
+            continue
+        now = embeddings_sha256 or queries_digest(video.queries)
+        record = records.get(video.key)
+        if record is not None and record.status == DONE and record.queries_sha256 != now:
+            raise InputError(f"{job.out} holds video {video.key!r} tracked with other points; resume it with the "
+                             "same points or choose another --out")
+        checkpoint = checkpoint_path(job.out, video.name)
+        if record is None or record.status != DONE:
+            try:
+                loaded = load_checkpoint(checkpoint)
+            except InputError:
+                continue  # a damaged checkpoint: the video's own run reports it
+            if loaded is None:
+                continue
+            identity = loaded[0]
+            then = identity.get("embeddings") if job.embeddings is not None else identity.get("queries")
+            wanted = (now if job.embeddings is not None
+                      else np.asarray(video.queries, dtype=np.float64).tolist())
+            if then != wanted:
+                raise InputError(f"{checkpoint} was written for other points of video {video.key!r}; resume with "
+                                 "the same points, or delete it to track this video from the start")
+
+
+def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], None] | None = None,
+              stage: Callable[[str, int, int], None] | None = None, fsync: bool = True) -> BatchOutcome:
+    """Track this shard's pending videos of `job` into its run folder, resuming what is there.
+
+    Args:
+        ldm: the model. job: from :func:`prepare_batch`.
+        progress: see :class:`BatchProgress` (a KeyboardInterrupt raised there stops the batch with every
+            finished video saved).
+        stage: ``stage(name, done, total)`` inside a video (``fit``, ``locate``, ``track``).
+        fsync: fsync each record (off for tests).
+
+    Raises:
+        InputError: the run folder holds a batch made with other settings (``run.json``) or other points for a
+            video (one line naming what differs). A video's own failure is recorded instead; anything else (a
+            bug, out of memory) propagates, the videos finished before staying saved.
+    """
+    # The model stack (torch) loads when a batch runs, not when the CLI prepares or describes one.
+    from vidcorr.method.checkpoint import embeddings_digest, remove_checkpoint
+    from vidcorr.pipelines.track import prepare_track, run_track
+    from vidcorr.runs.folder import check_setup
+
+    out = job.out
+    check_setup(out, job.setup(ldm))
+    _check_points_unchanged(job)
+    records_now = read_records(out)
+    for video in job.mine:  # a kill between a video's record and its clean-up
+        record = records_now.get(video.key)
+        if record is not None and record.status == DONE:
+            remove_checkpoint(checkpoint_path(out, video.name))
+    frames_of = {v.key: v.tracked for v in job.mine}
+    finished_frames = {"n": 0.0}
+    current: dict[str, Any] = {"video": None, "done": 0, "total": 0, "tracked": 0}
+    failures: list[tuple[str, str]] = []
+    state = {"done": 0, "total": len(job.mine), "resumed": 0}
+    frames_total = sum(frames_of.values())
+
+    def emit(**extra: Any) -> None:
+        if progress is None:
+            return
+        share = current["tracked"] * current["done"] / current["total"] if current["total"] else 0.0
+        progress(BatchProgress(state["done"], state["total"], state["resumed"], len(failures),
+                               finished_frames["n"] + share, frames_total, current["video"], current["done"],
+                               current["total"], **extra))
+
+    def on_stage(name: str, done: int, total: int) -> None:
+        if stage is not None:
+            stage(name, done, total)
+        if name == "track":
+            current["done"], current["total"] = done, total
+            emit()
+
+    embeddings_sha256 = None if job.embeddings is None else embeddings_digest(job.embeddings)
+
+    def process(video: BatchVideo) -> VideoRecord:
+        if video.error is not None:
+            return VideoRecord(video.key, video.name, FAILED, error=video.error)
+        digest = embeddings_sha256 or queries_digest(video.queries)
+        current.update(video=video.name, done=0, total=0, tracked=video.tracked)
+        emit()
+        checkpoint = checkpoint_path(out, video.name)
+
+        def work(path: Path) -> Any:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            # Staged and renamed into place whole (vidcorr.outputs); an earlier run there that no record
+            # marks as done (killed between its rename and its record) is replaced.
+            track_job = prepare_track(
+                path, out / video.name, queries=video.queries, embeddings=job.embeddings, preset=job.preset,
+                overrides=job.overrides, overwrite=True, **job.track_options)
+            try:
+                return run_track(ldm, track_job, progress=on_stage, checkpoint=checkpoint,
+                                 checkpoint_every=job.checkpoint_every)
+            finally:
+                track_job.reader.close()
+
+        outcome = run_video(video.path, work)
+        if outcome.failed:
+            assert outcome.error is not None
+            remove_checkpoint(checkpoint)
+            return VideoRecord(video.key, video.name, FAILED, video.tracked, 0 if video.queries is None
+                               else len(video.queries), outcome.error, outcome.seconds, queries_sha256=digest)
+        assert outcome.result is not None
+        tracks = outcome.result.tracks
+        return VideoRecord(video.key, video.name, DONE, int(tracks.num_frames), int(tracks.num_points), None,
+                           outcome.seconds, tracks_digest(tracks), digest)
+
+    def after(update: RunProgress) -> None:
+        state["done"], state["resumed"] = update.done, update.resumed
+        if update.item is None:
+            finished_frames["n"] = float(sum(frames_of[k] for k, r in read_records(out).items()
+                                             if k in frames_of and r.status == DONE))
+            emit()
+            return
+        record = latest[update.item]
+        if record.status == DONE:  # the completion record is durable: the checkpoint may go
+            remove_checkpoint(checkpoint_path(out, record.name))
+        else:
+            failures.append((record.video, record.error or ""))
+        finished_frames["n"] += frames_of.get(record.video, 0)
+        current.update(video=None, done=0, total=0, tracked=0)
+        write_index(job)
+        emit(finished=record.name, status=record.status, seconds=update.seconds)
+
+    latest: dict[str, VideoRecord] = {}
+
+    def process_and_keep(video: BatchVideo) -> VideoRecord:
+        record = process(video)
+        latest[video.key] = record
+        return record
+
+    try:
+        outcome = run_items(VIDEO_RECORDS, out, [v.key for v in job.videos], lambda todo: iter(job.mine),
+                            lambda v: v.key, process_and_keep, shard=(job.shard.index, job.shard.count),
+                            progress=after, fsync=fsync, name=str, source="the batch", noun="videos",
+                            mine=[v.key for v in job.mine], redo=lambda r: r.status == FAILED)
+    finally:
+        index = write_index(job)
+        if not json.loads(index.read_text())[PENDING]:  # no shard has work left in the staging area
+            try:
+                (out / STAGING_DIR).rmdir()  # only once empty
+            except OSError:
+                pass
+    return BatchOutcome(out, out / INDEX_FILE, outcome.results_path, outcome.shard, outcome.total, outcome.resumed,
+                        outcome.evaluated - len(failures), failures, outcome.records)
+
+
+def track_many(ldm: Any, inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *,
+               progress: Callable[[BatchProgress], None] | None = None,
+               stage: Callable[[str, int, int], None] | None = None, **options: Any) -> BatchOutcome:
+    """Track every video of `inputs` into run folder `out`: :func:`prepare_batch` then :func:`run_batch`.
+
+    `options` are those of :func:`prepare_batch` (``points`` or ``embeddings``, ``preset``, ``overrides``,
+    ``shard``, ``checkpoint_every``, ...). Re-running into the same `out` skips the videos done and resumes
+    the one in progress where it stopped::
+
+        outcome = vidcorr.track_many(ldm, ["clips/"], "labels", points=[[0, 60.5, 90.5]], preset="fast")
+        outcome.done, outcome.skipped, outcome.failed    # index.json lists every video and its folder
+    """
+    return run_batch(ldm, prepare_batch(inputs, out, **options), progress=progress, stage=stage)
+

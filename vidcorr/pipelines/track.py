@@ -1,0 +1,282 @@
+"""The pipelines behind ``vidcorr track`` and ``vidcorr match``: inputs checked, the method run, outputs written.
+
+Each pipeline has two steps, so that a caller (the CLI, a notebook) can check everything before it loads a
+model: ``prepare_*`` reads and validates the inputs and the output folder and builds the config (no model,
+no torch work); ``run_*`` runs the method with a model and writes every output through one
+:class:`~vidcorr.outputs.OutputFolder`. :func:`track_to_folder` and :func:`match` do both in one call.
+
+    job = prepare_track("clip.mp4", "clip_vidcorr", queries=[[0, 60, 90]])
+    ldm = vidcorr.LDM.from_pretrained(vidcorr.DEFAULT_MODEL, device="cuda")
+    result = run_track(ldm, job)            # result.tracks.points (T, N, 2); result.written
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config, config_for
+from vidcorr.errors import InputError
+from vidcorr.io.outputs import OutputFolder
+from vidcorr.io.reader import VideoInfo, VideoReader
+from vidcorr.io.render import render_video
+from vidcorr.io.tracks import Tracks
+from vidcorr.io.video import open_video
+from vidcorr.method import checkpoint as resume
+from vidcorr.method.embeddings import Embeddings
+from vidcorr.method.fit import Progress
+from vidcorr.method.locate import Location, locate
+from vidcorr.method.model import LDM
+from vidcorr.method.track import check_queries, fit_queries, track
+from vidcorr.web.visuals import (
+    DEFAULT_KEY_FRAMES,
+    KeyFrameMaps,
+    choose_key_frames,
+    write_track_visuals,
+)
+
+
+def add_reference_maps(maps: KeyFrameMaps, ldm: LDM, video: VideoReader, embeddings: Embeddings,
+                       cfg: Config | None = None, progress: Progress | None = None) -> dict[int, Location]:
+    """Locate each point on its own query frame with maps, as :func:`vidcorr.fit_queries` does for the
+    confidence scale (same random streams and anchors: the same draws), and keep the maps in `maps`.
+
+    Tracking does not locate a point on its own query frame, so the viewer's reference maps come from here.
+
+    Returns:
+        query frame -> the Location of the points fitted on it (in query order).
+    """
+    if embeddings.frames is None:
+        raise InputError("these embeddings were fitted on an image, not a video frame: they have no reference frame")
+    frames = np.asarray(embeddings.frames, dtype=np.int64)
+    located = {}
+    for t in np.unique(frames).tolist():
+        idx = np.flatnonzero(frames == t)
+        loc = locate(ldm, video.get_frame(int(t)), embeddings.subset(idx), cfg, progress=progress,
+                     return_maps=True, stream_key=int(t), point_ids=idx.tolist(), anchors_xy=embeddings.points[idx])
+        maps.add(int(t), idx, loc.maps)
+        located[int(t)] = loc
+    return located
+
+
+QuerySpec = np.ndarray | Callable[[VideoInfo], np.ndarray]
+"""(N, 3) t, x, y queries, or a function of the video's info giving them (e.g. a grid on its size)."""
+
+
+@dataclass(frozen=True)
+class TrackJob:
+    """A checked ``track`` run, ready for a model (see :func:`prepare_track`).
+
+    Attributes:
+        video: the video's path; reader: it, opened.
+        out: the output folder (checked, not created yet).
+        cfg: the config of the run.
+        queries: float64 (N, 3) t, x, y to fit, or None when `embeddings` are given.
+        embeddings: loaded embeddings to track with (no fit), or None.
+        global_search: the embeddings come from another video: no frame is a reference.
+        frames: the tracked frame indices (start, end, stride applied).
+        start, end, stride, visibility_threshold: as :func:`vidcorr.track` takes them.
+        video_out: write ``annotated.mp4``; trail: its trail length; heatmap: the point whose map it blends in.
+        keyframes: key frames saved for the viewer (0 for none).
+    """
+
+    video: Path
+    reader: VideoReader
+    out: OutputFolder
+    cfg: Config
+    queries: np.ndarray | None
+    embeddings: Embeddings | None
+    global_search: bool
+    frames: np.ndarray
+    start: int = 0
+    end: int | None = None
+    stride: int = 1
+    visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD
+    video_out: bool = True
+    trail: int = 10
+    heatmap: int | None = None
+    keyframes: int = DEFAULT_KEY_FRAMES
+
+    @property
+    def num_points(self) -> int:
+        """N, the points tracked."""
+        return len(self.queries) if self.embeddings is None else self.embeddings.num_points  # type: ignore[arg-type]
+
+    @property
+    def points_to_fit(self) -> int:
+        """The points this run fits (0 with loaded embeddings)."""
+        return 0 if self.embeddings is not None else self.num_points
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """What :func:`run_track` made.
+
+    Attributes:
+        tracks: points (T, N, 2), visible (T, N), confidence (T, N), queries (N, 3), frame_indices (T,).
+        embeddings: the embeddings tracked with (fitted here unless `fitted` is False).
+        fitted: whether the embeddings were fitted in this run (then written as ``embeddings.safetensors``).
+        out_dir: the output folder.
+        written: the files written, in order (``annotated.mp4``, ``tracks.*``, ...).
+    """
+
+    tracks: Tracks
+    embeddings: Embeddings
+    fitted: bool
+    out_dir: Path
+    written: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """One-line warnings for the caller to show (e.g. the mp4v fallback where no H.264 encoder is found)."""
+
+
+def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
+                  queries: QuerySpec | None = None, embeddings: str | os.PathLike | Embeddings | None = None,
+                  preset: str | None = None, overrides: Mapping[str, Any] | None = None, start: int = 0,
+                  end: int | None = None, stride: int = 1,
+                  visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD, video_out: bool = True,
+                  trail: int = 10, heatmap: int | None = None, keyframes: int = DEFAULT_KEY_FRAMES,
+                  fps: float | None = None, overwrite: bool = False,
+                  overwrite_hint: str = "overwrite=True") -> TrackJob:
+    """Check a track run before any model work: the video, the output folder, the frame range, the queries or
+    embeddings, the config.
+
+    Args:
+        video: a video file or a folder of frames.
+        out: the output folder (default ``<video stem>_vidcorr``).
+        queries: what to fit (see :data:`QuerySpec`); exactly one of `queries` and `embeddings`.
+        embeddings: fitted embeddings (or their safetensors file) to track with, searched globally when they
+            were fitted on another video.
+        preset, overrides: the config (see :func:`config_for`; None values are "not set").
+        start, end, stride: which frames are tracked.
+        visibility_threshold: visible = confidence >= this.
+        video_out, trail, heatmap: the annotated video, its trail length, the point whose map it blends in.
+        keyframes: key frames saved for ``vidcorr view`` (evenly spaced, plus the query frames); 0 for none.
+        fps: the frame rate of a folder of frames (default 30); a video file has its own.
+        overwrite: replace an earlier run in `out` (whole) instead of refusing; overwrite_hint: how the
+            caller's user asks for that, for the refusal's message (the CLI: "--overwrite").
+
+    Raises:
+        InputError: bad inputs (one line naming the problem), `out` holding a run already (without
+            `overwrite`). EmbeddingsMismatchError: at :func:`run_track`.
+    """
+    video = Path(video)
+    folder = OutputFolder(out if out is not None else Path(f"{video.stem}_vidcorr"), overwrite=overwrite,
+                          overwrite_hint=overwrite_hint)
+    reader = open_video(video, fps=fps)
+    info = reader.info
+    frames = reader.frame_indices(start, end, stride)  # a bad range fails before any model work
+    loaded: Embeddings | None = None
+    checked: np.ndarray | None = None
+    global_search = False
+    if embeddings is not None:
+        if queries is not None:
+            raise InputError("give either --embeddings or points to fit (--points, --points-file, --grid), not both")
+        loaded = embeddings if isinstance(embeddings, Embeddings) else Embeddings.load(embeddings)
+        cfg = config_for(preset, overrides, fitted=loaded.config)
+        # Embeddings from another video: their reference frames mean nothing here.
+        global_search = (loaded.frames is None or loaded.extra.get("video_size") != list(info.size)
+                         or loaded.extra.get("video_frames") != info.num_frames)
+    else:
+        if queries is None:
+            raise InputError("give the points to track (queries) or fitted embeddings")
+        given = queries(info) if callable(queries) else queries
+        checked = check_queries(given, info.num_frames, info.size)
+        cfg = config_for(preset, overrides)
+    job = TrackJob(video, reader, folder, cfg, checked, loaded, global_search, frames, start, end, stride,
+                   visibility_threshold, video_out, trail, heatmap, keyframes)
+    if heatmap is not None and not 0 <= heatmap < job.num_points:
+        raise InputError(f"--heatmap {heatmap} is not a point id (0..{job.num_points - 1})")
+    return job
+
+
+def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
+              checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None) -> TrackResult:
+    """Fit (unless the job has embeddings), track, and write the outputs into ``job.out``.
+
+    Writes ``annotated.mp4`` (unless ``job.video_out`` is False) first: an interrupt while rendering leaves
+    the folder empty. Then ``tracks.npz``, ``tracks.csv``, ``tracks.json``, ``embeddings.safetensors`` (when
+    fitted here) and ``keyframes/`` (unless ``job.keyframes`` is 0).
+
+    Args:
+        ldm: the model.
+        job: from :func:`prepare_track`.
+        progress: ``progress(stage, done, total)`` for the stages ``fit``, ``locate`` and ``track``.
+        checkpoint, checkpoint_every: resume the tracking from / save it to this checkpoint (see
+            :func:`vidcorr.track`); the fitted embeddings are kept beside it, so a resumed run never fits again.
+            With a heat map every frame's maps are replayed on resume, so the outputs equal an uninterrupted
+            run's too.
+
+    Returns:
+        The :class:`TrackResult`.
+    """
+    reader, cfg, heatmap = job.reader, job.cfg, job.heatmap
+    heat: dict[int, np.ndarray] = {}
+    query_frames: Any = [] if job.global_search else (
+        job.embeddings.frames if job.embeddings is not None else job.queries[:, 0])  # type: ignore[index]
+    key_frames = choose_key_frames(job.frames, job.keyframes, always=query_frames)
+    key_maps = KeyFrameMaps([*key_frames, *query_frames]) if job.keyframes else None
+
+    def on_frame(frame: int, active: np.ndarray, loc: Location) -> None:
+        hit = np.flatnonzero(active == heatmap) if heatmap is not None else np.zeros(0, dtype=np.int64)
+        if len(hit) and loc.maps is not None:
+            heat[frame] = loc.maps[hit[0]].mean(dim=0).numpy()
+        if key_maps is not None:
+            key_maps(frame, active, loc)
+
+    fitted = job.queries is not None
+    embeddings: Embeddings | None
+    return_maps: bool | set[int] = True if heatmap is not None else {int(f) for f in key_frames}
+    if checkpoint is not None:
+        if return_maps is True:
+            return_maps = {int(f) for f in job.frames}  # replayed on resume (True would not be)
+        tracks = track(ldm, reader, job.queries, cfg, embeddings=job.embeddings, global_search=job.global_search,
+                       start=job.start, end=job.end, stride=job.stride,
+                       visibility_threshold=job.visibility_threshold, progress=progress, on_frame=on_frame,
+                       return_maps=return_maps, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+        embeddings = job.embeddings if job.embeddings is not None \
+            else Embeddings.load(resume.embeddings_path(checkpoint))
+    else:
+        embeddings = fit_queries(ldm, reader, job.queries, cfg, progress=progress) if job.queries is not None \
+            else job.embeddings
+        tracks = track(ldm, reader, cfg=cfg, embeddings=embeddings, global_search=job.global_search,
+                       start=job.start, end=job.end, stride=job.stride,
+                       visibility_threshold=job.visibility_threshold, progress=progress, on_frame=on_frame,
+                       return_maps=return_maps)
+    assert embeddings is not None  # prepare_track gives exactly one of queries and embeddings
+    if key_maps is not None and not job.global_search:
+        add_reference_maps(key_maps, ldm, reader, embeddings, cfg, progress=progress)
+    tracks.meta["video"] = str(job.video)
+    out = job.out
+    warnings: list[str] = []
+    with out.writing():  # a hidden staging folder, made the output folder whole at the end (or deleted)
+        if job.video_out:
+            rows = tracks.frame_indices
+            rendered = render_video(reader, tracks, out / "annotated.mp4", trail=job.trail,
+                                    heatmaps=(lambda row: heat.get(int(rows[row]))) if heat else None,
+                                    progress=(lambda done, total: progress("render", done, total))
+                                    if progress is not None else None)
+            out.add(rendered.path)
+            if rendered.warning:
+                warnings.append(rendered.warning)
+        for path in tracks.save_all(out.path).values():
+            out.add(path)
+        if fitted:
+            out.add(embeddings.save(out / "embeddings.safetensors"))
+        if job.keyframes:
+            out.add(write_track_visuals(out.path, reader, tracks, key_frames, key_maps, trail=job.trail,
+                                        global_search=job.global_search, progress=progress))
+    return TrackResult(tracks, embeddings, fitted, out.final, list(out.written), warnings)
+
+
+def track_to_folder(ldm: LDM, video: str | os.PathLike, out: str | os.PathLike | None = None, *,
+                    progress: Progress | None = None, **options: Any) -> TrackResult:
+    """:func:`prepare_track` then :func:`run_track`: track `video` and write every output into `out`.
+
+    `options` are those of :func:`prepare_track` (``queries``, ``embeddings``, ``preset``, ...).
+    """
+    return run_track(ldm, prepare_track(video, out, **options), progress=progress)
