@@ -160,7 +160,7 @@ def is_batch(inputs: list[str], list_file: Path | None, shard: str | None, check
     without any of them is tracked as always, into --out itself."""
     import glob as globbing
 
-    from vidcorr.runs.folder import shard_from_env
+    from vidcorr.runs.shards import shard_from_env
 
     if len(inputs) != 1 or list_file is not None or shard is not None or checkpoint_every is not None or as_batch:
         return True

@@ -17,7 +17,7 @@ as ``vidcorr track`` writes them (``vidcorr.outputs``: staged, then renamed to `
 replacing an earlier unrecorded run there), the completion record is appended (fsynced), and only then is
 the checkpoint removed. A video is finished exactly when a record says so.
 
-Shards take videos balanced by frame count (``batch_inputs.assign_shards``); a video's tracks depend on
+Shards take videos balanced by frame count (``runs.shards.shard_of`` weighted by frames); a video's tracks depend on
 that video alone, so shards merged equal one run. A video that cannot be decoded, or whose points do not fit
 it, is recorded as failed with its one-line reason and the batch goes on; a re-run retries failed videos
 and skips done ones. ``index.json`` is rebuilt from every shard's records after each video (atomically),
@@ -42,9 +42,10 @@ from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.atomic import write_json
 from vidcorr.io.outputs import check_out_dir
 from vidcorr.method.embeddings import Embeddings
-from vidcorr.runs.folder import RecordKind, RunProgress, Shard, read_setup, run_items
-from vidcorr.runs.inputs import assign_shards, batch_shard, expand_inputs, output_names
+from vidcorr.runs.folder import RecordKind, RunProgress, read_setup, run_items
+from vidcorr.runs.inputs import expand_inputs, output_names
 from vidcorr.runs.outcome import DONE, FAILED, one_line, run_video
+from vidcorr.runs.shards import Shard, resolve_shard, shard_of
 from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
 
 INDEX_FILE = "index.json"
@@ -270,7 +271,7 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
         preset, overrides, start, end, stride, visibility_threshold, video_out, trail, heatmap, keyframes, fps:
             as ``prepare_track`` takes them, for every video.
         shard: ``--shard`` (index, count), composed with the launcher's ranks in `env` (torchrun, srun, SLURM
-            arrays; see ``batch_inputs.batch_shard``).
+            arrays; see ``runs.shards.resolve_shard``).
         checkpoint_every: frames between checkpoints within a video (None: about one minute of work).
 
     Raises:
@@ -299,8 +300,8 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
         loaded = embeddings if isinstance(embeddings, Embeddings) else Embeddings.load(embeddings)
     cfg = config_for(preset, overrides, fitted=None if loaded is None else loaded.config)
     checked = [_check_video(v, names[v], points, start, end, stride, fps) for v in videos]
-    placement = batch_shard(shard, env)
-    mine = [checked[i] for i in assign_shards([v.frames for v in checked], placement.count)[placement.index]]
+    placement = resolve_shard(shard, env)
+    mine = shard_of(checked, placement.index, placement.count, weights=[v.frames for v in checked])
     options = {"start": start, "end": end, "stride": stride, "visibility_threshold": float(visibility_threshold),
                "video_out": video_out, "trail": trail, "heatmap": heatmap, "keyframes": keyframes, "fps": fps}
     return BatchJob(out, checked, placement, mine, cfg, loaded, options, checkpoint_every, preset,
