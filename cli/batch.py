@@ -223,7 +223,7 @@ def _summary(outcome: Any, took: str) -> None:
                   f"{len(outcome.failed)} failed, of {outcome.total} videos, in {took}; index: {outcome.index_path}",
                   highlight=False, soft_wrap=True)
     if outcome.shard[1] > 1:
-        console.print(f"index.json lists every shard's videos as they finish; once all shards are done, re-run "
+        console.print(f"batch.json lists every shard's videos as they finish; once all shards are done, re-run "
                       f"without --shard to check the whole batch into {outcome.out}", highlight=False, soft_wrap=True)
     for video, reason in outcome.failed:
         err_console.print(f"[bold red]failed:[/] {video}: {reason}", highlight=False, soft_wrap=True)

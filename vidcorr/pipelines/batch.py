@@ -6,7 +6,7 @@ folder::
 
     <out>/run.json                                the batch's identity (model, config, frames, points...)
     <out>/tracked.jsonl                           completion records (tracked-shard<i>of<n>.jsonl per shard)
-    <out>/index.json                              every video: status, frames, points, output folder
+    <out>/batch.json                              every video: status, frames, points, output folder
     <out>/<name>/                                 one video's outputs, as ``vidcorr track`` writes them
     <out>/.staging/<name>.checkpoint              a video in progress: its checkpoint
 
@@ -20,7 +20,7 @@ the checkpoint removed. A video is finished exactly when a record says so.
 Shards take videos balanced by frame count (``runs.shards.shard_of`` weighted by frames); a video's tracks depend on
 that video alone, so shards merged equal one run. A video that cannot be decoded, or whose points do not fit
 it, is recorded as failed with its one-line reason and the batch goes on; a re-run retries failed videos
-and skips done ones. ``index.json`` is rebuilt from every shard's records after each video (atomically),
+and skips done ones. ``batch.json`` is rebuilt from every shard's records after each video (atomically),
 so once the last process finishes it describes the whole batch.
 """
 
@@ -40,6 +40,7 @@ from vidcorr._version import __version__
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config, config_for
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.atomic import write_json
+from vidcorr.io.names import BATCH_INDEX
 from vidcorr.io.outputs import check_out_dir
 from vidcorr.method.embeddings import Embeddings
 from vidcorr.runs.folder import RecordKind, RunProgress, read_setup, run_items
@@ -48,7 +49,6 @@ from vidcorr.runs.outcome import DONE, FAILED, one_line, run_video
 from vidcorr.runs.shards import Shard, resolve_shard, shard_of
 from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
 
-INDEX_FILE = "index.json"
 STAGING_DIR = ".staging"
 PENDING = "pending"
 RECORD_FORMAT = "vidcorr-track-video"
@@ -346,7 +346,7 @@ class BatchOutcome:
     """What :func:`run_batch` did.
 
     Attributes:
-        out: the run folder; index_path: its ``index.json``; results_path: this shard's records file.
+        out: the run folder; index_path: its ``batch.json``; results_path: this shard's records file.
         shard: (index, count). total: videos of this shard. skipped: done before this run.
         done: tracked by this run. failed: (video, one-line reason) of this shard's failures in this run.
         records: this shard's records, in batch order.
@@ -373,7 +373,7 @@ def checkpoint_path(out: Path, name: str) -> Path:
 
 
 def write_index(job: BatchJob) -> Path:
-    """Rebuild ``index.json`` from every records file of the run folder and the batch's videos (atomically).
+    """Rebuild ``batch.json`` from every records file of the run folder and the batch's videos (atomically).
 
     Lists the batch's videos in order, then videos of earlier runs into the same folder that this batch no
     longer names; each with its status (``done``, ``failed``, ``pending``), frames, points and output folder.
@@ -386,7 +386,7 @@ def write_index(job: BatchJob) -> Path:
     for record in records.values():
         entries.append(_entry(record.video, record.name, record, None))
     counts = {status: sum(e["status"] == status for e in entries) for status in (DONE, FAILED, PENDING)}
-    return write_json(job.out / INDEX_FILE, {"format": "vidcorr-batch-index", "version": 1, "videos": len(entries),
+    return write_json(job.out / BATCH_INDEX, {"format": "vidcorr-batch-index", "version": 1, "videos": len(entries),
                                               **counts, "entries": entries})
 
 
@@ -554,7 +554,7 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
                 (out / STAGING_DIR).rmdir()  # only once empty
             except OSError:
                 pass
-    return BatchOutcome(out, out / INDEX_FILE, outcome.results_path, outcome.shard, outcome.total, outcome.resumed,
+    return BatchOutcome(out, out / BATCH_INDEX, outcome.results_path, outcome.shard, outcome.total, outcome.resumed,
                         outcome.evaluated - len(failures), failures, outcome.records)
 
 
@@ -568,7 +568,7 @@ def track_many(ldm: Any, inputs: Sequence[str | os.PathLike], out: str | os.Path
     the one in progress where it stopped::
 
         outcome = vidcorr.track_many(ldm, ["clips/"], "labels", points=[[0, 60.5, 90.5]], preset="fast")
-        outcome.done, outcome.skipped, outcome.failed    # index.json lists every video and its folder
+        outcome.done, outcome.skipped, outcome.failed    # batch.json lists every video and its folder
     """
     return run_batch(ldm, prepare_batch(inputs, out, **options), progress=progress, stage=stage)
 

@@ -18,7 +18,7 @@ What is shared by every kind of run lives here, once:
   whatever shard layout wrote it, so a run may be resumed with another shard count;
 - merge: records of several files, one per key, two different predictions for one key an error;
 - the loop itself, with progress: :func:`run_items`;
-- per-item file names that any file system takes: :func:`safe_name`.
+- per-item file names that any file system takes: :func:`vidcorr.io.names.safe_name`.
 
 Each kind contributes only what is its own: how to read its items, predict and score one (the ``process``
 callable of :func:`run_items`), and how to summarise records (a :class:`RunningSummary`).
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,23 +37,14 @@ from typing import Any, Generic, Protocol, TypeVar
 from vidcorr.config import setting_differences
 from vidcorr.errors import DataError, InputError
 from vidcorr.io.atomic import write_json
+from vidcorr.io.names import RUN_FILE
 from vidcorr.runs.shards import shard_of
 
-RUN_FILE = "run.json"
 IGNORED_SETUP_KEYS = ("vidcorr_version",)
 """Setup keys that do not change results: two runs differing only there are the same run."""
 
 R = TypeVar("R")
 T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------------------------- names
-
-
-def safe_name(name: str) -> str:
-    """A file-system-safe file or folder name for an item key (anything but letters, digits, ``.``, ``_`` and
-    ``-`` becomes ``_``)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 # --------------------------------------------------------------------------------------------- identity

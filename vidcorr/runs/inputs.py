@@ -27,12 +27,12 @@ import numpy as np
 
 from vidcorr.errors import InputError
 from vidcorr.io.frames import FRAME_SUFFIXES, natural_key
+from vidcorr.io.names import safe_name
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
                   ".mts", ".m2ts", ".3gp", ".ogv")
 """Files of a folder taken as videos (other files in it are ignored)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_PARENT_LEVELS = 2
 """Parent folder names tried in front of a colliding name before a short hash is added."""
 
@@ -152,17 +152,10 @@ def expand_inputs(inputs: Sequence[str | os.PathLike], list_file: str | os.PathL
 # ----------------------------------------------------------------------------------------- output names
 
 
-def safe_name(text: str) -> str:
-    """`text` as a folder name that is safe everywhere: runs of other characters than letters, digits,
-    ``.``, ``_``, ``-`` become ``_``; no leading dots or dashes; "video" if nothing is left."""
-    name = _UNSAFE.sub("_", text).strip("_").lstrip(".-")
-    return name or "video"
-
-
 def _candidate(video: Path, level: int) -> str:
     stem = video.name if video.is_dir() else video.stem
     parents = [p.name for p in video.parents if p.name][:level]
-    return "__".join(safe_name(part) for part in [*reversed(parents), stem])
+    return "__".join(safe_name(part, "video") for part in [*reversed(parents), stem])
 
 
 def output_names(videos: Sequence[Path], previous: Mapping[str, str] | None = None) -> dict[Path, str]:
