@@ -42,5 +42,5 @@ def safe_name(text: str, fallback: str = "item") -> str:
     """`text` as a file or folder name that is safe everywhere: each run of characters other than letters,
     digits, ``.``, ``_`` and ``-`` becomes one ``_``; no leading or trailing ``_``, no leading dots or dashes
     (never ``..`` or a hidden file); `fallback` if nothing is left."""
-    name = _UNSAFE.sub("_", text).strip("_").lstrip(".-")
+    name = _UNSAFE.sub("_", text).lstrip("._-").rstrip("_")
     return name or fallback
