@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,10 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
           point_ids: Sequence[int] | None = None) -> Tracks:
     """Track points through `video`.
 
+    The keyword options are the public API's; the work is done by :class:`_Tracker` in named steps: the
+    checkpoint and the embeddings (fitted here unless given), the maps of frames passed before a
+    checkpoint, the forward sweep, the backward sweep, the result.
+
     Args:
         ldm: the model.
         video: a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames.
@@ -127,15 +132,15 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
             Location.maps on every frame (return_maps=True) or on the frames in return_maps (a collection
             of frame indices; maps cost memory traffic).
         read_batch: frames decoded at a time.
-        checkpoint: a file to resume from and to save to (see `vidcorr.resume`): loaded if present (it must
-            come from a run with the same settings, else InputError), then saved after fitting (the fitted
-            embeddings beside it, so a resumed run never fits again), every `checkpoint_every` frames (None:
-            about one minute of work at the measured rate) and once more when done. The result is identical,
-            bit for bit, to an uninterrupted run's. Frames located before the checkpoint are not passed to
-            on_frame again, except those in a `return_maps` collection: they are located once more from the
-            recorded anchors (the same Location, maps included) and passed to on_frame before tracking goes
-            on. The checkpoint is left in place when done (a re-run returns at once);
-            `resume.remove_checkpoint` deletes it once the caller's outputs are written.
+        checkpoint: a file to resume from and to save to (see `vidcorr.method.checkpoint`): loaded if present
+            (it must come from a run with the same settings, else InputError), then saved after fitting (the
+            fitted embeddings beside it, so a resumed run never fits again), every `checkpoint_every` frames
+            (None: about one minute of work at the measured rate) and once more when done. The result is
+            identical, bit for bit, to an uninterrupted run's. Frames located before the checkpoint are not
+            passed to on_frame again, except those in a `return_maps` collection: they are located once more
+            from the recorded anchors (the same Location, maps included) and passed to on_frame before
+            tracking goes on. The checkpoint is left in place when done (a re-run returns at once);
+            `checkpoint.remove_checkpoint` deletes it once the caller's outputs are written.
         checkpoint_every: frames between checkpoints (needs `checkpoint`).
         point_ids: (N,) keys of the points' random streams (default 0..N-1): give distinct ones to points of
             different videos that must not share draws (an evaluation keys them by video and query).
@@ -145,107 +150,158 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
         queries (N, 3) t, x, y, frame_indices (T,).
     """
     check_fraction(visibility_threshold, "visibility_threshold")
-    reader = open_video(video)
-    info = reader.info
-    tracked = reader.frame_indices(start, end, stride)
     if embeddings is None and queries is None:
         raise InputError("give the points to track (queries) or fitted embeddings")
     if checkpoint is None and checkpoint_every is not None:
         raise InputError("checkpoint_every needs a checkpoint file to save to")
-    saver, state = None, None
+    reader = open_video(video)
+    tracked = reader.frame_indices(start, end, stride)
+    saver = None
     if checkpoint is not None:
-        fitted_cfg = cfg or (embeddings.config if embeddings is not None else Config())
-        given_queries = None
-        if embeddings is None:
-            assert queries is not None  # checked above
-            given_queries = check_queries(queries, info.num_frames, info.size)
-        identity = resume.track_identity(ldm, fitted_cfg, resume.video_identity(video, reader), tracked, stride,
-                                         visibility_threshold=visibility_threshold, global_search=global_search,
-                                         queries=given_queries, embeddings=embeddings, point_ids=point_ids)
+        given = None if embeddings is not None or queries is None else check_queries(
+            queries, reader.info.num_frames, reader.info.size)
+        identity = resume.track_identity(
+            ldm, cfg or (embeddings.config if embeddings is not None else Config()),
+            resume.video_identity(video, reader), tracked, stride, visibility_threshold=visibility_threshold,
+            global_search=global_search, queries=given, embeddings=embeddings, point_ids=point_ids)
         saver = resume.Checkpointer(checkpoint, identity, checkpoint_every)
-        state = saver.load()
-        if state is not None and embeddings is None:
-            embeddings = saver.load_embeddings(state)
+    state = saver.load() if saver is not None else None
+    if embeddings is None and state is not None and saver is not None:
+        embeddings = saver.load_embeddings(state)
     if embeddings is None:
-        assert queries is not None  # checked above
-        embeddings = fit_queries(ldm, reader, queries, cfg, progress, point_ids)
+        embeddings = fit_queries(ldm, reader, queries, cfg, progress, point_ids)  # type: ignore[arg-type]
         if saver is not None:
             saver.save_embeddings(embeddings)
-    cfg = prepare(ldm, cfg or embeddings.config)
-    embeddings.check_compatible(ldm, cfg)
-    if embeddings.frames is None and not global_search:
-        raise InputError("these embeddings were fitted on an image, not a video frame: track with global search")
-    n = embeddings.num_points
-    ids = np.asarray(streams.point_ids(point_ids, n), dtype=object)
-    query_t = np.full(n, -1, dtype=np.int64) if global_search else np.asarray(embeddings.frames, dtype=np.int64)
-    query_xy = np.asarray(embeddings.points, dtype=np.float64)
-    if not global_search:
-        check_queries(np.column_stack([query_t, query_xy]), info.num_frames, info.size)
-    ref_attention = np.maximum(np.asarray(embeddings.extra.get("ref_attention", [1.0] * n), dtype=np.float64), 1e-6)
+    tracker = _Tracker.start(ldm, reader, embeddings, cfg, tracked, global_search, point_ids, saver, state)
+    tracker.replay(on_frame, return_maps)
+    tracker.sweeps(stride, read_batch, on_frame, return_maps, progress)
+    return tracker.result(visibility_threshold)
 
-    row_of = {int(f): i for i, f in enumerate(tracked)}
-    if state is None:
-        digest = "" if saver is None else (saver.identity["embeddings"] or resume.embeddings_digest(embeddings))
-        state = _initial_state(digest, query_t, query_xy, row_of, len(tracked), global_search)
-        if saver is not None:
-            saver.save(state)  # the embeddings are kept: a kill from here on never fits again
-    maps_on = (lambda f: return_maps) if isinstance(return_maps, bool) else (lambda f: f in return_maps)
 
-    def located(f: int, image: np.ndarray, active: np.ndarray, anchors: np.ndarray | None) -> Location:
-        return locate(ldm, image, embeddings.subset(active), cfg, stream_key=f, point_ids=ids[active].tolist(),
-                      anchors_xy=anchors, return_maps=maps_on(f))
+@dataclass
+class _Tracker:
+    """One tracking run's fixed inputs and its state, for the steps of :func:`track`."""
 
-    if on_frame is not None and state.replay:
-        # Maps of frames passed before the checkpoint: the same inputs give the same Location.
-        for f in sorted(f for f in state.replay if maps_on(f)):
-            active, anchors = state.replay[f]
-            on_frame(f, active, located(f, reader.get_frame(f), active, anchors))
+    ldm: LDM
+    reader: VideoReader
+    embeddings: Embeddings
+    cfg: Config
+    tracked: np.ndarray  # (T,) frame indices
+    row_of: dict[int, int]  # frame index -> its row in the tracks
+    global_search: bool
+    ids: np.ndarray  # (N,) the points' stream keys
+    query_t: np.ndarray  # (N,) int64, -1 under global search
+    query_xy: np.ndarray  # (N, 2) float64
+    ref_attention: np.ndarray  # (N,) the confidence scale
+    state: resume.TrackState
+    saver: resume.Checkpointer | None
 
-    forward = [int(f) for f in tracked if np.any(query_t < f)]
-    backward = [int(f) for f in tracked[::-1] if np.any(query_t > f)]
-    total = len(forward) + len(backward)
-    if progress is not None and state.done:
-        progress("track", state.done, total)
-    if saver is not None:
-        saver.start_clock()
-    for sweep, frame_list in ((resume.FORWARD, forward), (resume.BACKWARD, backward)):
-        if sweep < state.sweep:
-            continue
-        if sweep > state.sweep:
-            state.start_sweep(sweep, query_xy, global_search)
-        for f, image in _frames_in_order(reader, frame_list[state.position:], stride, read_batch):
-            active = np.flatnonzero(query_t < f) if sweep == resume.FORWARD else np.flatnonzero(query_t > f)
-            anchors = state.previous_xy[active] if state.previous_known[active].all() else None
-            loc = located(f, image, active, anchors)
-            row = row_of[f]
-            state.points[row, active] = loc.points
-            state.confidence[row, active] = np.minimum(loc.confidence / ref_attention[active], 1.0)
-            state.previous_xy[active] = loc.points
-            state.previous_known[active] = True
-            if maps_on(f) and not isinstance(return_maps, bool):
-                state.replay[f] = (active, anchors)
-            state.position += 1
-            state.done += 1
-            if on_frame is not None:
-                on_frame(f, active, loc)
+    @classmethod
+    def start(cls, ldm: LDM, reader: VideoReader, embeddings: Embeddings, cfg: Config | None, tracked: np.ndarray,
+              global_search: bool, point_ids: Sequence[int] | None, saver: resume.Checkpointer | None,
+              state: resume.TrackState | None) -> _Tracker:
+        """Check the embeddings against the model and the video, and set up (or restore) the state."""
+        cfg = prepare(ldm, cfg or embeddings.config)
+        embeddings.check_compatible(ldm, cfg)
+        if embeddings.frames is None and not global_search:
+            raise InputError("these embeddings were fitted on an image, not a video frame: track with global search")
+        n = embeddings.num_points
+        info = reader.info
+        query_t = np.full(n, -1, dtype=np.int64) if global_search else np.asarray(embeddings.frames, dtype=np.int64)
+        query_xy = np.asarray(embeddings.points, dtype=np.float64)
+        if not global_search:
+            check_queries(np.column_stack([query_t, query_xy]), info.num_frames, info.size)
+        scale = np.asarray(embeddings.extra.get("ref_attention", [1.0] * n), dtype=np.float64)
+        row_of = {int(f): i for i, f in enumerate(tracked)}
+        if state is None:
+            digest = "" if saver is None else (saver.identity["embeddings"] or resume.embeddings_digest(embeddings))
+            state = _initial_state(digest, query_t, query_xy, row_of, len(tracked), global_search)
             if saver is not None:
-                saver.frame_done(state)
-            if progress is not None:
-                progress("track", state.done, total)
-    if not state.finished:
-        state.sweep = resume.FINISHED
-        if saver is not None:
-            saver.save(state)
+                saver.save(state)  # the embeddings are kept: a kill from here on never fits again
+        return cls(ldm, reader, embeddings, cfg, tracked, row_of, global_search,
+                   np.asarray(streams.point_ids(point_ids, n), dtype=object), query_t, query_xy,
+                   np.maximum(scale, 1e-6), state, saver)
 
-    points, confidence = state.points, state.confidence
-    # Fit steps each point skipped (non-finite fp16 gradients), summed over restarts; None if unknown.
-    skipped = None if embeddings.skipped_steps is None else embeddings.skipped_steps.tolist()
-    return Tracks(points=points, visible=confidence >= visibility_threshold, confidence=confidence,
-                  queries=np.column_stack([query_t, query_xy]), frame_indices=tracked, fps=info.fps, size=info.size,
-                  meta={"model": ldm.model_id, "autocast": ldm.autocast_name, "precision": precision_name(ldm),
-                        "fit_precision": embeddings.precision, "skipped_steps": skipped, "config": cfg.to_dict(),
-                        "confidence_rule": CONFIDENCE_RULE, "visibility_threshold": visibility_threshold,
-                        "global_search": global_search})
+    def locate(self, f: int, image: np.ndarray, active: np.ndarray, anchors: np.ndarray | None,
+               maps: bool) -> Location:
+        """The `active` points on frame `f` (their crops around `anchors`; the seed's corners where None)."""
+        return locate(self.ldm, image, self.embeddings.subset(active), self.cfg, stream_key=f,
+                      point_ids=self.ids[active].tolist(), anchors_xy=anchors, return_maps=maps)
+
+    def replay(self, on_frame: FrameCallback | None, return_maps: bool | Collection[int]) -> None:
+        """Pass again the maps of frames located before a checkpoint: the same inputs give the same Location."""
+        if on_frame is None or not self.state.replay:
+            return
+        for f in sorted(f for f in self.state.replay if _maps_on(return_maps, f)):
+            active, anchors = self.state.replay[f]
+            on_frame(f, active, self.locate(f, self.reader.get_frame(f), active, anchors, True))
+
+    def sweeps(self, stride: int, read_batch: int, on_frame: FrameCallback | None,
+               return_maps: bool | Collection[int], progress: Progress | None) -> None:
+        """The forward sweep (frames after some query frame), then the backward one (before some), each frame's
+        first crops anchored at the point's position on the frame processed before it."""
+        state = self.state
+        forward = [int(f) for f in self.tracked if np.any(self.query_t < f)]
+        backward = [int(f) for f in self.tracked[::-1] if np.any(self.query_t > f)]
+        total = len(forward) + len(backward)
+        if progress is not None and state.done:
+            progress("track", state.done, total)
+        if self.saver is not None:
+            self.saver.start_clock()
+        for sweep, frame_list in ((resume.FORWARD, forward), (resume.BACKWARD, backward)):
+            if sweep < state.sweep:
+                continue
+            if sweep > state.sweep:
+                state.start_sweep(sweep, self.query_xy, self.global_search)
+            for f, image in _frames_in_order(self.reader, frame_list[state.position:], stride, read_batch):
+                loc, active = self.step(sweep, f, image, return_maps)
+                if on_frame is not None:
+                    on_frame(f, active, loc)
+                if self.saver is not None:
+                    self.saver.frame_done(state)
+                if progress is not None:
+                    progress("track", state.done, total)
+        if not state.finished:
+            state.sweep = resume.FINISHED
+            if self.saver is not None:
+                self.saver.save(state)
+
+    def step(self, sweep: int, f: int, image: np.ndarray,
+             return_maps: bool | Collection[int]) -> tuple[Location, np.ndarray]:
+        """Locate frame `f` of `sweep` and record it in the state; (its Location, the points located)."""
+        state = self.state
+        active = np.flatnonzero(self.query_t < f) if sweep == resume.FORWARD else np.flatnonzero(self.query_t > f)
+        anchors = state.previous_xy[active] if state.previous_known[active].all() else None
+        loc = self.locate(f, image, active, anchors, _maps_on(return_maps, f))
+        row = self.row_of[f]
+        state.points[row, active] = loc.points
+        state.confidence[row, active] = np.minimum(loc.confidence / self.ref_attention[active], 1.0)
+        state.previous_xy[active] = loc.points
+        state.previous_known[active] = True
+        if _maps_on(return_maps, f) and not isinstance(return_maps, bool):
+            state.replay[f] = (active, anchors)
+        state.position += 1
+        state.done += 1
+        return loc, active
+
+    def result(self, visibility_threshold: float) -> Tracks:
+        """The tracks, with what made them in ``meta``."""
+        embeddings, confidence = self.embeddings, self.state.confidence
+        # Fit steps each point skipped (non-finite fp16 gradients), summed over restarts; None if unknown.
+        skipped = None if embeddings.skipped_steps is None else embeddings.skipped_steps.tolist()
+        info = self.reader.info
+        return Tracks(points=self.state.points, visible=confidence >= visibility_threshold, confidence=confidence,
+                      queries=np.column_stack([self.query_t, self.query_xy]), frame_indices=self.tracked,
+                      fps=info.fps, size=info.size,
+                      meta={"model": self.ldm.model_id, "autocast": self.ldm.autocast_name,
+                            "precision": precision_name(self.ldm), "fit_precision": embeddings.precision,
+                            "skipped_steps": skipped, "config": self.cfg.to_dict(),
+                            "confidence_rule": CONFIDENCE_RULE, "visibility_threshold": visibility_threshold,
+                            "global_search": self.global_search})
+
+
+def _maps_on(return_maps: bool | Collection[int], f: int) -> bool:
+    return return_maps if isinstance(return_maps, bool) else f in return_maps
 
 
 def _initial_state(embeddings_sha256: str, query_t: np.ndarray, query_xy: np.ndarray, row_of: dict[int, int],
