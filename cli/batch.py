@@ -9,9 +9,8 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,7 +25,12 @@ from vidcorr.errors import VidcorrError
 
 from .common import ModelOptions, console, elapsed, err_console, format_seconds, warn_if_slow
 from .eval import _load as load_on_rank
-from .points import read_points_file, video_queries
+from .points import read_points_file
+
+if TYPE_CHECKING:
+    from vidcorr.pipelines.options import TrackOptions
+
+    from .track import BatchArgs, PointsArgs
 
 DEFAULT_BATCH_OUT = Path("vidcorr_batch")
 
@@ -150,42 +154,34 @@ def _number(text: str) -> bool:
     return True
 
 
-def batch_points(points: str | None, points_file: Path | None, grid: int | None,
-                 ref_frame: int, mask: Path | None, mask_id: int | None) -> Any:
+def batch_points(wanted: PointsArgs) -> Any:
     """The batch's points: a points file with a video column (video -> queries, resolved by the library),
     or the --points/--grid/--points-file queries applied to every video (a function of its info)."""
-    if points_file is not None and points is None and grid is None and has_video_column(points_file):
+    points_file = wanted.points_file
+    if points_file is not None and wanted.points is None and wanted.grid is None and has_video_column(points_file):
         return ("per-video", points_file)
     if points_file is not None:
         read_points_file(points_file, columns=3)  # a bad file fails once, before any video
-
-    def queries(info: Any) -> np.ndarray:
-        return video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size, mask, mask_id)
-
-    return queries
+    return wanted.queries
 
 
-def run_batch_command(inputs: list[str], *, list_file: Path | None, shard: str | None, checkpoint_every: int | None,
-                      points: str | None, points_file: Path | None, grid: int | None, ref_frame: int,
-                      mask: Path | None, mask_id: int | None, embeddings_file: Path | None, out: Path | None,
-                      track_options: dict[str, Any], options: ModelOptions) -> None:
+def run_batch_command(inputs: list[str], wanted: PointsArgs, embeddings_file: Path | None, out: Path | None,
+                      track_options: TrackOptions, options: ModelOptions, batch_args: BatchArgs) -> None:
     """Check the batch, load the model on this process's device, track, summarise; exit 1 if a video failed."""
+    # The pipeline imports torch: loaded when a batch runs.
     from vidcorr.pipelines import batch
-    from vidcorr.runs.inputs import expand_inputs, points_for_videos, read_video_points_file
+    from vidcorr.runs.inputs import read_video_points_file
     from vidcorr.runs.shards import parse_shard, shard_from_env
 
-    explicit = parse_shard(shard) if shard is not None else None
-    given = points is not None or points_file is not None or grid is not None or mask is not None
     spec: Any = None
-    if given or embeddings_file is None:
-        spec = batch_points(points, points_file, grid, ref_frame, mask, mask_id)
-        if isinstance(spec, tuple):  # per-video points: match the file's videos to the batch's
-            videos = expand_inputs(inputs, list_file)
-            spec = points_for_videos(read_video_points_file(spec[1]), videos, base=spec[1].parent)
-    out = out or DEFAULT_BATCH_OUT
-    job = batch.prepare_batch(inputs, out, list_file=list_file, points=spec, embeddings=embeddings_file,
-                              preset=options.preset, overrides=options.overrides(), shard=explicit,
-                              checkpoint_every=checkpoint_every, **track_options)
+    if wanted.given or embeddings_file is None:
+        spec = batch_points(wanted)
+        if isinstance(spec, tuple):  # per-video points: matched to the batch's videos by prepare_batch
+            spec = batch.PerVideoPoints(read_video_points_file(spec[1]), spec[1].parent)
+    run = batch.BatchOptions(batch_args.list_file, shard=None if batch_args.shard is None
+                             else parse_shard(batch_args.shard), checkpoint_every=batch_args.checkpoint_every)
+    job = batch.prepare_batch(inputs, out or DEFAULT_BATCH_OUT, points=spec, embeddings=embeddings_file,
+                              preset=options.preset, overrides=options.overrides(), options=track_options, run=run)
     launched = shard_from_env() is not None
     ldm = load_on_rank(options, job.shard, launched)
     pending = job.pending

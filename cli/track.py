@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.table import Table
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD
 from vidcorr.errors import InputError
+from vidcorr.io.reader import VideoInfo
+from vidcorr.pipelines.options import TrackOptions
 from vidcorr.validate import check_fraction, check_frame_index, refuse_options
 from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
 
@@ -92,7 +96,6 @@ def track(
 
     Several videos (paths, folders, globs, --list) make a batch: each video's outputs in its own folder under
     --out, batch.json listing them; sharded over --shard and torchrun/srun; re-running resumes it."""
-    inputs = inputs or []
     # Every argument is checked before any work.
     check_fraction(visibility_threshold, "--visibility-threshold")
     for name, value in (("--ref-frame", ref_frame), ("--start", start), ("--end", end)):
@@ -101,40 +104,69 @@ def track(
         refuse_options({"--steps": options.steps, "--restarts": options.restarts,
                         "--init-prompt": options.init_prompt},
                        "applies to fitting; it has no effect with --embeddings")
+    wanted = PointsArgs(points, points_file, grid, ref_frame, mask, mask_id)
+    track_options = TrackOptions(start, end, stride, visibility_threshold, not no_video, trail, heatmap, keyframes,
+                                 fps)
+    inputs = inputs or []
     if is_batch(inputs, list_file, shard, checkpoint_every, as_batch):
         if overwrite:
             raise InputError("--overwrite does not apply to a batch: running it again resumes it (delete its "
                              "folder to start afresh)")
-        from .batch import run_batch_command
+        from .batch import run_batch_command  # the batch's display: loaded for batches only
 
-        run_batch_command(inputs, list_file=list_file, shard=shard, checkpoint_every=checkpoint_every,
-                          points=points, points_file=points_file, grid=grid, ref_frame=ref_frame, mask=mask,
-                          mask_id=mask_id, embeddings_file=embeddings_file, out=out, options=options,
-                          track_options=dict(start=start, end=end, stride=stride,
-                                             visibility_threshold=visibility_threshold, video_out=not no_video,
-                                             trail=trail, heatmap=heatmap, keyframes=keyframes, fps=fps))
+        run_batch_command(inputs, wanted, embeddings_file, out, track_options, options,
+                          BatchArgs(list_file, shard, checkpoint_every))
         return
     if not inputs:
         raise InputError("give a video (a file or a folder of frames), several, or --list FILE")
-    video = Path(inputs[0])
+    _track_one(Path(inputs[0]), wanted, embeddings_file, out, overwrite, track_options, options)
+
+
+@dataclass(frozen=True)
+class PointsArgs:
+    """The points options of `vidcorr track` as given (None where not given)."""
+
+    points: str | None
+    points_file: Path | None
+    grid: int | None
+    ref_frame: int
+    mask: Path | None
+    mask_id: int | None
+
+    @property
+    def given(self) -> bool:
+        return any(v is not None for v in (self.points, self.points_file, self.grid, self.mask))
+
+    def queries(self, info: VideoInfo) -> np.ndarray:
+        """(N, 3) t, x, y queries on a video with `info`."""
+        return video_queries(self.points, self.points_file, self.grid, self.ref_frame, info.num_frames, info.size,
+                             self.mask, self.mask_id)
+
+
+@dataclass(frozen=True)
+class BatchArgs:
+    """The batch options of `vidcorr track` as given."""
+
+    list_file: Path | None
+    shard: str | None
+    checkpoint_every: int | None
+
+
+def _track_one(video: Path, wanted: PointsArgs, embeddings_file: Path | None, out: Path | None, overwrite: bool,
+               track_options: TrackOptions, options: ModelOptions) -> None:
+    """Track one video into --out and print the summary."""
     # The pipeline imports torch: loaded when the command runs, never for --help.
     from vidcorr.pipelines.track import prepare_track, run_track
 
-    given = points is not None or points_file is not None or grid is not None or mask is not None
-    queries = ((lambda info: video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size, mask,
-                                           mask_id))
-               if given or embeddings_file is None else None)
-    job = prepare_track(
-        video, out, queries=queries, embeddings=embeddings_file, preset=options.preset,
-        overrides=options.overrides(), start=start, end=end, stride=stride,
-        visibility_threshold=visibility_threshold, video_out=not no_video, trail=trail, heatmap=heatmap,
-        keyframes=keyframes, fps=fps, overwrite=overwrite, overwrite_hint="--overwrite")
+    queries = wanted.queries if wanted.given or embeddings_file is None else None
+    job = prepare_track(video, out, queries=queries, embeddings=embeddings_file, preset=options.preset,
+                        overrides=options.overrides(), options=track_options, overwrite=overwrite,
+                        overwrite_hint="--overwrite")
     ldm = options.load()
     warn_if_slow(ldm, job.cfg, job.points_to_fit, len(job.frames))
     began = time.perf_counter()
     with StageProgress(STAGE_LABELS) as progress:
         result = run_track(ldm, job, progress=progress)
-
     if result.fitted:
         cfg = job.cfg
         warn_skipped_steps(result.embeddings.total_skipped_steps,
@@ -149,7 +181,7 @@ def track(
                   f"{100 * float(tracks.visible.mean()):.0f} %", elapsed(began))
     console.print(table)
     console.print("wrote " + ", ".join(str(p) for p in result.written))
-    if keyframes:
+    if track_options.keyframes:
         console.print(f"look at them with: vidcorr view {result.out_dir}", soft_wrap=True)
 
 

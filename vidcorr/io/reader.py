@@ -29,7 +29,7 @@ import operator
 import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -268,3 +268,31 @@ class MemoryReader(VideoReader):
         if isinstance(self._frames, np.ndarray):
             return self._frames[indices]  # fancy indexing copies
         return np.stack([np.asarray(self._frames[t]) for t in indices.tolist()])
+
+
+class KeptFrames(VideoReader):
+    """`reader`, keeping each decoded frame whose index is in `keep` and serving it again without decoding.
+
+    A track run passes over its video several times (the fit on the query frames, the sweeps, the reference
+    maps, the key frames): the few frames that more than one pass needs are decoded once and kept here, so
+    memory holds `keep` frames at most, never the video.
+    """
+
+    def __init__(self, reader: VideoReader, keep: Iterable[int]) -> None:
+        self.inner = reader
+        self.backend, self.info, self.name = reader.backend, reader.info, reader.name
+        self._keep = {int(t) for t in keep}
+        self._kept: dict[int, np.ndarray] = {}
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def _read_batch(self, indices: np.ndarray) -> np.ndarray:
+        wanted = indices.tolist()
+        missing = [t for t in wanted if t not in self._kept]
+        decoded = dict(zip(missing, self.inner._read_batch(np.array(missing, dtype=np.int64)), strict=True)) \
+            if missing else {}
+        for t, frame in decoded.items():
+            if t in self._keep:
+                self._kept[t] = frame
+        return np.stack([self._kept[t] if t in self._kept else decoded[t] for t in wanted])

@@ -26,6 +26,7 @@ so once the last process finishes it describes the whole batch.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -37,17 +38,17 @@ from typing import Any
 import numpy as np
 
 from vidcorr._version import __version__
-from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config, config_for
+from vidcorr.config import Config, config_for
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.atomic import write_json
 from vidcorr.io.names import BATCH_INDEX
 from vidcorr.io.outputs import check_out_dir
 from vidcorr.method.embeddings import Embeddings
-from vidcorr.runs.folder import RecordKind, RunProgress, read_setup, run_items
-from vidcorr.runs.inputs import expand_inputs, output_names
+from vidcorr.pipelines.options import TrackOptions
+from vidcorr.runs.folder import RecordKind, RunProgress, check_setup, read_setup, run_items
+from vidcorr.runs.inputs import expand_inputs, output_names, points_for_videos
 from vidcorr.runs.outcome import DONE, FAILED, one_line, run_video
 from vidcorr.runs.shards import Shard, resolve_shard, shard_of
-from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
 
 STAGING_DIR = ".staging"
 PENDING = "pending"
@@ -55,8 +56,20 @@ RECORD_FORMAT = "vidcorr-track-video"
 SETUP_KIND = "vidcorr-track-batch"
 
 PointsSpec = Any
-"""Per-video queries: an (N, 3) array for every video, a function of a video's ``VideoInfo`` giving them, or a
-mapping video path -> (N, 3) array (a points file with a ``video`` column)."""
+"""Per-video queries: an (N, 3) array for every video, a function of a video's ``VideoInfo`` giving them, a
+mapping video path -> (N, 3) array, or :class:`PerVideoPoints` (a points file with a ``video`` column)."""
+
+
+@dataclass(frozen=True)
+class PerVideoPoints:
+    """A points file's rows by the video they name, matched to the batch's videos once its inputs are expanded.
+
+    Attributes:
+        points: video as the file names it -> (N, 3) t, x, y. base: the folder relative names resolve from.
+    """
+
+    points: Mapping[str, np.ndarray]
+    base: Path
 
 
 # --------------------------------------------------------------------------------------------- records
@@ -141,6 +154,25 @@ def read_records(out: str | os.PathLike) -> dict[str, VideoRecord]:
 
 
 @dataclass(frozen=True)
+class BatchOptions:
+    """How a batch runs, beside what it tracks.
+
+    Attributes:
+        list_file: more videos, one path per line (``--list``); cwd: where relative inputs resolve (None: here).
+        shard: ``--shard`` (index, count), composed with a SLURM array and the launcher's ranks in `env`
+            (torchrun, srun; see ``runs.shards.resolve_shard``; None: ``os.environ``).
+        checkpoint_every: frames between checkpoints within a video (None: about one minute of work).
+    """
+
+    list_file: str | os.PathLike | None = None
+    cwd: str | os.PathLike | None = None
+    shard: tuple[int, int] | None = None
+    env: Mapping[str, str] | None = None
+    checkpoint_every: int | None = None
+
+
+
+@dataclass(frozen=True)
 class BatchVideo:
     """One video of a batch, checked (see :func:`prepare_batch`).
 
@@ -170,7 +202,7 @@ class BatchJob:
         out: the run folder. videos: every video of the batch, in order. shard: this process's shard.
         mine: the videos of this shard (balanced by frame count), in batch order.
         cfg: the config. embeddings: fitted embeddings tracked on every video (global search), or None.
-        track_options: the options of ``prepare_track`` shared by every video.
+        options: the track options shared by every video.
         checkpoint_every: frames between checkpoints within a video (None: about a minute of work).
     """
 
@@ -180,7 +212,7 @@ class BatchJob:
     mine: list[BatchVideo]
     cfg: Config
     embeddings: Embeddings | None
-    track_options: dict[str, Any] = field(default_factory=dict)
+    options: TrackOptions = TrackOptions()
     checkpoint_every: int | None = None
     preset: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -205,7 +237,8 @@ class BatchJob:
         its record (see :func:`run_batch`).
         """
 
-        options = dict(self.track_options)
+        options = dataclasses.asdict(self.options)
+        options["visibility_threshold"] = float(options["visibility_threshold"])
         return {
             "kind": SETUP_KIND,
             "model": ldm.model_id,
@@ -227,22 +260,21 @@ def _video_queries(points: PointsSpec, video: Path, info: Any) -> np.ndarray:
     return np.asarray(points(info) if callable(points) else points, dtype=np.float64)
 
 
-def _check_video(path: Path, name: str, points: PointsSpec | None, start: int, end: int | None, stride: int,
-                 fps: float | None) -> BatchVideo:
+def _check_video(path: Path, name: str, points: PointsSpec | None, options: TrackOptions) -> BatchVideo:
     """Open `path` (header only), count its frames and check its queries; a problem is the video's error."""
     # torch, loaded only when this runs: the module stays importable without the model stack
     from vidcorr.io.video import open_video
     from vidcorr.method.track import check_queries
 
     try:
-        reader = open_video(path, fps=fps)
+        reader = open_video(path, fps=options.fps)
     except VidcorrError as exc:
         return BatchVideo(path, name, 0, 0, None, one_line(exc))
     try:
         info = reader.info
         frames = int(info.num_frames)
         try:
-            tracked = len(reader.frame_indices(start, end, stride))
+            tracked = len(reader.frame_indices(options.start, options.end, options.stride))
             queries = None if points is None else check_queries(_video_queries(points, path, info), frames,
                                                                  info.size)
         except VidcorrError as exc:
@@ -253,26 +285,19 @@ def _check_video(path: Path, name: str, points: PointsSpec | None, start: int, e
 
 
 def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *,
-                  list_file: str | os.PathLike | None = None, points: PointsSpec | None = None,
-                  embeddings: str | os.PathLike | Embeddings | None = None, preset: str | None = None,
-                  overrides: Mapping[str, Any] | None = None, start: int = 0, end: int | None = None,
-                  stride: int = 1, visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD,
-                  video_out: bool = True, trail: int = 10, heatmap: int | None = None,
-                  keyframes: int = DEFAULT_KEY_FRAMES, fps: float | None = None,
-                  shard: tuple[int, int] | None = None, env: Mapping[str, str] | None = None,
-                  checkpoint_every: int | None = None, cwd: str | os.PathLike | None = None) -> BatchJob:
+                  points: PointsSpec | None = None, embeddings: str | os.PathLike | Embeddings | None = None,
+                  preset: str | None = None, overrides: Mapping[str, Any] | None = None,
+                  options: TrackOptions | None = None, run: BatchOptions | None = None) -> BatchJob:
     """Check a batch before any model work: its videos, their names, this process's shard, the points.
 
     Args:
-        inputs, list_file, cwd: the videos (see ``batch_inputs.expand_inputs``).
+        inputs: the videos (paths, folders, globs; see ``runs.inputs.expand_inputs``).
         out: the run folder.
         points: what to fit on each video (see :data:`PointsSpec`); exactly one of `points` and `embeddings`.
         embeddings: fitted embeddings (or their file) searched globally on each video.
-        preset, overrides, start, end, stride, visibility_threshold, video_out, trail, heatmap, keyframes, fps:
-            as ``prepare_track`` takes them, for every video.
-        shard: ``--shard`` (index, count), composed with the launcher's ranks in `env` (torchrun, srun, SLURM
-            arrays; see ``runs.shards.resolve_shard``).
-        checkpoint_every: frames between checkpoints within a video (None: about one minute of work).
+        preset, overrides: the config, as ``prepare_track`` takes them.
+        options: the track options of every video (:class:`TrackOptions`; None: the defaults).
+        run: where the inputs resolve, this process's shard and the checkpoint interval (:class:`BatchOptions`).
 
     Raises:
         InputError: no videos, a bad option, points for videos not in the batch, an unusable run folder.
@@ -283,9 +308,13 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
     if (points is None) == (embeddings is None):
         raise InputError("give either embeddings or points to fit for every video, not both" if points is not None
                          else "give the points to track (queries) or fitted embeddings")
-    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or checkpoint_every < 1):
-        raise InputError(f"--checkpoint-every must be a whole number of frames >= 1, got {checkpoint_every!r}")
-    videos = expand_inputs(inputs, list_file, cwd=cwd)
+    options, run = options or TrackOptions(), run or BatchOptions()
+    every = run.checkpoint_every
+    if every is not None and (isinstance(every, bool) or every < 1):
+        raise InputError(f"--checkpoint-every must be a whole number of frames >= 1, got {every!r}")
+    videos = expand_inputs(inputs, run.list_file, cwd=run.cwd)
+    if isinstance(points, PerVideoPoints):
+        points = points_for_videos(points.points, videos, base=points.base)
     out = check_out_dir(out)
     if out.is_dir():
         read_setup(out)  # a damaged run.json fails here, before any work
@@ -299,12 +328,10 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
     if embeddings is not None:
         loaded = embeddings if isinstance(embeddings, Embeddings) else Embeddings.load(embeddings)
     cfg = config_for(preset, overrides, fitted=None if loaded is None else loaded.config)
-    checked = [_check_video(v, names[v], points, start, end, stride, fps) for v in videos]
-    placement = resolve_shard(shard, env)
+    checked = [_check_video(v, names[v], points, options) for v in videos]
+    placement = resolve_shard(run.shard, run.env)
     mine = shard_of(checked, placement.index, placement.count, weights=[v.frames for v in checked])
-    options = {"start": start, "end": end, "stride": stride, "visibility_threshold": float(visibility_threshold),
-               "video_out": video_out, "trail": trail, "heatmap": heatmap, "keyframes": keyframes, "fps": fps}
-    return BatchJob(out, checked, placement, mine, cfg, loaded, options, checkpoint_every, preset,
+    return BatchJob(out, checked, placement, mine, cfg, loaded, options, every, preset,
                     {k: v for k, v in (overrides or {}).items() if v is not None})
 
 
@@ -450,66 +477,103 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
             bug, out of memory) propagates, the videos finished before staying saved.
     """
     # The model stack (torch) loads when a batch runs, not when the CLI prepares or describes one.
-    from vidcorr.method.checkpoint import embeddings_digest, remove_checkpoint
-    from vidcorr.pipelines.track import prepare_track, run_track
-    from vidcorr.runs.folder import check_setup
+    from vidcorr.method.checkpoint import embeddings_digest
 
-    out = job.out
-    check_setup(out, job.setup(ldm))
+    check_setup(job.out, job.setup(ldm))
     _check_points_unchanged(job)
-    records_now = read_records(out)
-    for video in job.mine:  # a kill between a video's record and its clean-up
-        record = records_now.get(video.key)
-        if record is not None and record.status == DONE:
-            remove_checkpoint(checkpoint_path(out, video.name))
-    frames_of = {v.key: v.tracked for v in job.mine}
-    finished_frames = {"n": 0.0}
-    current: dict[str, Any] = {"video": None, "done": 0, "total": 0, "tracked": 0}
-    failures: list[tuple[str, str]] = []
-    state = {"done": 0, "total": len(job.mine), "resumed": 0}
-    frames_total = sum(frames_of.values())
+    batch = _BatchRun(ldm, job, progress, stage,
+                      None if job.embeddings is None else embeddings_digest(job.embeddings))
+    batch.clean_finished()
+    try:
+        outcome = run_items(VIDEO_RECORDS, job.out, [v.key for v in job.videos], lambda todo: iter(job.mine),
+                            lambda v: v.key, batch.process, shard=(job.shard.index, job.shard.count),
+                            progress=batch.after, fsync=fsync, name=str, source="the batch", noun="videos",
+                            mine=[v.key for v in job.mine], redo=lambda r: r.status == FAILED)
+    finally:
+        batch.close()
+    return BatchOutcome(job.out, job.out / BATCH_INDEX, outcome.results_path, outcome.shard, outcome.total,
+                        outcome.resumed, outcome.evaluated - len(batch.failures), batch.failures, outcome.records)
 
-    def emit(**extra: Any) -> None:
-        if progress is None:
+
+@dataclass
+class _BatchRun:
+    """One process's pass over its shard of a batch: each video tracked and recorded, progress reported."""
+
+    ldm: Any
+    job: BatchJob
+    progress: Callable[[BatchProgress], None] | None
+    stage: Callable[[str, int, int], None] | None
+    embeddings_sha256: str | None
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    latest: dict[str, VideoRecord] = field(default_factory=dict)
+    done: int = 0
+    resumed: int = 0
+    finished_frames: float = 0.0
+    video: str | None = None  # the video being tracked, its frames located so far / to locate, tracked
+    video_done: int = 0
+    video_total: int = 0
+    video_tracked: int = 0
+
+    @property
+    def frames_of(self) -> dict[str, int]:
+        return {v.key: v.tracked for v in self.job.mine}
+
+    def clean_finished(self) -> None:
+        """Remove the checkpoints of videos recorded as done (a kill between a record and its clean-up)."""
+        from vidcorr.method.checkpoint import remove_checkpoint  # torch: see run_batch
+
+        records = read_records(self.job.out)
+        for video in self.job.mine:
+            record = records.get(video.key)
+            if record is not None and record.status == DONE:
+                remove_checkpoint(checkpoint_path(self.job.out, video.name))
+
+    def emit(self, **extra: Any) -> None:
+        if self.progress is None:
             return
-        share = current["tracked"] * current["done"] / current["total"] if current["total"] else 0.0
-        progress(BatchProgress(state["done"], state["total"], state["resumed"], len(failures),
-                               finished_frames["n"] + share, frames_total, current["video"], current["done"],
-                               current["total"], **extra))
+        share = self.video_tracked * self.video_done / self.video_total if self.video_total else 0.0
+        self.progress(BatchProgress(self.done, len(self.job.mine), self.resumed, len(self.failures),
+                                    self.finished_frames + share, sum(self.frames_of.values()), self.video,
+                                    self.video_done, self.video_total, **extra))
 
-    def on_stage(name: str, done: int, total: int) -> None:
-        if stage is not None:
-            stage(name, done, total)
+    def on_stage(self, name: str, done: int, total: int) -> None:
+        if self.stage is not None:
+            self.stage(name, done, total)
         if name == "track":
-            current["done"], current["total"] = done, total
-            emit()
+            self.video_done, self.video_total = done, total
+            self.emit()
 
-    embeddings_sha256 = None if job.embeddings is None else embeddings_digest(job.embeddings)
+    def process(self, video: BatchVideo) -> VideoRecord:
+        """Track one video into its folder (or record why it cannot be): its completion record."""
+        record = self._record(video) if video.error is None else \
+            VideoRecord(video.key, video.name, FAILED, error=video.error)
+        self.latest[video.key] = record
+        return record
 
-    def process(video: BatchVideo) -> VideoRecord:
-        if video.error is not None:
-            return VideoRecord(video.key, video.name, FAILED, error=video.error)
-        digest = embeddings_sha256 or queries_digest(video.queries)
-        current.update(video=video.name, done=0, total=0, tracked=video.tracked)
-        emit()
-        checkpoint = checkpoint_path(out, video.name)
+    def _record(self, video: BatchVideo) -> VideoRecord:
+        from vidcorr.method.checkpoint import remove_checkpoint  # torch: see run_batch
+        from vidcorr.pipelines.track import prepare_track, run_track
+
+        job, digest = self.job, self.embeddings_sha256 or queries_digest(video.queries)
+        self.video, self.video_done, self.video_total, self.video_tracked = video.name, 0, 0, video.tracked
+        self.emit()
+        checkpoint = checkpoint_path(job.out, video.name)
 
         def work(path: Path) -> Any:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            # Staged and renamed into place whole (vidcorr.outputs); an earlier run there that no record
-            # marks as done (killed between its rename and its record) is replaced.
-            track_job = prepare_track(
-                path, out / video.name, queries=video.queries, embeddings=job.embeddings, preset=job.preset,
-                overrides=job.overrides, overwrite=True, **job.track_options)
+            # Staged and renamed into place whole (io/outputs); an earlier run there that no record marks
+            # as done (killed between its rename and its record) is replaced.
+            track_job = prepare_track(path, job.out / video.name, queries=video.queries, embeddings=job.embeddings,
+                                      preset=job.preset, overrides=job.overrides, options=job.options,
+                                      overwrite=True)
             try:
-                return run_track(ldm, track_job, progress=on_stage, checkpoint=checkpoint,
+                return run_track(self.ldm, track_job, progress=self.on_stage, checkpoint=checkpoint,
                                  checkpoint_every=job.checkpoint_every)
             finally:
                 track_job.reader.close()
 
         outcome = run_video(video.path, work)
         if outcome.failed:
-            assert outcome.error is not None
             remove_checkpoint(checkpoint)
             return VideoRecord(video.key, video.name, FAILED, video.tracked, 0 if video.queries is None
                                else len(video.queries), outcome.error, outcome.seconds, queries_sha256=digest)
@@ -518,44 +582,35 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
         return VideoRecord(video.key, video.name, DONE, int(tracks.num_frames), int(tracks.num_points), None,
                            outcome.seconds, tracks_digest(tracks), digest)
 
-    def after(update: RunProgress) -> None:
-        state["done"], state["resumed"] = update.done, update.resumed
+    def after(self, update: RunProgress) -> None:
+        """After each video (and once before the first): the checkpoint removed once recorded, the index."""
+        from vidcorr.method.checkpoint import remove_checkpoint  # torch: see run_batch
+
+        self.done, self.resumed = update.done, update.resumed
+        frames_of = self.frames_of
         if update.item is None:
-            finished_frames["n"] = float(sum(frames_of[k] for k, r in read_records(out).items()
+            self.finished_frames = float(sum(frames_of[k] for k, r in read_records(self.job.out).items()
                                              if k in frames_of and r.status == DONE))
-            emit()
+            self.emit()
             return
-        record = latest[update.item]
+        record = self.latest[update.item]
         if record.status == DONE:  # the completion record is durable: the checkpoint may go
-            remove_checkpoint(checkpoint_path(out, record.name))
+            remove_checkpoint(checkpoint_path(self.job.out, record.name))
         else:
-            failures.append((record.video, record.error or ""))
-        finished_frames["n"] += frames_of.get(record.video, 0)
-        current.update(video=None, done=0, total=0, tracked=0)
-        write_index(job)
-        emit(finished=record.name, status=record.status, seconds=update.seconds)
+            self.failures.append((record.video, record.error or ""))
+        self.finished_frames += frames_of.get(record.video, 0)
+        self.video, self.video_done, self.video_total, self.video_tracked = None, 0, 0, 0
+        write_index(self.job)
+        self.emit(finished=record.name, status=record.status, seconds=update.seconds)
 
-    latest: dict[str, VideoRecord] = {}
-
-    def process_and_keep(video: BatchVideo) -> VideoRecord:
-        record = process(video)
-        latest[video.key] = record
-        return record
-
-    try:
-        outcome = run_items(VIDEO_RECORDS, out, [v.key for v in job.videos], lambda todo: iter(job.mine),
-                            lambda v: v.key, process_and_keep, shard=(job.shard.index, job.shard.count),
-                            progress=after, fsync=fsync, name=str, source="the batch", noun="videos",
-                            mine=[v.key for v in job.mine], redo=lambda r: r.status == FAILED)
-    finally:
-        index = write_index(job)
-        if not json.loads(index.read_text())[PENDING]:  # no shard has work left in the staging area
+    def close(self) -> None:
+        """The index, whatever happened; the staging area once no shard has work left in it."""
+        index = write_index(self.job)
+        if not json.loads(index.read_text())[PENDING]:
             try:
-                (out / STAGING_DIR).rmdir()  # only once empty
+                (self.job.out / STAGING_DIR).rmdir()  # only once empty
             except OSError:
                 pass
-    return BatchOutcome(out, out / BATCH_INDEX, outcome.results_path, outcome.shard, outcome.total, outcome.resumed,
-                        outcome.evaluated - len(failures), failures, outcome.records)
 
 
 def track_many(ldm: Any, inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *,
@@ -563,12 +618,18 @@ def track_many(ldm: Any, inputs: Sequence[str | os.PathLike], out: str | os.Path
                stage: Callable[[str, int, int], None] | None = None, **options: Any) -> BatchOutcome:
     """Track every video of `inputs` into run folder `out`: :func:`prepare_batch` then :func:`run_batch`.
 
-    `options` are those of :func:`prepare_batch` (``points`` or ``embeddings``, ``preset``, ``overrides``,
-    ``shard``, ``checkpoint_every``, ...). Re-running into the same `out` skips the videos done and resumes
-    the one in progress where it stopped::
+    `options` are those of :func:`prepare_batch` (``points`` or ``embeddings``, ``preset``, ``overrides``), the
+    fields of :class:`TrackOptions` (``start``, ``stride``, ``keyframes``, ...) and of :class:`BatchOptions`
+    (``list_file``, ``shard``, ``checkpoint_every``, ...). Re-running into the same `out` skips the videos done
+    and resumes the one in progress where it stopped::
 
         outcome = vidcorr.track_many(ldm, ["clips/"], "labels", points=[[0, 60.5, 90.5]], preset="fast")
         outcome.done, outcome.skipped, outcome.failed    # batch.json lists every video and its folder
     """
-    return run_batch(ldm, prepare_batch(inputs, out, **options), progress=progress, stage=stage)
+    track_options, rest = TrackOptions.split(options)
+    batch_fields = {f.name for f in dataclasses.fields(BatchOptions)}
+    run = BatchOptions(**{k: v for k, v in rest.items() if k in batch_fields})
+    job = prepare_batch(inputs, out, options=track_options, run=run,
+                        **{k: v for k, v in rest.items() if k not in batch_fields})
+    return run_batch(ldm, job, progress=progress, stage=stage)
 

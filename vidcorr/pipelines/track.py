@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config, config_for
+from vidcorr.config import Config, config_for
 from vidcorr.errors import InputError
 from vidcorr.io.names import ANNOTATED_VIDEO, EMBEDDINGS
 from vidcorr.io.outputs import OutputFolder
-from vidcorr.io.reader import VideoInfo, VideoReader
+from vidcorr.io.reader import KeptFrames, VideoInfo, VideoReader
 from vidcorr.io.render import render_video
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
@@ -34,8 +34,8 @@ from vidcorr.method.fit import Progress
 from vidcorr.method.locate import Location, locate
 from vidcorr.method.model import LDM
 from vidcorr.method.track import check_queries, fit_queries, track
+from vidcorr.pipelines.options import TrackOptions
 from vidcorr.web.visuals import (
-    DEFAULT_KEY_FRAMES,
     KeyFrameMaps,
     choose_key_frames,
     write_track_visuals,
@@ -80,10 +80,8 @@ class TrackJob:
         queries: float64 (N, 3) t, x, y to fit, or None when `embeddings` are given.
         embeddings: loaded embeddings to track with (no fit), or None.
         global_search: the embeddings come from another video: no frame is a reference.
-        frames: the tracked frame indices (start, end, stride applied).
-        start, end, stride, visibility_threshold: as :func:`vidcorr.track` takes them.
-        video_out: write ``annotated.mp4``; trail: its trail length; heatmap: the point whose map it blends in.
-        keyframes: key frames saved for the viewer (0 for none).
+        frames: the tracked frame indices (the options' start, end, stride applied).
+        options: the run's :class:`TrackOptions`.
     """
 
     video: Path
@@ -94,14 +92,7 @@ class TrackJob:
     embeddings: Embeddings | None
     global_search: bool
     frames: np.ndarray
-    start: int = 0
-    end: int | None = None
-    stride: int = 1
-    visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD
-    video_out: bool = True
-    trail: int = 10
-    heatmap: int | None = None
-    keyframes: int = DEFAULT_KEY_FRAMES
+    options: TrackOptions = TrackOptions()
 
     @property
     def num_points(self) -> int:
@@ -112,6 +103,14 @@ class TrackJob:
     def points_to_fit(self) -> int:
         """The points this run fits (0 with loaded embeddings)."""
         return 0 if self.embeddings is not None else self.num_points
+
+    @property
+    def query_frames(self) -> list[int]:
+        """The frames the points were fitted on (none under global search)."""
+        if self.global_search:
+            return []
+        frames = self.embeddings.frames if self.embeddings is not None else self.queries[:, 0]  # type: ignore[index]
+        return [] if frames is None else sorted({int(t) for t in frames})
 
 
 @dataclass(frozen=True)
@@ -137,11 +136,8 @@ class TrackResult:
 
 def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
                   queries: QuerySpec | None = None, embeddings: str | os.PathLike | Embeddings | None = None,
-                  preset: str | None = None, overrides: Mapping[str, Any] | None = None, start: int = 0,
-                  end: int | None = None, stride: int = 1,
-                  visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD, video_out: bool = True,
-                  trail: int = 10, heatmap: int | None = None, keyframes: int = DEFAULT_KEY_FRAMES,
-                  fps: float | None = None, overwrite: bool = False,
+                  preset: str | None = None, overrides: Mapping[str, Any] | None = None,
+                  options: TrackOptions | None = None, overwrite: bool = False,
                   overwrite_hint: str = "overwrite=True") -> TrackJob:
     """Check a track run before any model work: the video, the output folder, the frame range, the queries or
     embeddings, the config.
@@ -153,11 +149,7 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
         embeddings: fitted embeddings (or their safetensors file) to track with, searched globally when they
             were fitted on another video.
         preset, overrides: the config (see :func:`config_for`; None values are "not set").
-        start, end, stride: which frames are tracked.
-        visibility_threshold: visible = confidence >= this.
-        video_out, trail, heatmap: the annotated video, its trail length, the point whose map it blends in.
-        keyframes: key frames saved for ``vidcorr view`` (evenly spaced, plus the query frames); 0 for none.
-        fps: the frame rate of a folder of frames (default 30); a video file has its own.
+        options: the frames, visibility and outputs (:class:`TrackOptions`; None: the defaults).
         overwrite: replace an earlier run in `out` (whole) instead of refusing; overwrite_hint: how the
             caller's user asks for that, for the refusal's message (the CLI: "--overwrite").
 
@@ -165,12 +157,12 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
         InputError: bad inputs (one line naming the problem), `out` holding a run already (without
             `overwrite`). EmbeddingsMismatchError: at :func:`run_track`.
     """
-    video = Path(video)
+    video, options = Path(video), options or TrackOptions()
     folder = OutputFolder(out if out is not None else Path(f"{video.stem}_vidcorr"), overwrite=overwrite,
                           overwrite_hint=overwrite_hint)
-    reader = open_video(video, fps=fps)
+    reader = open_video(video, fps=options.fps)
     info = reader.info
-    frames = reader.frame_indices(start, end, stride)  # a bad range fails before any model work
+    frames = reader.frame_indices(options.start, options.end, options.stride)  # a bad range fails before any work
     loaded: Embeddings | None = None
     checked: np.ndarray | None = None
     global_search = False
@@ -188,20 +180,35 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
         given = queries(info) if callable(queries) else queries
         checked = check_queries(given, info.num_frames, info.size)
         cfg = config_for(preset, overrides)
-    job = TrackJob(video, reader, folder, cfg, checked, loaded, global_search, frames, start, end, stride,
-                   visibility_threshold, video_out, trail, heatmap, keyframes)
-    if heatmap is not None and not 0 <= heatmap < job.num_points:
-        raise InputError(f"--heatmap {heatmap} is not a point id (0..{job.num_points - 1})")
+    job = TrackJob(video, reader, folder, cfg, checked, loaded, global_search, frames, options)
+    if options.heatmap is not None and not 0 <= options.heatmap < job.num_points:
+        raise InputError(f"--heatmap {options.heatmap} is not a point id (0..{job.num_points - 1})")
     return job
+
+
+@dataclass
+class _Tracked:
+    """What tracking hands to the writers: the tracks, their embeddings, and the maps collected on the way."""
+
+    tracks: Tracks
+    embeddings: Embeddings
+    key_frames: list[int]
+    key_maps: KeyFrameMaps | None
+    heat: dict[int, np.ndarray]
 
 
 def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
               checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None) -> TrackResult:
     """Fit (unless the job has embeddings), track, and write the outputs into ``job.out``.
 
-    Writes ``annotated.mp4`` (unless ``job.video_out`` is False) first: an interrupt while rendering leaves
-    the folder empty. Then ``tracks.npz``, ``tracks.csv``, ``tracks.json``, ``embeddings.safetensors`` (when
-    fitted here) and ``keyframes/`` (unless ``job.keyframes`` is 0).
+    Writes ``annotated.mp4`` (unless ``job.options.video_out`` is False) first: an interrupt while rendering
+    leaves the folder empty. Then ``tracks.npz``, ``tracks.csv``, ``tracks.json``, ``embeddings.safetensors``
+    (when fitted here) and ``keyframes/`` (unless ``job.options.keyframes`` is 0).
+
+    Each tracked frame is decoded by the sweeps (once, or once per sweep where both sweeps pass it: frames
+    between the first and the last query frame) and once more to render; the query frames and the key frames
+    are kept when first decoded (:class:`~vidcorr.io.reader.KeptFrames`), so the fit, the reference maps and
+    the key frames decode nothing again.
 
     Args:
         ldm: the model.
@@ -215,12 +222,23 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
     Returns:
         The :class:`TrackResult`.
     """
-    reader, cfg, heatmap = job.reader, job.cfg, job.heatmap
+    key_frames = choose_key_frames(job.frames, job.options.keyframes, always=job.query_frames)
+    reader = KeptFrames(job.reader, [*key_frames, *job.query_frames])
+    tracked = _track(ldm, job, reader, key_frames, progress, checkpoint, checkpoint_every)
+    tracked.tracks.meta["video"] = str(job.video)
+    warnings: list[str] = []
+    with job.out.writing():  # a hidden staging folder, made the output folder whole at the end (or deleted)
+        _write_outputs(job, reader, tracked, warnings, progress)
+    return TrackResult(tracked.tracks, tracked.embeddings, job.queries is not None, job.out.final,
+                       list(job.out.written), warnings)
+
+
+def _track(ldm: LDM, job: TrackJob, reader: VideoReader, key_frames: list[int], progress: Progress | None,
+           checkpoint: str | os.PathLike | None, checkpoint_every: int | None) -> _Tracked:
+    """Fit and track, collecting the heat map and key frames' maps as frames are located."""
+    heatmap, options = job.options.heatmap, job.options
     heat: dict[int, np.ndarray] = {}
-    query_frames: Any = [] if job.global_search else (
-        job.embeddings.frames if job.embeddings is not None else job.queries[:, 0])  # type: ignore[index]
-    key_frames = choose_key_frames(job.frames, job.keyframes, always=query_frames)
-    key_maps = KeyFrameMaps([*key_frames, *query_frames]) if job.keyframes else None
+    key_maps = KeyFrameMaps([*key_frames, *job.query_frames]) if options.keyframes else None
 
     def on_frame(frame: int, active: np.ndarray, loc: Location) -> None:
         hit = np.flatnonzero(active == heatmap) if heatmap is not None else np.zeros(0, dtype=np.int64)
@@ -229,55 +247,51 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
         if key_maps is not None:
             key_maps(frame, active, loc)
 
-    fitted = job.queries is not None
-    embeddings: Embeddings | None
     return_maps: bool | set[int] = True if heatmap is not None else {int(f) for f in key_frames}
-    if checkpoint is not None:
-        if return_maps is True:
-            return_maps = {int(f) for f in job.frames}  # replayed on resume (True would not be)
-        tracks = track(ldm, reader, job.queries, cfg, embeddings=job.embeddings, global_search=job.global_search,
-                       start=job.start, end=job.end, stride=job.stride,
-                       visibility_threshold=job.visibility_threshold, progress=progress, on_frame=on_frame,
-                       return_maps=return_maps, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
-        embeddings = job.embeddings if job.embeddings is not None \
-            else Embeddings.load(resume.embeddings_path(checkpoint))
-    else:
-        embeddings = fit_queries(ldm, reader, job.queries, cfg, progress=progress) if job.queries is not None \
-            else job.embeddings
-        tracks = track(ldm, reader, cfg=cfg, embeddings=embeddings, global_search=job.global_search,
-                       start=job.start, end=job.end, stride=job.stride,
-                       visibility_threshold=job.visibility_threshold, progress=progress, on_frame=on_frame,
-                       return_maps=return_maps)
-    assert embeddings is not None  # prepare_track gives exactly one of queries and embeddings
+    if checkpoint is not None and return_maps is True:
+        return_maps = {int(f) for f in job.frames}  # replayed on resume (True would not be)
+    embeddings = job.embeddings
+    if embeddings is None and checkpoint is None:
+        embeddings = fit_queries(ldm, reader, job.queries, job.cfg, progress=progress)  # type: ignore[arg-type]
+    tracks = track(ldm, reader, job.queries if embeddings is None else None, job.cfg, embeddings=embeddings,
+                   global_search=job.global_search, start=options.start, end=options.end, stride=options.stride,
+                   visibility_threshold=options.visibility_threshold, progress=progress, on_frame=on_frame,
+                   return_maps=return_maps, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+    if embeddings is None:  # fitted inside track, kept beside its checkpoint
+        embeddings = Embeddings.load(resume.embeddings_path(checkpoint))  # type: ignore[arg-type]
     if key_maps is not None and not job.global_search:
-        add_reference_maps(key_maps, ldm, reader, embeddings, cfg, progress=progress)
-    tracks.meta["video"] = str(job.video)
-    out = job.out
-    warnings: list[str] = []
-    with out.writing():  # a hidden staging folder, made the output folder whole at the end (or deleted)
-        if job.video_out:
-            rows = tracks.frame_indices
-            rendered = render_video(reader, tracks, out / ANNOTATED_VIDEO, trail=job.trail,
-                                    heatmaps=(lambda row: heat.get(int(rows[row]))) if heat else None,
-                                    progress=(lambda done, total: progress("render", done, total))
-                                    if progress is not None else None)
-            out.add(rendered.path)
-            if rendered.warning:
-                warnings.append(rendered.warning)
-        for path in tracks.save_all(out.path).values():
-            out.add(path)
-        if fitted:
-            out.add(embeddings.save(out / EMBEDDINGS))
-        if job.keyframes:
-            out.add(write_track_visuals(out.path, reader, tracks, key_frames, key_maps, trail=job.trail,
-                                        global_search=job.global_search, progress=progress))
-    return TrackResult(tracks, embeddings, fitted, out.final, list(out.written), warnings)
+        add_reference_maps(key_maps, ldm, reader, embeddings, job.cfg, progress=progress)
+    return _Tracked(tracks, embeddings, key_frames, key_maps, heat)
+
+
+def _write_outputs(job: TrackJob, reader: VideoReader, tracked: _Tracked, warnings: list[str],
+                   progress: Progress | None) -> None:
+    """The annotated video, the tracks, the embeddings (when fitted here) and the key frames, into ``job.out``."""
+    out, options, tracks, heat = job.out, job.options, tracked.tracks, tracked.heat
+    if options.video_out:
+        rows = tracks.frame_indices
+        rendered = render_video(reader, tracks, out / ANNOTATED_VIDEO, trail=options.trail,
+                                heatmaps=(lambda row: heat.get(int(rows[row]))) if heat else None,
+                                progress=(lambda done, total: progress("render", done, total))
+                                if progress is not None else None)
+        out.add(rendered.path)
+        if rendered.warning:
+            warnings.append(rendered.warning)
+    for path in tracks.save_all(out.path).values():
+        out.add(path)
+    if job.queries is not None:
+        out.add(tracked.embeddings.save(out / EMBEDDINGS))
+    if options.keyframes:
+        out.add(write_track_visuals(out.path, reader, tracks, tracked.key_frames, tracked.key_maps,
+                                    trail=options.trail, global_search=job.global_search, progress=progress))
 
 
 def track_to_folder(ldm: LDM, video: str | os.PathLike, out: str | os.PathLike | None = None, *,
                     progress: Progress | None = None, **options: Any) -> TrackResult:
     """:func:`prepare_track` then :func:`run_track`: track `video` and write every output into `out`.
 
-    `options` are those of :func:`prepare_track` (``queries``, ``embeddings``, ``preset``, ...).
+    `options` are those of :func:`prepare_track` (``queries``, ``embeddings``, ``preset``, ``overrides``,
+    ``overwrite``) and the fields of :class:`TrackOptions` (``start``, ``stride``, ``keyframes``, ...).
     """
-    return run_track(ldm, prepare_track(video, out, **options), progress=progress)
+    track_options, rest = TrackOptions.split(options)
+    return run_track(ldm, prepare_track(video, out, options=track_options, **rest), progress=progress)

@@ -1,0 +1,44 @@
+"""The options of a track run, as one object (no torch: the CLI builds it before any model work)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD
+from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """What a track run does beside its points, config and model: which frames, what is visible, which outputs.
+
+    One object for the CLI, :func:`prepare_track`, ``prepare_batch`` and :class:`TrackJob`.
+
+    Attributes:
+        start, end, stride: which frames are tracked (as :func:`vidcorr.track` takes them).
+        visibility_threshold: visible = confidence >= this.
+        video_out: write ``annotated.mp4``; trail: its trail length (rows); heatmap: the point whose attention
+            map it blends in (None for none).
+        keyframes: key frames saved for ``vidcorr view`` (evenly spaced, plus the query frames); 0 for none.
+        fps: the frame rate of a folder of frames (None: 30); a video file has its own.
+    """
+
+    start: int = 0
+    end: int | None = None
+    stride: int = 1
+    visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD
+    video_out: bool = True
+    trail: int = 10
+    heatmap: int | None = None
+    keyframes: int = DEFAULT_KEY_FRAMES
+    fps: float | None = None
+
+    @classmethod
+    def split(cls, options: Mapping[str, Any]) -> tuple[TrackOptions, dict[str, Any]]:
+        """(the TrackOptions among `options`, the rest): for keyword APIs that take both."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in options.items() if k in names}), \
+            {k: v for k, v in options.items() if k not in names}
