@@ -32,22 +32,6 @@ def check_out_dir(out: str | os.PathLike) -> Path:
     return out
 
 
-def prepare_out_dir(out: str | os.PathLike) -> Path:
-    """Create `out` (and parents) just before writing.
-
-    Raises:
-        InputError: it cannot be made, or is not writable (one line quoting the folder).
-    """
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {str(out)!r}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise InputError(f"output folder {str(out)!r} is not writable")
-    return out
-
-
 class OutputFolder:
     """A pipeline's output folder, complete or absent (see :mod:`vidcorr.staging`).
 

@@ -42,7 +42,7 @@ from vidcorr.validate import check_video_file
 BACKENDS = ("auto", "decord", "opencv")
 
 
-# What backend="auto" tries, in order. decord first, as the design asks; benchmarks/video_memory.py
+# What backend="auto" tries, in order. decord first (the design's choice); benchmarks/video_memory.py
 # measures the trade-off (here OpenCV streamed faster with less memory), so revisit with its numbers.
 AUTO_BACKEND_ORDER = ("decord", "opencv")
 

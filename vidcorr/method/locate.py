@@ -58,12 +58,14 @@ class Location:
     maps: torch.Tensor | None = None
 
 
-def _anchor(iteration: int, running: torch.Tensor | None, b: int, size: int) -> tuple[float, float]:
+def _anchor(iteration: int, running: torch.Tensor | None, size: int) -> tuple[float, float]:
+    """Where crop `iteration` of one sample is drawn around: the seed's corners first, then the running
+    argmax of its (1, S, S) running average."""
     if iteration < len(CORNER_ANCHORS):
         ax, ay = CORNER_ANCHORS[iteration]
         return ax * size, ay * size
     assert running is not None
-    x, y = argmax_point(running[b:b + 1])[0].tolist()
+    x, y = argmax_point(running)[0].tolist()
     return x, y
 
 
@@ -167,7 +169,7 @@ def _accumulate(ldm: LDM, model_image: torch.Tensor, contexts: torch.Tensor, key
         elif running is not None:
             anchors = [(x, y) for x, y in argmax_point(running).tolist()]  # every sample's argmax at once
         else:
-            anchors = [_anchor(iteration, None, 0, plan.size)] * count_b
+            anchors = [_anchor(iteration, None, plan.size)] * count_b
         draws = [_draws(anchors[b], cfg, plan.side, plan.latent_shape, gen) for b, gen in enumerate(generators)]
         # One VAE encode per distinct window in the whole call (corner crops are shared by every sample).
         clean = cache.latents(images, [0] * count_b, [window for window, _ in draws])
@@ -210,7 +212,7 @@ def locate_reference(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: C
             if iteration >= len(CORNER_ANCHORS):
                 assert total is not None  # set by the first crop
                 running = (total / count.clamp(min=1)).mean(dim=(0, 1))[None]
-            window, noise = _draws(_anchor(iteration, running, 0, plan.size), cfg, plan.side, plan.latent_shape,
+            window, noise = _draws(_anchor(iteration, running, plan.size), cfg, plan.side, plan.latent_shape,
                                    generator)
             clean = ldm.encode(crop_resize([model_image], [window], plan.size))
             latent = ldm.add_noise(clean, noise[None], plan.timestep)

@@ -14,8 +14,9 @@ pixels; ``correct`` has one row per keypoint and one column per alpha (see ``vid
 are written with ``repr`` precision, so reading a line gives back exactly the numbers that were written.
 
 Reading drops an unparseable LAST line (the one a kill can leave half-written) and only that one: a bad
-line anywhere else is a DataError naming the file and line. Opening a :class:`ResultsWriter` on such a file
-first cuts that last line off, so the appended lines start on a line of their own.
+line anywhere else is a DataError naming the file and line. Opening a records writer
+(``runs.folder.JsonLinesWriter``) on such a file first cuts that last line off, so the appended lines start on a
+line of their own.
 
 Files, shards, resuming and merging are those of every run folder (``vidcorr.runs``); this module
 gives only the pair benchmarks' record format, :data:`PAIR_RECORDS`.

@@ -164,7 +164,7 @@ def read_pairs(
     """SPair-71k pairs of `split` (``trn``, ``val`` or ``test``; ``train`` means ``trn``), in layout order.
 
     Only the annotation files of pairs that pass the filters are read (see
-    :class:`vidcorr.eval.pairs.PairReader` for their order). The test split has 12,234 pairs in 18
+    :func:`vidcorr.eval.pairs.readers.read_benchmark` for their order). The test split has 12,234 pairs in 18
     categories.
 
     Raises:
