@@ -126,12 +126,14 @@ def _modules(root: Path, package: str) -> dict[str, Path]:
 
 
 def _has_reason(lines: list[str], line: int) -> bool:
-    """A comment on `line` (1-based) or right above it, through the import lines of its group."""
+    """A comment on `line` (1-based), on another import line of its group, or on the line above the group."""
     at = line - 1
     if "#" in lines[at]:
         return True
     while at > 0 and lines[at - 1].strip().startswith(("import ", "from ")):
         at -= 1
+        if "#" in lines[at]:
+            return True
     return at > 0 and lines[at - 1].strip().startswith("#")
 
 
