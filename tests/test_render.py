@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_tracks import damage_one_byte
+from typer.testing import CliRunner
 
 from vidcorr.errors import InputError
 from vidcorr.io.render import (
@@ -20,6 +22,7 @@ from vidcorr.io.sample import make_sample_clip, sample_frames, write_synthetic_v
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
 from vidcorr.io.writer import default_codec
+from vidcorr_cli.app import app
 
 GREY = 90
 
@@ -181,6 +184,33 @@ def test_render_video_errors_leave_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         render_video(tmp_path / "in.mp4", truth, tmp_path / "out.mp4", batch_size=2, progress=interrupt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_a_point_far_outside_the_frame_is_not_drawn():
+    # OpenCV's fixed-point coordinates overflow for 1e9 ("Can't parse 'pt2'"): such a point is off-screen anyway.
+    tracks = one_point_tracks([(20.5, 10.5), (1e9, 1e9)], [True, True])
+    np.testing.assert_array_equal(draw_tracks(grey_frame(), tracks, 1, trail=1), grey_frame())
+    drawn = draw_tracks(grey_frame(), tracks, 0)
+    np.testing.assert_array_equal(drawn[10, 20], point_colors(1)[0])
+
+
+def test_cli_render_of_damaged_or_hand_edited_tracks_is_one_line(tmp_path):
+    make_sample_clip(tmp_path / "in.mp4", num_frames=3, size=(64, 48))
+    tracks = one_point_tracks([(5.5, 5.5), (6.5, 6.5), (7.5, 7.5)], [True] * 3, size=(64, 48))
+    damaged = tracks.save_npz(tmp_path / "damaged.npz")
+    damage_one_byte(damaged)
+    tracks.points[1, 0] = [1e9, 1e9]
+    edited = tracks.save_npz(tmp_path / "edited.npz")
+    for path, message in [
+        (damaged, f"error: tracks file {str(damaged)!r} is damaged: its .npz archive cannot be read (Bad CRC-32 for "
+                  "file 'points.npy')"),
+        (edited, f"error: tracks file {str(edited)!r} has point 0 at (1e+09, 1e+09) on frame 1, far outside the 64x48 "
+                 "video"),
+    ]:
+        result = CliRunner().invoke(app, ["render", str(tmp_path / "in.mp4"), str(path), "-o", str(tmp_path / "a.mp4")])
+        assert result.exit_code == 2
+        assert result.output.strip() == message
+        assert not (tmp_path / "a.mp4").exists()
 
 
 def test_sample_clip_defaults(tmp_path):
