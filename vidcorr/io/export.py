@@ -43,7 +43,7 @@ Formats:
   ``confidence`` says how sure, and a point was visible where it is at least the visibility threshold), NaN on
   frames not tracked, timestamps ``frame / fps`` in seconds; source software ``vidcorr`` and its version.
   sleap-io reads pose estimates only from modules named ``SLEAP_VIDEO_<k>_<video>``, so the file also has one,
-  whose series link to the same data (nothing is stored twice). Written here rather than by
+  holding the same series (their timestamps link to the first ones'). Written here rather than by
   ``sleap_io.save_nwb``, which stores the frame rate truncated to an integer (29.97 fps becomes 29).
 - ``dlc``: DeepLabCut's analysis CSV (what ``analyze_videos(..., save_as_csv=True)`` writes): header rows
   ``scorer``, ``bodyparts``, ``coords`` (``x, y, likelihood`` per point), then one row per video frame, indexed
@@ -401,8 +401,8 @@ def write_nwb(tracks: Tracks, path: str | os.PathLike, names: Sequence[str] | No
                                    unit="pixels", reference_frame=REFERENCE_FRAME, timestamps=timestamps,
                                    confidence=confidence[:, k], confidence_definition=definition)
               for k, name in enumerate(names)]
-    # sleap-io's reader looks in modules named SLEAP_VIDEO_*: the same series there, linked, not copied.
-    linked = [PoseEstimationSeries(name=s.name, description=s.description, data=s, unit="pixels",
+    # sleap-io's reader looks in modules named SLEAP_VIDEO_*: the same series there (timestamps linked).
+    linked = [PoseEstimationSeries(name=s.name, description=s.description, data=xy[:, k], unit="pixels",
                                    reference_frame=REFERENCE_FRAME, timestamps=s, confidence=confidence[:, k],
                                    confidence_definition=definition)
               for k, s in enumerate(series)]
@@ -418,7 +418,7 @@ def write_nwb(tracks: Tracks, path: str | os.PathLike, names: Sequence[str] | No
         sleap_copy = PoseEstimation(name=f"track={TRACK_NAME}", pose_estimation_series=linked, **common)
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(video).stem) or "video"
     nwb.create_processing_module(name=f"SLEAP_VIDEO_000_{stem}", description="vidcorr tracks, for sleap-io's "
-                                 f"reader (the series link to {NWB_MODULE}/{NWB_POSE_ESTIMATION})").add(sleap_copy)
+                                 f"reader (a copy of {NWB_MODULE}/{NWB_POSE_ESTIMATION})").add(sleap_copy)
     with staged_file(path, overwrite=overwrite, overwrite_hint=_HINT) as tmp, NWBHDF5IO(str(tmp), "w") as io:
         io.write(nwb)
     return Path(path)
