@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
 from test_tracks import damage_one_byte
@@ -211,6 +214,38 @@ def test_cli_render_of_damaged_or_hand_edited_tracks_is_one_line(tmp_path):
         assert result.exit_code == 2
         assert result.output.strip() == message
         assert not (tmp_path / "a.mp4").exists()
+
+
+def write_anamorphic_clip(path, sample_aspect_ratio: Fraction | None, num_frames: int = 4) -> None:
+    """A 64x48 H.264 clip whose pixels are shown sample_aspect_ratio times as wide as tall (PAL-DV-like)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        if sample_aspect_ratio is not None:
+            stream.codec_context.sample_aspect_ratio = sample_aspect_ratio
+        for t in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * t, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame.reformat(format="yuv420p")))
+        container.mux(stream.encode(None))
+
+
+@pytest.mark.parametrize("backend", ["decord", "opencv"])
+def test_annotated_video_keeps_the_sources_pixel_aspect_ratio(tmp_path, backend):
+    if backend == "decord":
+        pytest.importorskip("decord")
+    write_anamorphic_clip(tmp_path / "wide.mp4", Fraction(4, 3))
+    write_anamorphic_clip(tmp_path / "square.mp4", None)
+    tracks = one_point_tracks([(20.5, 10.5)] * 4, [True] * 4, size=(64, 48))
+    for name, expected in (("wide", Fraction(4, 3)), ("square", None)):
+        reader = open_video(tmp_path / f"{name}.mp4", backend=backend)
+        assert reader.info.sample_aspect_ratio == expected
+        render_video(reader, tracks, tmp_path / f"{name}_annotated.mp4")
+        with av.open(str(tmp_path / f"{name}_annotated.mp4")) as container:
+            stream = container.streams.video[0]
+            assert (stream.width, stream.height) == (64, 48)
+            # 64x48 stored pixels, each 4:3 wide: shown at 16:9, as the source is.
+            assert stream.sample_aspect_ratio == (expected or None)
+            assert stream.display_aspect_ratio == (Fraction(16, 9) if expected else None)
 
 
 def test_sample_clip_defaults(tmp_path):

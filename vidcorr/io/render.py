@@ -275,7 +275,8 @@ def render_video(
     show_ids: bool = True,
     heatmap_alpha: float = 0.5,
 ) -> RenderedVideo:
-    """Write every frame of `video` with `tracks` drawn on it, at the video's size and frame rate.
+    """Write every frame of `video` with `tracks` drawn on it, at the video's size, frame rate and pixel aspect
+    ratio (H.264: a source with non-square pixels plays with its shape).
 
     A frame shows the tracks row chosen by `Tracks.rows_for_frames` (the nearest earlier tracked
     frame, nothing before the first or more than one stride after the last). Frames are streamed,
@@ -339,7 +340,8 @@ def _render(
         raise InputError(f"got {len(heatmaps)} heat maps for {tracks.num_frames} tracks rows")
     colors = point_colors(tracks.num_points)
     heat_row, heat = -1, None  # a row shown on several frames (a stride) fetches its map once
-    with VideoWriter(out_path, fps=info.fps, size=info.size, codec=codec) as writer:
+    with VideoWriter(out_path, fps=info.fps, size=info.size, codec=codec,
+                     sample_aspect_ratio=info.sample_aspect_ratio) as writer:
         for indices, frames in reader.iter_frames(batch_size=batch_size):
             for frame, row in zip(frames, tracks.rows_for_frames(indices).tolist(), strict=True):
                 if row >= 0:
