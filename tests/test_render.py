@@ -216,6 +216,20 @@ def test_cli_render_of_damaged_or_hand_edited_tracks_is_one_line(tmp_path):
         assert not (tmp_path / "a.mp4").exists()
 
 
+def test_cli_render_never_writes_over_its_inputs(tmp_path):
+    make_sample_clip(tmp_path / "in.mp4", num_frames=3, size=(64, 48))
+    tracks = one_point_tracks([(5.5, 5.5)] * 3, [True] * 3, size=(64, 48)).save_npz(tmp_path / "t.npz")
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "in.mp4")
+    before = (tmp_path / "in.mp4").read_bytes()
+    for out, what in (("in.mp4", "the video being drawn on"), ("link.mp4", "the video being drawn on"),
+                      ("t.npz", "the tracks file")):
+        result = CliRunner().invoke(app, ["render", str(tmp_path / "in.mp4"), str(tracks), "-o", str(tmp_path / out),
+                                          "--overwrite"])
+        assert result.exit_code == 2
+        assert result.output.strip() == f"error: output file {str(tmp_path / out)!r} is {what}: choose another output"
+    assert (tmp_path / "in.mp4").read_bytes() == before
+
+
 def write_anamorphic_clip(path, sample_aspect_ratio: Fraction | None, num_frames: int = 4) -> None:
     """A 64x48 H.264 clip whose pixels are shown sample_aspect_ratio times as wide as tall (PAL-DV-like)."""
     with av.open(str(path), "w") as container:

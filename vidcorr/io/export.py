@@ -88,7 +88,7 @@ from vidcorr._version import __version__
 from vidcorr.errors import InputError
 from vidcorr.io.images import write_image
 from vidcorr.io.reader import VideoReader
-from vidcorr.io.staging import check_output, staged_file, staged_folder
+from vidcorr.io.staging import check_not_input, check_output, staged_file, staged_folder
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
 
@@ -594,9 +594,7 @@ def export_tracks(tracks: Tracks | str | os.PathLike, fmt: str, out: str | os.Pa
         if out.is_dir() and out.suffix.lower() in SUFFIXES[fmt]:
             raise InputError(f"output {str(out)!r} is a folder")
         raise InputError(f"--format {fmt} writes {' or '.join(SUFFIXES[fmt])} files, not {str(out)!r}")
-    if source is not None and (out.resolve() == source.resolve()
-                               or (out.exists() and os.path.samefile(out, source))):
-        raise InputError(f"output file {str(out)!r} is the tracks file being exported: choose another output")
+    check_not_input(out, {"the tracks file being exported": source})
     if not out.parent.is_dir():
         raise InputError(f"output folder {str(out.parent)!r} does not exist")
     check_output(out, folder=False, overwrite=overwrite, overwrite_hint=_HINT)

@@ -185,6 +185,28 @@ def check_output(path: str | os.PathLike, *, folder: bool, overwrite: bool = Fal
     return path
 
 
+def check_not_input(output: str | os.PathLike, inputs: dict[str, str | os.PathLike | None]) -> None:
+    """Refuse an output file that is one of the command's inputs, by its path or through a link, whatever
+    ``--overwrite`` says: a command must never destroy what it reads.
+
+    Args:
+        output: the output file.
+        inputs: what each input is to the user ("the tracks file being exported") -> its path (None: none).
+
+    Raises:
+        InputError: ``output file '<output>' is <what>: choose another output``.
+    """
+    out = Path(output)
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        same = out.resolve() == Path(path).resolve()
+        with contextlib.suppress(OSError):
+            same = same or os.path.samefile(out, path)
+        if same:
+            raise InputError(f"output file {str(out)!r} is {what}: choose another output")
+
+
 def write_error(exc: OSError, staged: Path, final: Path) -> OutputWriteError:
     """An OSError from writing under `staged` as one line naming the file by its final name under `final`.
 
