@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vidcorr.io.staging import check_output, staged_file
+from vidcorr.io.staging import check_not_input, check_output, staged_file
 
 from .common import OverwriteOpt, console, err_console, handle_errors
 from .points import FpsOpt
@@ -22,12 +22,13 @@ def render(
     fps: FpsOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Draw saved tracks on every frame of VIDEO (same size and fps): coloured markers, trails, hollow
-    markers where a point is not visible, point ids."""
+    """Draw saved tracks on every frame of VIDEO (same size, fps and pixel aspect ratio): coloured markers,
+    trails, hollow markers where a point is not visible, point ids. Never writes over VIDEO or TRACKS_FILE."""
     from vidcorr.io.render import render_video
     from vidcorr.io.tracks import Tracks
     from vidcorr.io.video import open_video
 
+    check_not_input(out, {"the video being drawn on": video, "the tracks file": tracks_file})
     check_output(out, folder=False, overwrite=overwrite, overwrite_hint="--overwrite")
     tracks = Tracks.load_npz(tracks_file)
     # A frame folder's frame rate is the tracks' own unless --fps says otherwise.

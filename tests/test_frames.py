@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 import vidcorr.io.frames as frames_module
 from vidcorr.errors import InputError
 from vidcorr.io.frames import FrameFolderReader, natural_key
+from vidcorr.io.images import read_image
 from vidcorr.io.reader import VideoInfo
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
@@ -124,6 +126,9 @@ def test_exif_orientation_is_applied(tmp_path):
          "frame 'frame_7.png' is 8x6 but frame 'frame_0.png' is 8x4: all frames of '{d}' must have one size"),
         (lambda d: (d / "frame_5.png").write_bytes(b"not a png"),
          "cannot read frame 'frame_5.png' of '{d}': not a JPEG/PNG image"),
+        (lambda d: (d / "frame_3.png").symlink_to(d.parent / "moved" / "frame_3.png"),
+         "frame folder '{d}' holds 'frame_3.png', a broken link (to '{d.parent}/moved/frame_3.png', which does not "
+         "exist)"),
     ],
 )
 def test_bad_folders(tmp_path, make, message):
@@ -135,6 +140,36 @@ def test_bad_folders(tmp_path, make, message):
     with pytest.raises(InputError) as err:
         open_video(folder)
     assert str(err.value) == message.format(d=folder)
+
+
+def test_a_link_to_a_frame_is_read_as_the_frame(tmp_path):
+    frames = random_frames(2, 8, 4)
+    paths = write_folder(tmp_path / "store", frames)
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for t, path in enumerate(paths):
+        (folder / f"{t}.png").symlink_to(path)
+    np.testing.assert_array_equal(read_all(open_video(folder))[1], frames)
+
+
+def test_16_bit_pngs_keep_the_high_byte_of_each_value(tmp_path):
+    # Hand-computed: value // 256. Pillow alone clips 16-bit grey to 255 (a white frame) and keeps the high
+    # byte of 16-bit colour; both now give the same frame.
+    grey16 = np.array([[0, 255, 256, 4660], [32767, 32768, 65280, 65535]], np.uint16)
+    expected = np.array([[0, 0, 1, 18], [127, 128, 255, 255]], np.uint8)
+    folder = tmp_path / "grey"
+    folder.mkdir()
+    Image.fromarray(grey16).save(folder / "0.png")  # Pillow writes mode I;16 as a 16-bit greyscale PNG
+    with Image.open(folder / "0.png") as img:
+        assert img.mode.startswith("I")
+    np.testing.assert_array_equal(open_video(folder).get_frame(0), np.repeat(expected[..., None], 3, axis=2))
+    colour = tmp_path / "colour"
+    colour.mkdir()
+    rgb16 = np.stack([grey16, grey16[::-1], np.full_like(grey16, 513)], axis=2)
+    assert cv2.imwrite(str(colour / "0.png"), rgb16[..., ::-1])  # OpenCV writes 16-bit colour PNGs (BGR)
+    np.testing.assert_array_equal(open_video(colour).get_frame(0),
+                                  np.stack([expected, expected[::-1], np.full_like(expected, 2)], axis=2))
+    np.testing.assert_array_equal(read_image(folder / "0.png"), np.repeat(expected[..., None], 3, axis=2))
 
 
 def test_hidden_files_are_skipped_and_fps_is_checked(tmp_path):

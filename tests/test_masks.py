@@ -91,6 +91,10 @@ def test_mask_errors(tmp_path):
     with pytest.raises(InputError) as err:
         read_mask(tmp_path / "missing.png")
     assert str(err.value) == f"mask {str(tmp_path / 'missing.png')!r} does not exist"
+    with pytest.raises(InputError) as err:
+        read_mask(tmp_path)
+    assert str(err.value) == (f"mask {str(tmp_path)!r} is a folder: give the mask image of the reference frame "
+                              "(e.g. Annotations/480p/<seq>/00000.png)")
 
 
 def test_grid_in_mask_by_hand():
@@ -166,4 +170,11 @@ def test_cli_fit_with_a_mask(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip() == (f"error: mask {str(tmp_path / 'wrong.png')!r} is 100x48 but the frame is 100x50: "
                                      "a mask must have the frame's size (it is not resized)")
+    assert not (tmp_path / "f.safetensors").exists()
+    (tmp_path / "masks").mkdir()
+    result = runner.invoke(app, ["fit", str(tmp_path / "frame.png"), "--grid", "5", "--mask", str(tmp_path / "masks"),
+                                 "-o", str(tmp_path / "f.safetensors"), *TINY])
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: mask {str(tmp_path / 'masks')!r} is a folder: give the mask image of "
+                                     "the reference frame (e.g. Annotations/480p/<seq>/00000.png)")
     assert not (tmp_path / "f.safetensors").exists()

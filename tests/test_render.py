@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
+from test_tracks import damage_one_byte
+from typer.testing import CliRunner
 
 from vidcorr.errors import InputError
 from vidcorr.io.render import (
@@ -20,6 +25,7 @@ from vidcorr.io.sample import make_sample_clip, sample_frames, write_synthetic_v
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
 from vidcorr.io.writer import default_codec
+from vidcorr_cli.app import app
 
 GREY = 90
 
@@ -181,6 +187,79 @@ def test_render_video_errors_leave_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         render_video(tmp_path / "in.mp4", truth, tmp_path / "out.mp4", batch_size=2, progress=interrupt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_a_point_far_outside_the_frame_is_not_drawn():
+    # OpenCV's fixed-point coordinates overflow for 1e9 ("Can't parse 'pt2'"): such a point is off-screen anyway.
+    tracks = one_point_tracks([(20.5, 10.5), (1e9, 1e9)], [True, True])
+    np.testing.assert_array_equal(draw_tracks(grey_frame(), tracks, 1, trail=1), grey_frame())
+    drawn = draw_tracks(grey_frame(), tracks, 0)
+    np.testing.assert_array_equal(drawn[10, 20], point_colors(1)[0])
+
+
+def test_cli_render_of_damaged_or_hand_edited_tracks_is_one_line(tmp_path):
+    make_sample_clip(tmp_path / "in.mp4", num_frames=3, size=(64, 48))
+    tracks = one_point_tracks([(5.5, 5.5), (6.5, 6.5), (7.5, 7.5)], [True] * 3, size=(64, 48))
+    damaged = tracks.save_npz(tmp_path / "damaged.npz")
+    damage_one_byte(damaged)
+    tracks.points[1, 0] = [1e9, 1e9]
+    edited = tracks.save_npz(tmp_path / "edited.npz")
+    for path, message in [
+        (damaged, f"error: tracks file {str(damaged)!r} is damaged: its .npz archive cannot be read (Bad CRC-32 for "
+                  "file 'points.npy')"),
+        (edited, f"error: tracks file {str(edited)!r} has point 0 at (1e+09, 1e+09) on frame 1, far outside the 64x48 "
+                 "video"),
+    ]:
+        result = CliRunner().invoke(app, ["render", str(tmp_path / "in.mp4"), str(path), "-o", str(tmp_path / "a.mp4")])
+        assert result.exit_code == 2
+        assert result.output.strip() == message
+        assert not (tmp_path / "a.mp4").exists()
+
+
+def test_cli_render_never_writes_over_its_inputs(tmp_path):
+    make_sample_clip(tmp_path / "in.mp4", num_frames=3, size=(64, 48))
+    tracks = one_point_tracks([(5.5, 5.5)] * 3, [True] * 3, size=(64, 48)).save_npz(tmp_path / "t.npz")
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "in.mp4")
+    before = (tmp_path / "in.mp4").read_bytes()
+    for out, what in (("in.mp4", "the video being drawn on"), ("link.mp4", "the video being drawn on"),
+                      ("t.npz", "the tracks file")):
+        result = CliRunner().invoke(app, ["render", str(tmp_path / "in.mp4"), str(tracks), "-o", str(tmp_path / out),
+                                          "--overwrite"])
+        assert result.exit_code == 2
+        assert result.output.strip() == f"error: output file {str(tmp_path / out)!r} is {what}: choose another output"
+    assert (tmp_path / "in.mp4").read_bytes() == before
+
+
+def write_anamorphic_clip(path, sample_aspect_ratio: Fraction | None, num_frames: int = 4) -> None:
+    """A 64x48 H.264 clip whose pixels are shown sample_aspect_ratio times as wide as tall (PAL-DV-like)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        if sample_aspect_ratio is not None:
+            stream.codec_context.sample_aspect_ratio = sample_aspect_ratio
+        for t in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * t, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame.reformat(format="yuv420p")))
+        container.mux(stream.encode(None))
+
+
+@pytest.mark.parametrize("backend", ["decord", "opencv"])
+def test_annotated_video_keeps_the_sources_pixel_aspect_ratio(tmp_path, backend):
+    if backend == "decord":
+        pytest.importorskip("decord")
+    write_anamorphic_clip(tmp_path / "wide.mp4", Fraction(4, 3))
+    write_anamorphic_clip(tmp_path / "square.mp4", None)
+    tracks = one_point_tracks([(20.5, 10.5)] * 4, [True] * 4, size=(64, 48))
+    for name, expected in (("wide", Fraction(4, 3)), ("square", None)):
+        reader = open_video(tmp_path / f"{name}.mp4", backend=backend)
+        assert reader.info.sample_aspect_ratio == expected
+        render_video(reader, tracks, tmp_path / f"{name}_annotated.mp4")
+        with av.open(str(tmp_path / f"{name}_annotated.mp4")) as container:
+            stream = container.streams.video[0]
+            assert (stream.width, stream.height) == (64, 48)
+            # 64x48 stored pixels, each 4:3 wide: shown at 16:9, as the source is.
+            assert stream.sample_aspect_ratio == (expected or None)
+            assert stream.display_aspect_ratio == (Fraction(16, 9) if expected else None)
 
 
 def test_sample_clip_defaults(tmp_path):

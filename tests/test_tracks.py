@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,6 +112,40 @@ def test_load_npz_errors(tmp_path):
         with pytest.raises(InputError) as err:
             Tracks.load_npz(path)
         assert str(err.value) == message
+
+
+def damage_one_byte(path, member: str = "points.npy", at: int = 140) -> None:
+    """Flip one byte of `member`'s data (past its .npy header) inside the .npz: its CRC no longer matches."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    data = bytearray(path.read_bytes())
+    local_header = 30 + len(info.filename.encode()) + int.from_bytes(data[info.header_offset + 28:
+                                                                          info.header_offset + 30], "little")
+    data[info.header_offset + local_header + at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_byte_is_one_line(tmp_path):
+    path = make_tracks().save_npz(tmp_path / "tracks.npz")
+    damage_one_byte(path)
+    with pytest.raises(InputError) as err:
+        Tracks.load_npz(path)
+    assert str(err.value) == (f"tracks file {str(path)!r} is damaged: its .npz archive cannot be read (Bad CRC-32 "
+                              "for file 'points.npy')")
+
+
+def test_a_point_far_outside_the_frame_is_refused_on_loading(tmp_path):
+    tracks = make_tracks()  # 160 x 120; rows at frames 2, 5, 8, 11
+    tracks.points[2, 1] = [1e9, 1e9]  # a hand edit
+    path = tracks.save_npz(tmp_path / "tracks.npz")
+    with pytest.raises(InputError) as err:
+        Tracks.load_npz(path)
+    assert str(err.value) == (f"tracks file {str(path)!r} has point 1 at (1e+09, 1e+09) on frame 8, far outside "
+                              "the 160x120 video")
+    # One frame size beyond each edge is still a point (-160..320, -120..240); NaN is a point not tracked.
+    tracks.points[2, 1] = [-160, 240]
+    tracks.points[3, 0] = [np.nan, np.nan]
+    np.testing.assert_array_equal(Tracks.load_npz(tracks.save_npz(path)).points, tracks.points)
 
 
 def test_csv(tmp_path):

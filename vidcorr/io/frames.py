@@ -11,7 +11,9 @@ folder as it is.
   never becomes a frame or hides a missing one.
 - Size: every frame's header is read when the folder is opened (no pixels are decoded), so a
   frame of another size is an error up front, not in the middle of a run.
-- Orientation: EXIF orientation is applied, as `vidcorr.imageio.read_image` and video players do.
+- Orientation: EXIF orientation is applied, as `vidcorr.io.images.read_image` and video players do.
+- Depth: 16-bit PNGs are scaled to 8 bits (the high byte of each value, `vidcorr.io.images.rgb8`).
+- Links: a link to a frame is read as the frame; a broken link is an error that says so.
 - Frame rate: a folder has none; it is given (``fps``, default 30) and recorded in the outputs.
 """
 
@@ -25,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidcorr.errors import InputError
+from vidcorr.io.images import rgb8
 from vidcorr.io.reader import VideoInfo, VideoReader
 from vidcorr.io.reader import check_fps as check_fps
 
@@ -62,6 +65,9 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
             subfolders.append(entry.name)
         elif entry.is_file() and Path(entry.name).suffix.lower() in FRAME_SUFFIXES:
             frames.append(Path(entry.path))
+        elif entry.is_symlink() and not os.path.exists(entry.path):
+            raise InputError(f"frame folder {str(folder)!r} holds {entry.name!r}, a broken link (to "
+                             f"{os.readlink(entry.path)!r}, which does not exist)")
         else:
             raise InputError(
                 f"frame folder {str(folder)!r} holds {entry.name!r}, which is not a frame: "
@@ -129,7 +135,7 @@ class FrameFolderReader(VideoReader):
         for i, t in enumerate(indices.tolist()):
             try:
                 with Image.open(self.paths[t]) as img:
-                    frame = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+                    frame = rgb8(ImageOps.exif_transpose(img))
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
                 raise self._frame_error(t, "the file is truncated or corrupt") from None
             if frame.shape != (h, w, 3):  # the file changed since the folder was opened

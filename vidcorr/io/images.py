@@ -1,4 +1,10 @@
-"""Reading and writing still images (RGB uint8), with one-line errors for bad files."""
+"""Reading and writing still images (RGB uint8), with one-line errors for bad files.
+
+16-bit images become 8-bit by keeping the high byte of each value (``value // 256``): Pillow does so itself
+for 16-bit colour PNGs, and `rgb8` does the same for 16-bit greyscale ones, which Pillow would otherwise clip
+to 255 (a nearly white frame). The scale is fixed, not stretched per image, so the frames of a video keep
+their relative brightness.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,18 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from vidcorr.errors import InputError
 from vidcorr.io.atomic import atomic_path
 
+SIXTEEN_BIT_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+"""Pillow's modes for 16-bit greyscale PNGs ("I" in older Pillows): scaled, not clipped, by `rgb8`."""
+
+
+def rgb8(img: Image.Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an opened image; 16-bit greyscale keeps its high byte (module docstring)."""
+    if img.mode in SIXTEEN_BIT_GREY_MODES:
+        values = np.asarray(img).astype(np.int64)
+        grey = (np.clip(values, 0, 0xFFFF) >> 8).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """(H, W, 3) uint8 RGB, EXIF orientation applied; InputError if missing or unreadable."""
@@ -21,7 +39,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"image {str(path)!r} is not a file")
     try:
         with Image.open(path) as img:
-            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"), dtype=np.uint8).copy()
+            return rgb8(ImageOps.exif_transpose(img)).copy()
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(f"cannot read image {str(path)!r}: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}") \
             from None

@@ -39,9 +39,12 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     indices (not their colours), grey RGB images their grey value.
 
     Raises:
-        InputError: missing or unreadable file, a coloured RGB image, a float image.
+        InputError: missing or unreadable file, a folder, a coloured RGB image, a float image.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"mask {str(path)!r} is a folder: give the mask image of the reference frame (e.g. "
+                         "Annotations/480p/<seq>/00000.png)")
     if not path.is_file():
         raise InputError(f"mask {str(path)!r} does not exist")
     try:

@@ -31,6 +31,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -52,12 +53,15 @@ class VideoInfo:
         fps: frames per second (> 0).
         width: frame width W in pixels.
         height: frame height H in pixels.
+        sample_aspect_ratio: the width:height of one pixel on screen where it is not square (an anamorphic
+            video's, e.g. 4/3 for PAL DV's 16:9), None for square pixels; frames are read in stored pixels.
     """
 
     num_frames: int
     fps: float
     width: int
     height: int
+    sample_aspect_ratio: Fraction | None = None
 
     @property
     def size(self) -> tuple[int, int]:

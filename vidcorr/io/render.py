@@ -63,6 +63,19 @@ def _fixed(x: float, y: float) -> tuple[int, int]:
     return (round((x - 0.5) * _ONE), round((y - 0.5) * _ONE))
 
 
+def _drawable(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """bool (...,): points that are finite and at most one frame size outside the frame.
+
+    Farther points would be off-screen anyway, and OpenCV's fixed-point coordinates overflow (int32) for
+    values like 1e9 ("Can't parse 'pt2'"), so they are not drawn.
+    """
+    xy = np.asarray(points, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        inside = ((xy[..., 0] >= -width) & (xy[..., 0] <= 2 * width)
+                  & (xy[..., 1] >= -height) & (xy[..., 1] <= 2 * height))
+    return np.isfinite(xy).all(axis=-1) & inside
+
+
 def _color(rgb: np.ndarray | Sequence[int]) -> tuple[int, int, int]:
     return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
 
@@ -159,7 +172,8 @@ def draw_tracks(
 
     Layers, bottom to top: the heat map; trails (segments between consecutive rows of the last
     `trail` rows where the point is visible at both ends); markers (filled where visible, a ring
-    where not); point ids. Points with non-finite coordinates are skipped.
+    where not); point ids. Points with non-finite coordinates, or more than one frame size outside the frame,
+    are skipped.
 
     Args:
         frame: uint8 (H, W, 3) RGB of the video the tracks were made on ((W, H) == tracks.size).
@@ -193,7 +207,7 @@ def draw_tracks(
     first = max(0, row - trail)
     if row > first:
         pts = tracks.points[first : row + 1]
-        ok = tracks.visible[first : row + 1] & np.isfinite(pts).all(axis=-1)
+        ok = tracks.visible[first : row + 1] & _drawable(pts, w, h)
         line_width = max(1, radius // 2)
         for r in range(1, len(pts)):
             for i in np.flatnonzero(ok[r - 1] & ok[r]).tolist():
@@ -202,7 +216,7 @@ def draw_tracks(
                     line_width, cv2.LINE_AA, _SHIFT,
                 )
     points, visible = tracks.points[row], tracks.visible[row]
-    finite = np.isfinite(points).all(axis=-1)
+    finite = _drawable(points, w, h)
     # Hollow markers first so that a visible point is never hidden under an occluded one's ring.
     for i in np.flatnonzero(finite & ~visible).tolist():
         draw_marker(out, points[i], colors[i], radius, filled=False)
@@ -261,7 +275,8 @@ def render_video(
     show_ids: bool = True,
     heatmap_alpha: float = 0.5,
 ) -> RenderedVideo:
-    """Write every frame of `video` with `tracks` drawn on it, at the video's size and frame rate.
+    """Write every frame of `video` with `tracks` drawn on it, at the video's size, frame rate and pixel aspect
+    ratio (H.264: a source with non-square pixels plays with its shape).
 
     A frame shows the tracks row chosen by `Tracks.rows_for_frames` (the nearest earlier tracked
     frame, nothing before the first or more than one stride after the last). Frames are streamed,
@@ -325,7 +340,8 @@ def _render(
         raise InputError(f"got {len(heatmaps)} heat maps for {tracks.num_frames} tracks rows")
     colors = point_colors(tracks.num_points)
     heat_row, heat = -1, None  # a row shown on several frames (a stride) fetches its map once
-    with VideoWriter(out_path, fps=info.fps, size=info.size, codec=codec) as writer:
+    with VideoWriter(out_path, fps=info.fps, size=info.size, codec=codec,
+                     sample_aspect_ratio=info.sample_aspect_ratio) as writer:
         for indices, frames in reader.iter_frames(batch_size=batch_size):
             for frame, row in zip(frames, tracks.rows_for_frames(indices).tolist(), strict=True):
                 if row >= 0:

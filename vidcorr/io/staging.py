@@ -139,7 +139,7 @@ def _writable_ancestor(path: Path) -> Path:
 
 
 def check_output(path: str | os.PathLike, *, folder: bool, overwrite: bool = False,
-                 overwrite_hint: str = "overwrite=True") -> Path:
+                 overwrite_hint: str = "overwrite=True", replaceable: frozenset[str] = RUN_ENTRIES) -> Path:
     """Check, before any work, that a run may write `path`; creates nothing.
 
     Args:
@@ -147,6 +147,7 @@ def check_output(path: str | os.PathLike, *, folder: bool, overwrite: bool = Fal
         folder: which of the two it is.
         overwrite: whether an existing output may be replaced (whole).
         overwrite_hint: how the caller's user asks for that (the CLI passes "--overwrite").
+        replaceable: a non-empty folder is replaced only if it holds one of these names (default: a run's).
 
     Returns:
         `path` as a Path.
@@ -168,13 +169,36 @@ def check_output(path: str | os.PathLike, *, folder: bool, overwrite: bool = Fal
             pass  # an empty folder holds no earlier run: it is simply used
         elif not overwrite:
             raise OutputExistsError(f"{kind} {str(path)!r} already exists; pass {overwrite_hint} to replace it")
-        elif folder and not RUN_ENTRIES & {p.name for p in path.iterdir()}:
-            raise InputError(f"{kind} {str(path)!r} holds no vidcorr output (none of tracks.json, matches.json, "
-                             "keyframes/, ...): refusing to replace it; choose another folder")
+        elif folder and not replaceable & {p.name for p in path.iterdir()}:
+            held = ("no vidcorr output (none of tracks.json, matches.json, keyframes/, ...)"
+                    if replaceable is RUN_ENTRIES else f"none of {', '.join(sorted(replaceable))}")
+            raise InputError(f"{kind} {str(path)!r} holds {held}: refusing to replace it; choose another folder")
     holder = _writable_ancestor(path)
     if not holder.is_dir() or not os.access(holder, os.W_OK | os.X_OK):
         raise InputError(f"{kind} {str(path)!r} is not writable")
     return path
+
+
+def check_not_input(output: str | os.PathLike, inputs: dict[str, str | os.PathLike | None]) -> None:
+    """Refuse an output file that is one of the command's inputs, by its path or through a link, whatever
+    ``--overwrite`` says: a command must never destroy what it reads.
+
+    Args:
+        output: the output file.
+        inputs: what each input is to the user ("the tracks file being exported") -> its path (None: none).
+
+    Raises:
+        InputError: ``output file '<output>' is <what>: choose another output``.
+    """
+    out = Path(output)
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        same = out.resolve() == Path(path).resolve()
+        with contextlib.suppress(OSError):
+            same = same or os.path.samefile(out, path)
+        if same:
+            raise InputError(f"output file {str(out)!r} is {what}: choose another output")
 
 
 def write_error(exc: OSError, staged: Path, final: Path) -> OutputWriteError:
@@ -208,15 +232,17 @@ class StagedFolder:
 
 @contextlib.contextmanager
 def staged_folder(final: str | os.PathLike, *, overwrite: bool = False,
-                  overwrite_hint: str = "overwrite=True") -> Iterator[StagedFolder]:
+                  overwrite_hint: str = "overwrite=True",
+                  replaceable: frozenset[str] = RUN_ENTRIES) -> Iterator[StagedFolder]:
     """Yield a hidden staging folder; when the block succeeds, make it `final` in one step.
 
-    The module docstring gives what can be seen at each step. `check_output` runs first (again), so
-    the rules hold even if the folder appeared since the caller checked. On any exception the
+    The module docstring gives what can be seen at each step. `check_output` runs first (again, with
+    `replaceable`), so the rules hold even if the folder appeared since the caller checked. On any exception the
     staging folder is deleted; an OSError while writing becomes an `OutputWriteError` naming the
     file by its final name.
     """
-    final = check_output(final, folder=True, overwrite=overwrite, overwrite_hint=overwrite_hint)
+    final = check_output(final, folder=True, overwrite=overwrite, overwrite_hint=overwrite_hint,
+                         replaceable=replaceable)
     parent = final.parent if str(final.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)

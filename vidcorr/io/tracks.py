@@ -23,6 +23,8 @@ import enum
 import json
 import math
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +221,9 @@ class Tracks:
         ``frame_indices`` may be absent (a file made by another tool): rows are then frames 0..T-1.
 
         Raises:
-            InputError: the file is missing, is not an .npz archive, lacks keys or has wrong shapes.
+            InputError: the file is missing, is not an .npz archive, is damaged (a bad CRC, a broken member),
+                lacks keys, has wrong shapes, or has a point more than `OFF_SCREEN_LIMIT` frame sizes outside
+                the frame.
         """
         path = Path(path)
         if not path.is_file():
@@ -236,11 +240,19 @@ class Tracks:
                 raise InputError(f"{str(path)!r} is not a vidcorr tracks file: missing keys {', '.join(missing)}")
             try:
                 arrays = {k: archive[k] for k in archive.files}
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+                # A damaged byte: the zip's CRC, a member's header or its compressed stream no longer match.
+                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise InputError(f"tracks file {str(path)!r} is damaged: its .npz archive cannot be read "
+                                 f"({reason})") from None
+            except ValueError as err:
+                raise InputError(f"{str(path)!r} is not a vidcorr tracks file: {err}") from None
+            try:
                 t = arrays["points"].shape[0] if arrays["points"].ndim else 0
                 meta = json.loads(str(arrays["meta"][()])) if "meta" in arrays else {}
                 if not isinstance(meta, dict):
                     raise ValueError(f"meta must be a JSON object; got {type(meta).__name__}")
-                return cls(
+                tracks = cls(
                     points=arrays["points"],
                     visible=arrays["visible"],
                     confidence=arrays["confidence"],
@@ -252,6 +264,25 @@ class Tracks:
                 )
             except (ValueError, TypeError) as err:
                 raise InputError(f"{str(path)!r} is not a vidcorr tracks file: {err}") from None
+        _check_on_screen(tracks, path)
+        return tracks
+
+
+OFF_SCREEN_LIMIT = 1.0
+"""A tracks file's finite points lie at most this many frame widths (heights) outside the frame: vidcorr
+tracks points inside it; a point far beyond (a hand edit, a corrupted value) is refused when the file is read."""
+
+
+def _check_on_screen(tracks: Tracks, path: Path) -> None:
+    width, height = tracks.size
+    xy = tracks.points.astype(np.float64)
+    limit = np.array([width, height], dtype=np.float64) * OFF_SCREEN_LIMIT
+    far = np.isfinite(xy).all(axis=-1) & ((xy < -limit) | (xy > limit + [width, height])).any(axis=-1)
+    if far.any():
+        row, point = (int(v) for v in np.argwhere(far)[0])
+        x, y = xy[row, point]
+        raise InputError(f"tracks file {str(path)!r} has point {point} at ({x:g}, {y:g}) on frame "
+                         f"{int(tracks.frame_indices[row])}, far outside the {width}x{height} video")
 
 
 def _float32_lists(a: np.ndarray) -> list[Any]:

@@ -28,8 +28,9 @@ import functools
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
+from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -95,7 +96,8 @@ class DecordReader(VideoReader):
         if first.ndim != 3 or first.shape[2] != 3:
             raise _diagnose_unreadable(path, failed="decord")
         height, width = first.shape[:2]
-        self.info = VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height)
+        sar = _probe_with_pyav(path, (width, height), count=False).sample_aspect_ratio
+        self.info = VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height, sample_aspect_ratio=sar)
 
     def close(self) -> None:
         self._vr = None
@@ -132,12 +134,13 @@ class OpenCVReader(VideoReader):
             if not cap.isOpened():
                 cap.release()
                 raise _diagnose_unreadable(path)
+            ok, first = cap.read()
             # OpenCV estimates the count from duration x rate where the container does not store it
             # (Matroska, WebM): wrong for a variable frame rate. Count the stream's packets instead.
-            counted = _count_video_packets(path)
-            num_frames = counted if counted is not None else int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+            probe = _probe_with_pyav(path, (first.shape[1], first.shape[0]) if ok else None, count=True)
+            num_frames = probe.num_frames if probe.num_frames is not None else \
+                int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
             fps = float(cap.get(cv2.CAP_PROP_FPS))
-            ok, first = cap.read()
         if not ok:
             cap.release()
             raise InputError(f"video {str(path)!r} has no frames")
@@ -155,7 +158,8 @@ class OpenCVReader(VideoReader):
             raise InputError(f"video {str(path)!r} has no valid frame rate (got {fps})")
         self._cap: cv2.VideoCapture | None = cap
         height, width = first.shape[:2]
-        self.info = VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height)
+        self.info = VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height,
+                              sample_aspect_ratio=probe.sample_aspect_ratio)
 
     def close(self) -> None:
         cap = getattr(self, "_cap", None)  # unset when __init__ failed
@@ -193,25 +197,43 @@ class OpenCVReader(VideoReader):
         return out
 
 
-def _count_video_packets(path: Path) -> int | None:
-    """Frames in the first video stream: the container's count where it stores one (MP4, MOV), else
-    the number of its packets, demuxed without decoding (as decord counts). None where PyAV is not
-    installed or cannot read the file."""
+class StreamProbe(NamedTuple):
+    """What PyAV tells of a file's first video stream (None: PyAV is missing, cannot read it, or it does not say)."""
+
+    num_frames: int | None
+    sample_aspect_ratio: Fraction | None
+
+
+def _probe_with_pyav(path: Path, displayed_size: tuple[int, int] | None, count: bool) -> StreamProbe:
+    """The first video stream's frame count (`count`: the container's where it stores one, as MP4 and MOV do,
+    else the number of its packets, demuxed without decoding, as decord counts) and its sample aspect ratio.
+
+    The ratio is given for the frames as read: where a rotation flag turned them (`displayed_size` is the
+    stored size transposed), it is inverted. Square pixels (1:1) and an unset ratio (0:1) give None.
+    """
     try:
         # PyAV is imported where it is used, so reading frames never pays for it
         import av
     except ImportError:
-        return None
+        return StreamProbe(None, None)
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                return None
+                return StreamProbe(None, None)
             stream = container.streams.video[0]
-            if stream.frames > 0:
-                return int(stream.frames)
-            return sum(1 for packet in container.demux(stream) if packet.size > 0)
+            ratio = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+            sar = Fraction(ratio) if ratio else None
+            stored = (stream.codec_context.width, stream.codec_context.height)
+            if sar is not None and displayed_size is not None and stored[0] != stored[1] \
+                    and tuple(displayed_size) == stored[::-1]:
+                sar = 1 / sar
+            num_frames = None
+            if count:
+                num_frames = int(stream.frames) if stream.frames > 0 else \
+                    sum(1 for packet in container.demux(stream) if packet.size > 0)
     except Exception:  # PyAV raises FFmpeg's error types; OpenCV's own count is then used
-        return None
+        return StreamProbe(None, None)
+    return StreamProbe(num_frames, sar if sar is not None and sar > 0 and sar != 1 else None)
 
 
 _FILE_READERS: dict[str, Callable[[Path], VideoReader]] = {"decord": DecordReader, "opencv": OpenCVReader}

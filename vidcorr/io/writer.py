@@ -144,12 +144,14 @@ class VideoWriter:
         size: (W, H) of the frames written.
         encoded_size: (W, H) in the file: `size` rounded up to even numbers.
         codec: 'h264' (PyAV) or the OpenCV FourCC actually used ('mp4v', 'MJPG', 'FFV1', ...).
+        sample_aspect_ratio: the pixel aspect ratio written (H.264 only), None for square pixels.
         warning: None, or one line saying why the file is not H.264 (the mp4v fallback).
         frames_written: frames written so far.
     """
 
     def __init__(
-        self, path: str | os.PathLike, fps: float, size: tuple[int, int], codec: str | None = None
+        self, path: str | os.PathLike, fps: float, size: tuple[int, int], codec: str | None = None,
+        sample_aspect_ratio: fractions.Fraction | None = None,
     ) -> None:
         """Check the arguments; the file is opened by ``with``.
 
@@ -159,9 +161,15 @@ class VideoWriter:
             size: (W, H) of every frame in pixels.
             codec: 'h264' (also 'avc1'), or an OpenCV FourCC (e.g. 'FFV1' for lossless .mkv),
                 instead of `default_codec(path)`.
+            sample_aspect_ratio: the on-screen width:height of a pixel, for frames of a source with
+                non-square pixels (`VideoInfo.sample_aspect_ratio`), so players show them as the source;
+                None for square pixels. Written in H.264 streams only (OpenCV's writers cannot).
         """
         self.path = Path(path)
         self.fps = check_fps(fps)
+        if sample_aspect_ratio is not None and not sample_aspect_ratio > 0:
+            raise InputError(f"sample aspect ratio {sample_aspect_ratio} is invalid: it must be > 0")
+        self.sample_aspect_ratio = sample_aspect_ratio
         try:
             width, height = (as_int("frame size", v) for v in size)
         except (TypeError, ValueError):
@@ -194,8 +202,10 @@ class VideoWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         try:
-            encoder = _PyAVEncoder if self.codec == H264 else _OpenCVEncoder
-            self._writer = encoder(tmp, self.path, self.codec, self.fps, self.encoded_size)
+            if self.codec == H264:
+                self._writer = _PyAVEncoder(tmp, self.path, self.fps, self.encoded_size, self.sample_aspect_ratio)
+            else:
+                self._writer = _OpenCVEncoder(tmp, self.path, self.codec, self.fps, self.encoded_size)
         except BaseException:
             self._atomic.__exit__(*sys.exc_info())
             raise
@@ -261,7 +271,8 @@ class _OpenCVEncoder:
 class _PyAVEncoder:
     """libx264 through PyAV: yuv420p, tagged colours, even-sized RGB frames in."""
 
-    def __init__(self, tmp: Path, path: Path, codec: str, fps: float, size: tuple[int, int]) -> None:
+    def __init__(self, tmp: Path, path: Path, fps: float, size: tuple[int, int],
+                 sample_aspect_ratio: fractions.Fraction | None) -> None:
         # PyAV is imported where it is used, so a reader never pays for it
         import av
         from av.video.reformatter import Colorspace, VideoReformatter
@@ -280,6 +291,8 @@ class _PyAVEncoder:
             context = stream.codec_context
             context.colorspace, context.color_primaries = _AVCOL_SPC_SMPTE170M, _AVCOL_PRI_BT709
             context.color_trc, context.color_range = _AVCOL_TRC_BT709, _AVCOL_RANGE_MPEG
+            if sample_aspect_ratio is not None:  # stored in the H.264 stream and the MP4/MOV 'pasp' box
+                context.sample_aspect_ratio = fractions.Fraction(sample_aspect_ratio)
         except BaseException:
             self._container.close()
             raise
