@@ -310,6 +310,16 @@ def test_report_tables_hold_both_protocols_categories_flags_and_the_paper(spair_
                                                           "viewpoint_variation"}
     text = md_path.read_text()
     assert "| seed | per image |" in text and "### SPair-71k (test) by difficulty, seed protocol" in text
+    # The picture: per-image PCK against alpha, recomputed from each line's points and threshold, equals the
+    # tables' at the alphas the run scored; the paper's numbers are points on the seed curve.
+    for protocol, summary in bench.summaries.items():
+        at_run_alphas = [bench.curves[protocol][pairs_report.CURVE_ALPHAS.index(a)] for a in (0.05, 0.1)]
+        assert at_run_alphas == pytest.approx(list(summary.overall.per_image))
+    figure = bench.figure()
+    assert [(a.x, a.value, figure.series[a.series].label) for a in figure.anchors] == [
+        (0.05, 28.9, "vidcorr, seed protocol, per image"), (0.1, 45.4, "vidcorr, seed protocol, per image")]
+    assert "![SPair-71k (test): PCK against alpha](report-spair.png)" in text
+    assert (tmp_path / "rep" / "report-spair.png").stat().st_size > 0
 
 
 def test_report_errors(tmp_path: Path, spair_root: Path) -> None:
