@@ -78,7 +78,7 @@ class Report:
     @property
     def benchmarks(self) -> tuple[BenchmarkReport, ...]:
         """The pair benchmarks' sections."""
-        return tuple(s for s in self.sections if isinstance(s, BenchmarkReport))  # narrowed for typing
+        return tuple(s for s in self.sections if isinstance(s, BenchmarkReport))
 
     @property
     def tapvid(self) -> tuple[TapVidReport, ...]:
