@@ -1,10 +1,12 @@
-"""`vidcorr eval spair|pfwillow|cub|tapvid|report`: the image-pair benchmarks (PCK) and TAP-Vid point tracking
-(tapnet's metrics), resumable and sharded, and their reports."""
+"""`vidcorr eval spair|pfwillow|cub|tapvid|jhmdb|report`: the image-pair benchmarks (PCK), TAP-Vid point tracking
+(tapnet's metrics) and JHMDB keypoint propagation (PCK), resumable and sharded, and their reports."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -46,8 +48,8 @@ from .common import (
 )
 
 eval_app = typer.Typer(
-    help="Run the image-pair benchmarks (SPair-71k, PF-Willow, CUB-200-2011: PCK) and TAP-Vid (DAVIS, Kinetics, "
-    "RGB-Stacking: AJ, δ_avg, OA) and report them.",
+    help="Run the image-pair benchmarks (SPair-71k, PF-Willow, CUB-200-2011: PCK), TAP-Vid (DAVIS, Kinetics, "
+    "RGB-Stacking: AJ, δ_avg, OA) and JHMDB keypoint propagation (PCK) and report them.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
@@ -276,7 +278,9 @@ def _report(results: Sequence[Path], folder: Path, protocol: str) -> None:
     built = build_report(results)
     print_report(built, protocol)
     json_path, md_path = write_report(built, folder)
-    console.print(f"wrote {json_path} and {md_path}", highlight=False, soft_wrap=True)
+    pictures = sorted(folder.glob("report-*.png"))
+    console.print(f"wrote {json_path} and {md_path}" + (f" (pictures: {', '.join(p.name for p in pictures)})"
+                                                        if pictures else ""), highlight=False, soft_wrap=True)
 
 
 def render_table(table: Any) -> Table:
@@ -291,37 +295,19 @@ def render_table(table: Any) -> Table:
 
 
 def print_report(report: Any, protocol: str) -> None:
-    from vidcorr.eval.report import (
-        TAPVID_REFERENCE_NOTE,
-        coverage,
-        protocol_note,
-        report_tables,
-        setup_line,
-        tapvid_coverage,
-        tapvid_setup_line,
-        tapvid_tables,
-        tapvid_title,
-        title_of,
-    )
-
-    for bench in report.benchmarks:
-        console.print(f"[bold]{title_of(bench)}[/]: {coverage(bench)}", highlight=False)
-        line = setup_line(bench)
+    """Every section of a ``vidcorr.eval.report.Report``: its coverage, setup, notes and tables, the per-protocol
+    tables under `protocol` where the section has it (else under its first)."""
+    for section in report.sections:
+        console.print(f"[bold]{section.title()}[/]: {section.coverage()}", highlight=False)
+        line = section.setup_line()
         if line:
             console.print(line, highlight=False, soft_wrap=True)
-        console.print(protocol_note(bench.dataset), highlight=False, soft_wrap=True)
-        protocols = [protocol] if protocol in bench.summaries else list(bench.summaries)[:1]
-        for table in report_tables(bench, protocols):
+        for note in section.notes():
+            console.print(note, highlight=False, soft_wrap=True)
+        available = section.protocols()
+        shown = [protocol] if protocol in available else list(available[:1])
+        for table in section.tables(shown or None):
             console.print(render_table(table))
-    for rep in report.tapvid:
-        console.print(f"[bold]{tapvid_title(rep)}[/]: {tapvid_coverage(rep)}", highlight=False)
-        line = tapvid_setup_line(rep)
-        if line:
-            console.print(line, highlight=False, soft_wrap=True)
-        for table in tapvid_tables(rep):
-            console.print(render_table(table))
-        if rep.references:
-            console.print(f"note: {TAPVID_REFERENCE_NOTE}", highlight=False, soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -385,12 +371,9 @@ def _evaluate_pairs(benchmark: str, run: PairRunOptions, options: ModelOptions,
             protocol=run.protocol.value, notes=[f"pictures and index: {out / 'vis'}"] if run.visualize else [])
 
 
-@eval_app.command("spair")
-@handle_errors
-@model_options(init_prompt=False)
-def spair(
+def _pair_options(
     data_root: DataRootOpt = None,
-    split: Annotated[str, typer.Option("--split", help="trn, val or test.")] = "test",
+    split: str = "test",
     categories: CategoriesOpt = None,
     limit: LimitOpt = None,
     pairs: PairsOpt = None,
@@ -400,68 +383,78 @@ def spair(
     out: OutOpt = None,
     download: DownloadOpt = False,
     visualize: VisualizeOpt = False,
-    *,
-    options: ModelOptions,
 ) -> None:
-    """SPair-71k: 12,234 test pairs in 18 categories (paper: 28.9 / 45.4 at PCK@0.05 / 0.10).
+    """The options every pair benchmark's command takes (their signature; never called)."""
+
+
+@dataclass(frozen=True)
+class PairBenchmark:
+    """What one pair benchmark's command adds to :func:`_pair_options`.
+
+    Attributes:
+        name: the command and the reader's name.
+        doc: the command's help (first line: the benchmark and the paper's numbers).
+        split_help: --split's help.
+        extra: options of this benchmark only (inspect.Parameters with Annotated typer options).
+        reader_options: the extra options' values -> the reader's keyword arguments (checks them too).
+    """
+
+    name: str
+    doc: str
+    split_help: str
+    extra: tuple[inspect.Parameter, ...] = ()
+    reader_options: Callable[[dict[str, Any]], dict[str, Any]] = lambda values: {}
+
+
+def _cub_reader_options(values: dict[str, Any]) -> dict[str, Any]:
+    if values["num_classes"] < 0:
+        raise InputError(f"--num-classes must be >= 0 (0 for all), got {values['num_classes']}")
+    return {"num_classes": values["num_classes"] or None}
+
+
+PAIR_BENCHMARKS: tuple[PairBenchmark, ...] = (
+    PairBenchmark("spair", """SPair-71k: 12,234 test pairs in 18 categories (paper: 28.9 / 45.4 at PCK@0.05 / 0.10).
 
     PCK per image and per keypoint, pooled, per category and by viewpoint, scale, truncation and occlusion.
-    """
-    run = PairRunOptions(data_root, split, categories, limit, pairs, alpha, protocol, shard, out, download, visualize)
-    _evaluate_pairs("spair", run, options, reader_options={})
-
-
-@eval_app.command("pfwillow")
-@handle_errors
-@model_options(init_prompt=False)
-def pfwillow(
-    data_root: DataRootOpt = None,
-    split: Annotated[str, typer.Option("--split", help="PF-Willow has only test.")] = "test",
-    categories: CategoriesOpt = None,
-    limit: LimitOpt = None,
-    pairs: PairsOpt = None,
-    alpha: AlphaOpt = None,
-    protocol: ProtocolOpt = Protocol.official,
-    shard: ShardOpt = None,
-    out: OutOpt = None,
-    download: DownloadOpt = False,
-    visualize: VisualizeOpt = False,
-    *,
-    options: ModelOptions,
-) -> None:
-    """PF-Willow: 900 pairs, 10 keypoints each (paper: 53.0 / 84.3 at PCK@0.05 / 0.10)."""
-    run = PairRunOptions(data_root, split, categories, limit, pairs, alpha, protocol, shard, out, download, visualize)
-    _evaluate_pairs("pfwillow", run, options, reader_options={})
-
-
-@eval_app.command("cub")
-@handle_errors
-@model_options(init_prompt=False)
-def cub(
-    data_root: DataRootOpt = None,
-    split: Annotated[str, typer.Option("--split", help="train or test.")] = "test",
-    num_classes: Annotated[int, typer.Option(
-        "--num-classes", help="Pair the images of classes 1..N (the seed's 3); 0 for all 200.")] = 3,
-    categories: CategoriesOpt = None,
-    limit: LimitOpt = None,
-    pairs: PairsOpt = None,
-    alpha: AlphaOpt = None,
-    protocol: ProtocolOpt = Protocol.official,
-    shard: ShardOpt = None,
-    out: OutOpt = None,
-    download: DownloadOpt = False,
-    visualize: VisualizeOpt = False,
-    *,
-    options: ModelOptions,
-) -> None:
-    """CUB-200-2011: every two test images of a class (paper: 61.6 / 77.5 at PCK@0.05 / 0.10).
+    """, "trn, val or test."),
+    PairBenchmark("pfwillow", "PF-Willow: 900 pairs, 10 keypoints each (paper: 53.0 / 84.3 at PCK@0.05 / 0.10).",
+                  "PF-Willow has only test."),
+    PairBenchmark("cub", """CUB-200-2011: every two test images of a class (paper: 61.6 / 77.5 at PCK@0.05 / 0.10).
 
     The seed's pairing: the test images of classes 1..3 unless --num-classes says otherwise.
-    """
-    if num_classes < 0:
-        raise InputError(f"--num-classes must be >= 0 (0 for all), got {num_classes}")
-    run = PairRunOptions(data_root, split, categories, limit, pairs, alpha, protocol, shard, out, download, visualize)
-    _evaluate_pairs("cub", run, options, reader_options={"num_classes": num_classes or None})
+    """, "train or test.", (inspect.Parameter(
+        "num_classes", inspect.Parameter.KEYWORD_ONLY, default=3, annotation=Annotated[int, typer.Option(
+            "--num-classes", help="Pair the images of classes 1..N (the seed's 3); 0 for all 200.")]),),
+        _cub_reader_options),
+)
+"""The three pair benchmarks' commands, declared by :func:`add_pair_command`."""
+
+
+def add_pair_command(app: typer.Typer, spec: PairBenchmark) -> None:
+    """Declare `spec`'s command on `app`: :func:`_pair_options` (with its own --split help) plus `spec.extra`
+    and the model options, evaluated by :func:`_evaluate_pairs`."""
+    common = []
+    for parameter in inspect.signature(_pair_options).parameters.values():
+        annotation = typing.get_type_hints(_pair_options, include_extras=True)[parameter.name]
+        if parameter.name == "split":
+            annotation = Annotated[str, typer.Option("--split", help=spec.split_help)]
+        common.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
+    parameters = [*common, *spec.extra]
+    extra_names = [p.name for p in spec.extra]
+
+    def command(*, options: ModelOptions, **values: Any) -> None:
+        reader_options = spec.reader_options({name: values.pop(name) for name in extra_names})
+        _evaluate_pairs(spec.name, PairRunOptions(**values), options, reader_options)
+
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.__name__ = command.__qualname__ = spec.name
+    command.__doc__ = spec.doc
+    app.command(spec.name)(handle_errors(model_options(init_prompt=False)(command)))
+
+
+for _spec in PAIR_BENCHMARKS:
+    add_pair_command(eval_app, _spec)
 
 
 @eval_app.command("tapvid")
@@ -539,19 +532,133 @@ def tapvid(
             results_path=TAPVID_RECORDS.results_path(out, shard_videos), protocol=Protocol.official.value)
 
 
+class JhmdbProtocol(str, Enum):
+    crw = "crw"
+    tapnet = "tapnet"
+
+
+def jhmdb_summary(protocol: str) -> Callable[[dict[Any, float]], str]:
+    """Running PCK@0.1 and @0.2 (mean over joints, `protocol`'s headline row) as text."""
+
+    def text(running: dict[Any, float]) -> str:
+        return f"PCK@0.1 {running[f'{protocol}@0.1']:.1f}, @0.2 {running[f'{protocol}@0.2']:.1f} ({protocol})"
+
+    return text
+
+
+@eval_app.command("jhmdb")
+@handle_errors
+@model_options(init_prompt=False)
+def jhmdb(
+    data_root: Annotated[Path | None, typer.Option(
+        "--data-root", envvar="VIDCORR_DATA_ROOT",
+        help="The folder holding JHMDB's Rename_Images/, joint_positions/ and splits/ (or its JHMDB/ folder, "
+        "where --download puts them).")] = None,
+    videos: Annotated[list[str] | None, typer.Option(
+        "--videos", help="Only these videos: names (ACTION/VIDEO or VIDEO) or shell patterns, comma-separated or "
+        "repeated.")] = None,
+    actions: Annotated[list[str] | None, typer.Option(
+        "--actions", help="Only these actions (clap, golf, ...), comma-separated or repeated.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", help="Only the first N videos (after --actions and --videos), in the benchmark's order.")] = None,
+    labels: Annotated[int, typer.Option(
+        "--labels", help="Labels per joint: frame 1's ground truth and K-1 evenly spaced later frames (excluded "
+        "from scoring); rows kept apart from the standard protocol's (K=1). K > 1 needs the several-label fit, "
+        "which the tracker does not have yet: refused for now.")] = 1,
+    protocol: Annotated[JhmdbProtocol, typer.Option(
+        "--protocol", help="PCK shown in progress and tables: crw (CRW's eval_pck.py, which the published numbers "
+        "use) or tapnet (TAP-Net's and TAPIR's). Both are always computed and saved.")] = JhmdbProtocol.crw,
+    visibility_threshold: Annotated[float | None, typer.Option(
+        "--visibility-threshold", min=0.0, max=1.0,
+        help="A joint is predicted visible where its confidence is at least this (default: the tracker's); "
+        "used by the labelled row only.")] = None,
+    shard: ShardOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Run folder: results, predictions, run.json, report (default: vidcorr-eval/jhmdb, or "
+        "vidcorr-eval/jhmdb-labelsK). Re-running into it resumes.", rich_help_panel=OUTPUT)] = None,
+    download: Annotated[bool, typer.Option(
+        "--download", help="Fetch the publisher's three archives into --data-root/JHMDB first, each checked "
+        "against its published MD5 (resumable).")] = False,
+    visualize: Annotated[bool, typer.Option(
+        "--visualize", help="Write per-video key frames, joints against the ground truth and attention maps "
+        "under OUT/vis/ACTION_VIDEO/ for `vidcorr view`.", rich_help_panel=OUTPUT)] = False,
+    *,
+    options: ModelOptions,
+) -> None:
+    """JHMDB keypoint propagation: split 1's 268 test videos, PCK at 0.1 / 0.2 (and 0.3 to 0.5).
+
+    The 15 joints of frame 1 are fitted (one embedding each) and tracked forward; scored under CRW's protocol
+    (which the published frozen-feature numbers use) and tapnet's, with the published numbers for scale.
+    """
+    from vidcorr.eval.jhmdb import runner as jhmdb_runner
+    from vidcorr.eval.jhmdb.data import JhmdbSource, resolve_root
+    from vidcorr.eval.jhmdb.results import JHMDB_RECORDS
+
+    if data_root is None:
+        raise InputError("give the JHMDB folder with --data-root DIR (or set VIDCORR_DATA_ROOT); add --download to "
+                         "fetch it there")
+    jhmdb_runner.check_labels(labels)
+    placement, launched = _placement(shard)
+    cfg = options.config()
+    threshold = {} if visibility_threshold is None else {"visibility_threshold": visibility_threshold}
+    out = check_out_dir(out or Path("vidcorr-eval") / ("jhmdb" if labels == 1 else f"jhmdb-labels{labels}"))
+    if download:
+        _download("jhmdb", data_root)
+    source = JhmdbSource(resolve_root(data_root), tuple(_split_list(videos) or ()),
+                         tuple(_split_list(actions) or ()), limit)
+    names = source.names()
+    if not names:
+        raise InputError("no JHMDB videos to evaluate: the filters (--actions, --videos, --limit) left none")
+    shard_videos = (placement.index, placement.count)
+    todo = jhmdb_runner.pending_videos(names, out, labels, shard_videos)
+
+    ldm = _load(options, placement, launched)
+    if todo and ldm.device.type == "cpu" and ldm.is_full_size:
+        err_console.print("[bold yellow]warning:[/] a full-size model on a CPU fits and tracks one JHMDB video in "
+                          "hours; use a GPU, or --preset fast and --limit for a smoke run", soft_wrap=True)
+    setup = jhmdb_runner.jhmdb_setup(labels, ldm, cfg, **threshold)
+    display = RunDisplay(_shard_label("jhmdb split 1", placement), "videos", jhmdb_summary(protocol.value),
+                         plain_every_s=0.0)
+
+    def loop(display: RunDisplay) -> RunOutcome:
+        def predict(video: Any, frames: tuple[int, ...]) -> Any:
+            vis_dir = jhmdb_runner.vis_folder(out, video.name) if visualize else None
+            return jhmdb_runner.predict_video(ldm, video, frames, cfg, progress=display.stage, vis_dir=vis_dir,
+                                              **threshold)
+
+        return jhmdb_runner.run_jhmdb(source, out, predict, labels=labels, shard=shard_videos, setup=setup,
+                                      names=names, progress=display)
+
+    notes = [f"pictures per video under {out / 'vis'}: open one with vidcorr view {out / 'vis'}/ACTION_VIDEO"] \
+        if visualize else []
+    _finish(loop, display, out=out, placement=placement, results_path=JHMDB_RECORDS.results_path(out, shard_videos),
+            protocol=protocol.value, notes=notes)
+
+
+class ReportProtocol(str, Enum):
+    official = "official"
+    seed = "seed"
+    crw = "crw"
+    tapnet = "tapnet"
+
+
 @eval_app.command("report")
 @handle_errors
 def report(
     results: Annotated[list[Path], typer.Argument(help="Results files or run folders; shards are merged.")],
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Where to write report.json and report.md (default: the first results' folder).")] = None,
-    protocol: ProtocolOpt = Protocol.official,
+        "--out", "-o", help="Where to write report.json, report.md and its pictures (default: the first results' "
+        "folder).")] = None,
+    protocol: Annotated[ReportProtocol, typer.Option(
+        "--protocol", help="Per-protocol tables shown: official or seed (pair benchmarks), crw or tapnet (JHMDB); "
+        "a benchmark without it shows its first. report.md has them all.")] = ReportProtocol.official,
 ) -> None:
-    """Merge results files or run folders and print the PCK tables beside the paper's, and TAP-Vid tables.
+    """Merge results files or run folders and print every benchmark's tables beside published numbers.
 
     Shards are deduplicated by pair id or video (two different predictions for one is an error); writes
-    report.json and report.md. TAP-Vid: the mean over videos beside other trackers' published numbers, and a
-    per-video table.
+    report.json, report.md and one picture per benchmark (its score against its threshold, published numbers as
+    points). TAP-Vid: the mean over videos beside other trackers' published numbers, and a per-video table.
+    JHMDB: PCK per protocol, per joint and per action beside frozen-feature methods' published numbers.
     """
     folder = out or (results[0] if results[0].is_dir() else results[0].parent)
     _report(results, check_out_dir(folder), protocol.value)

@@ -83,9 +83,11 @@ def write_eval_run(root: Path) -> Path:
 TRACK_FRAMES, TRACK_POINTS, REF_FRAME = 9, 3, 2
 
 
-def write_track_run(root: Path) -> tuple[Path, Tracks, list[int]]:
+def write_track_run(root: Path, truth: np.ndarray | None = None,
+                    names: list[str] | None = None) -> tuple[Path, Tracks, list[int]]:
     """``<root>/track`` with keyframes/ from synthetic tracks (points drifting right) on a textured clip; heat
-    maps peak at a point- and frame-dependent cell. Returns the folder, the tracks and the key frames."""
+    maps peak at a point- and frame-dependent cell; with `truth` (T, N, 2) and `names`, a benchmark's ground
+    truth and joint names. Returns the folder, the tracks and the key frames."""
     base = random_image(96, 128, seed=7)
     frames = [np.roll(base, 4 * t, axis=1) for t in range(TRACK_FRAMES)]
     queries = np.array([[REF_FRAME, 20.5 + 30 * i, 30.5 + 20 * i] for i in range(TRACK_POINTS)], np.float32)
@@ -102,5 +104,6 @@ def write_track_run(root: Path) -> tuple[Path, Tracks, list[int]]:
             layer_maps[i, :, 3 + 2 * i, (t + 5 * i) % 16] = 1.0
         maps.add(t, np.arange(TRACK_POINTS), layer_maps)
     out = root / "track"
-    write_track_visuals(out, MemoryReader(frames, fps=10.0), tracks, key_frames, maps, trail=3)
+    write_track_visuals(out, MemoryReader(frames, fps=10.0), tracks, key_frames, maps, trail=3, truth=truth,
+                        names=names)
     return out, tracks, key_frames

@@ -26,6 +26,7 @@ from synthetic_pairs import (
 
 from vidcorr.errors import DataError, InputError
 from vidcorr.eval import download, report
+from vidcorr.eval.pairs import report as pairs_report
 from vidcorr.eval.pairs import runner
 from vidcorr.eval.pairs.pair import Prediction
 from vidcorr.eval.pairs.pck import summarize
@@ -148,7 +149,7 @@ def test_three_shards_merged_equal_one_unsharded_run(spair_root: Path, tmp_path:
     one, three = report.build_report([tmp_path / "whole"]), report.build_report([tmp_path / "sharded"])
     assert len(three.files) == 3
     assert report.report_json(one)["benchmarks"] == report.report_json(three)["benchmarks"]
-    assert report.report_tables(one.benchmarks[0]) == report.report_tables(three.benchmarks[0])
+    assert one.benchmarks[0].tables() == three.benchmarks[0].tables()
     merged = merge_results(PAIR_RECORDS.results_files(tmp_path / "sharded"))
     for a, b in zip(sorted(whole.scores, key=lambda s: s.pair_id), merged, strict=True):
         assert a.pair_id == b.pair_id
@@ -288,19 +289,19 @@ def test_report_tables_hold_both_protocols_categories_flags_and_the_paper(spair_
     bench = built.benchmarks[0]
     assert (bench.dataset, bench.num_pairs, bench.num_keypoints) == ("spair", 7, 13)
     assert bench.paper == {0.05: 28.9, 0.1: 45.4} and bench.setup["split"] == "test"
-    summary = report.summary_table(bench)
+    summary = pairs_report.summary_table(bench)
     assert summary.headers == ("protocol", "measure", "PCK@0.05", "PCK@0.1", "paper @0.05", "paper @0.1")
     rows = {(r[0], r[1]): r[2:] for r in summary.rows}
     official = summarize(run.scores, "official")
     assert rows[("official", "per image")] == tuple(f"{v:.1f}" for v in official.overall.per_image) + ("", "")
     assert rows[("seed", "per image")][2:] == ("28.9", "45.4")
     assert rows[("official", "mean over categories")][:2] == tuple(f"{v:.1f}" for v in official.category_mean)
-    categories = report.category_table(bench, "seed")
+    categories = pairs_report.category_table(bench, "seed")
     assert [r[0] for r in categories.rows] == ["aeroplane", "cat", "all"]
     assert [r[1] for r in categories.rows] == ["4", "3", "7"]
-    flags = report.flag_table(bench, "official")
+    flags = pairs_report.flag_table(bench, "official")
     assert {(r[0], r[1]) for r in flags.rows} >= {("occlusion", "3"), ("viewpoint variation", "2")}
-    assert report.coverage(bench) == "7 pairs, 13 keypoints (of 12,234 in the full split: incomplete)"
+    assert bench.coverage() == "7 pairs, 13 keypoints (of 12,234 in the full split: incomplete)"
 
     json_path, md_path = report.write_report(built, tmp_path / "rep")
     data = json.loads(json_path.read_text())["benchmarks"]["spair"]
@@ -310,6 +311,16 @@ def test_report_tables_hold_both_protocols_categories_flags_and_the_paper(spair_
                                                           "viewpoint_variation"}
     text = md_path.read_text()
     assert "| seed | per image |" in text and "### SPair-71k (test) by difficulty, seed protocol" in text
+    # The picture: per-image PCK against alpha, recomputed from each line's points and threshold, equals the
+    # tables' at the alphas the run scored; the paper's numbers are points on the seed curve.
+    for protocol, summary in bench.summaries.items():
+        at_run_alphas = [bench.curves[protocol][pairs_report.CURVE_ALPHAS.index(a)] for a in (0.05, 0.1)]
+        assert at_run_alphas == pytest.approx(list(summary.overall.per_image))
+    figure = bench.figure()
+    assert [(a.x, a.value, figure.series[a.series].label) for a in figure.anchors] == [
+        (0.05, 28.9, "vidcorr, seed protocol, per image"), (0.1, 45.4, "vidcorr, seed protocol, per image")]
+    assert "![SPair-71k (test): PCK against alpha](report-spair.png)" in text
+    assert (tmp_path / "rep" / "report-spair.png").stat().st_size > 0
 
 
 def test_report_errors(tmp_path: Path, spair_root: Path) -> None:
@@ -318,7 +329,8 @@ def test_report_errors(tmp_path: Path, spair_root: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError) as info:
         report.build_report([tmp_path / "empty"])
-    assert str(info.value) == f"{tmp_path / 'empty'}: no results*.jsonl results files in this folder"
+    assert str(info.value) == (f"{tmp_path / 'empty'}: no results files (results*.jsonl, tapvid*.jsonl, "
+                               "jhmdb*.jsonl) in this folder")
     pairs = read_benchmark("spair", spair_root, limit=2)
     runner.run_eval(pairs, tmp_path / "a", truth, setup={"benchmark": "spair", "seed": 0}, fsync=False)
     runner.run_eval(pairs, tmp_path / "b", truth, setup={"benchmark": "spair", "seed": 1}, fsync=False)

@@ -140,6 +140,16 @@ def test_davis_and_kinetics_end_to_end_with_the_tiny_model_shards_and_report(tmp
         "method": "TAPIR", "source": "Doersch et al. 2023 (TAPIR, ICCV)", "average_jaccard": 56.2,
         "average_pts_within_thresh": 70.0, "occlusion_accuracy": 86.5}
     assert "| bear | 3 | 2 | 2 |" in (tmp_path / "report.md").read_text()
+    # One picture per group beside report.md, linked from it: points within d against d, δ_avg as lines.
+    davis_group = report.build_report([out]).tapvid[0]
+    figure = davis_group.figure()
+    assert figure.series[0].xs == (1.0, 2.0, 4.0, 8.0, 16.0)
+    assert figure.series[0].ys == tuple(100 * davis_group.mean[f"pts_within_{d}"] for d in (1, 2, 4, 8, 16))
+    assert [(a.label.split(" ")[0], a.x, a.value) for a in figure.anchors] == [
+        ("vidcorr", None, 100 * davis_group.mean["average_pts_within_thresh"]), ("TAPIR", None, 70.0),
+        ("CoTracker2", None, 75.4)]
+    assert "](report-tapvid-davis-first.png)" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "report-tapvid-kinetics-strided.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize(("dataset", "mode", "extra"), [("davis", "first", []), ("davis", "strided", ["--full-res"]),

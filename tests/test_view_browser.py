@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from synthetic_view import EVIL_CATEGORY, EVIL_IMAGE, EVIL_PAIR_ID, REF_FRAME, write_eval_run, write_track_run
 
@@ -197,4 +198,31 @@ def test_clicking_a_tracked_point_shows_its_heat_maps(tmp_path, session, artifac
     assert page.get_attribute("#cur-image", "src") == f"keyframes/frame{key_frames[3]:06d}.jpg"
     page.keyboard.press("ArrowUp")
     assert page.get_attribute("#cur-heat", "src") == f"keyframes/frame{key_frames[3]:06d}_point000.png"
+    assert_only_local_requests(session)
+
+
+def test_a_benchmark_videos_ground_truth_beside_its_joints(tmp_path, session, artifacts):
+    """A JHMDB video's page (`eval jhmdb --visualize`): each joint's ground truth is a square joined to the
+    prediction, its name in the list and the title, its error in pixels; clicking it shows its attention map."""
+    tracks = write_track_run(tmp_path / "plain")[1]
+    truth = tracks.points + np.array([3.0, 4.0])  # 5 px from every prediction
+    names = [f"joint {chr(97 + i)}" for i in range(tracks.num_points)]
+    out, _, key_frames = write_track_run(tmp_path, truth=truth, names=names)
+    page = session.open(build_site(out))
+    square = page.eval_on_selector('#cur-overlay g.gt[data-point="2"] rect',
+                                   "r => [Number(r.getAttribute('x')) + Number(r.getAttribute('width')) / 2, "
+                                   "Number(r.getAttribute('y')) + Number(r.getAttribute('height')) / 2]")
+    assert square == pytest.approx(truth[0, 2].tolist(), abs=0.01)
+    line = page.eval_on_selector('#cur-overlay g.gt[data-point="2"] line',
+                                 "l => ['x1', 'y1', 'x2', 'y2'].map(k => Number(l.getAttribute(k)))")
+    assert line == pytest.approx([*tracks.points[0, 2].tolist(), *truth[0, 2].tolist()], abs=0.01)
+    assert page.text_content('#track-point-list button[data-point="1"] .name').startswith("1 joint b")
+    page.click('#cur-overlay g.marker[data-point="1"] circle.hit')
+    assert page.text_content("#track-point-title") == "Point 1: joint b"
+    assert "5.0 px" in page.text_content("#track-point-meta")
+    assert page.get_attribute("#cur-heat", "src") == "keyframes/frame000000_point001.png"
+    page.fill("#frame-slider", "2")
+    wait_images_loaded(page, "#cur-image, #cur-heat")
+    page.screenshot(path=str(artifacts / "viewer_jhmdb_truth.png"))
+    assert len(page.query_selector_all("#cur-overlay g.gt")) == tracks.num_points
     assert_only_local_requests(session)

@@ -15,11 +15,15 @@ Layouts after a download (the readers accept ``<data-root>`` or these folders):
   ``<data-root>/PF-WILLOW/test_pairs.csv``: the 900-pair list of WeakAlign/CNNGeometric
   (``test_pairs_pf.csv``), the one hpf and CATs ship as ``PF-WILLOW/test_pairs.csv``.
 - CUB-200-2011: ``<data-root>/CUB_200_2011/{images.txt,parts/part_locs.txt,images/...}`` (CaltechDATA).
+- JHMDB: ``<data-root>/JHMDB/{Rename_Images,joint_positions,splits}/`` (the publisher's three archives, each
+  checked against the MD5 published in urs-waldmann/improving-unsupervised-label-propagation's
+  ``prepare_JHMDB.py`` before it is opened).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import shutil
@@ -42,6 +46,7 @@ SPAIR_URL = "http://cvlab.postech.ac.kr/research/SPair-71k/data/SPair-71k.tar.gz
 PFWILLOW_URL = "https://www.di.ens.fr/willow/research/proposalflow/dataset/PF-dataset.zip"
 PFWILLOW_PAIRS_URL = "https://www.di.ens.fr/willow/research/cnngeometric/other_resources/test_pairs_pf.csv"
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
+JHMDB_URL = "https://files.is.tue.mpg.de/jhmdb/"
 
 PFWILLOW_CATEGORIES = ("car(G)", "car(M)", "car(S)", "duck(S)", "motorbike(G)", "motorbike(M)", "motorbike(S)",
                        "winebottle(M)", "winebottle(wC)", "winebottle(woC)")
@@ -60,6 +65,9 @@ class RemoteFile:
             file's final path.
         required: paths (posix, as in the archive) that must be in it; a trailing ``/`` means "some member
             under this folder". Ignored for plain files.
+        md5: the publisher's MD5 of the download (hex, any case), checked before anything else; None: no check.
+        installs: a path relative to the data root that exists once this file is in place (a re-run after an
+            interruption skips the file); None: the benchmark's marker decides for every file.
     """
 
     url: str
@@ -67,6 +75,8 @@ class RemoteFile:
     kind: Literal["tar", "zip", "file"]
     place: str
     required: tuple[str, ...] = ()
+    md5: str | None = None
+    installs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,14 +124,48 @@ SOURCES: dict[str, BenchmarkSource] = {
         "train_test_split.txt, bounding_boxes.txt, parts/part_locs.txt and images/<class>/*.jpg "
         "(extract CUB_200_2011.tgz there)",
     ),
+    "jhmdb": BenchmarkSource(
+        "jhmdb", "JHMDB", "splits",
+        (RemoteFile(JHMDB_URL + "splits.zip", "splits.zip", "zip", "JHMDB", ("splits/",),
+                    md5="15B9F2F7A99D63C07F3BE0C9ECDE43B5", installs="JHMDB/splits"),
+         RemoteFile(JHMDB_URL + "joint_positions.zip", "joint_positions.zip", "zip", "JHMDB", ("joint_positions/",),
+                    md5="3D1AC91BCB8544DDFDD9547997DB239F", installs="JHMDB/joint_positions"),
+         RemoteFile(JHMDB_URL + "Rename_Images.tar.gz", "Rename_Images.tar.gz", "tar", "JHMDB", ("Rename_Images/",),
+                    md5="23726FBAC4BC69A726DC3DAF2E7AB4C1", installs="JHMDB/Rename_Images")),
+        "<data-root>/JHMDB/ holding Rename_Images/<action>/<video>/%05d.png, "
+        "joint_positions/<action>/<video>/joint_positions.mat and splits/<action>_test_split1.txt (extract "
+        f"{JHMDB_URL}Rename_Images.tar.gz, joint_positions.zip and splits.zip there)",
+    ),
 }
 
 
 def is_present(benchmark: str, data_root: str | os.PathLike) -> bool:
-    """True if `benchmark`'s reader would find its folder under (or at) `data_root`."""
+    """True if `benchmark`'s reader would find its folder under (or at) `data_root`: its marker and, for files
+    that name what they install, every one of those."""
     source = _source(benchmark)
     root = Path(data_root)
-    return (root / source.marker).exists() or (root / source.folder / source.marker).exists()
+    for base in (root, root / source.folder):
+        installs = [PurePosixPath(r.installs).name for r in source.files if r.installs is not None]
+        if (base / source.marker).exists() and all((base / name).exists() for name in installs):
+            return True
+    return False
+
+
+def check_md5(path: Path, remote: RemoteFile) -> None:
+    """Compare a download's MD5 with the publisher's (a no-op without one).
+
+    Raises:
+        DataError: another MD5 (the message names both and says to download again).
+    """
+    if remote.md5 is None:
+        return
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    if digest.hexdigest().lower() != remote.md5.lower():
+        raise DataError(f"{path}: MD5 {digest.hexdigest()}, expected {remote.md5.lower()} (a corrupt or changed "
+                        "download); delete it and download again")
 
 
 def _source(benchmark: str) -> BenchmarkSource:
@@ -304,10 +348,12 @@ def ensure_benchmark(benchmark: str, data_root: str | os.PathLike, *,
     root.mkdir(parents=True, exist_ok=True)
     for remote in source.files:
         final = root / remote.place
-        if remote.kind == "file" and final.exists():
+        installed = remote.installs is not None and (root / remote.installs).exists()
+        if installed or (remote.kind == "file" and final.exists()):
             continue
         downloaded = fetch(remote.url, root / remote.name, layout=source.layout, progress=progress,
                            timeout_s=timeout_s)
+        check_md5(downloaded, remote)
         verify_archive(downloaded, remote)
         if remote.kind == "file":
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,10 @@ def find_indexes(directory: str | Path) -> tuple[Path | None, Path | None]:
         elif kind == "tracks" and tracks is None:
             tracks = candidate
     if pairs is None and tracks is None:
+        videos = sorted(p.parent.parent for p in directory.glob(f"{VIS_DIR}/*/{KEYFRAMES_DIR}/{VIEW_INDEX}"))
+        if videos:  # a benchmark run's videos (JHMDB --visualize): one page per video
+            raise InputError(f"{str(directory)!r} holds the pictures of {len(videos)} videos, one page each: open one, "
+                             f"e.g. vidcorr view {videos[0]}")
         raise InputError(f"nothing to view in {str(directory)!r}: expected vis/{VIEW_INDEX} (from `vidcorr eval "
                          f"--visualize` or `vidcorr match --visualize`) or {KEYFRAMES_DIR}/{VIEW_INDEX} (from `vidcorr "
                          "track`), or the folder holding one")
@@ -230,7 +234,7 @@ def _page_tracks(directory: Path, index_path: Path) -> dict[str, Any]:
             {"frame": int(f["frame"]), "image": url(f["image"]), "heat": [url(h) for h in f["heat"]]}
                       for f in index["references"]]
         points = [{"id": int(p["id"]), "query_frame": None if p.get("query_frame") is None else int(p["query_frame"]),
-                   "query_xy": as_xy(p.get("query_xy")),
+                   "query_xy": as_xy(p.get("query_xy")), "name": _text(p.get("name")),
                    "color": p["color"] if re.fullmatch(r"#[0-9a-fA-F]{6}", str(p.get("color"))) else "#ffffff"}
                   for p in index["points"]]
         if any(len(f["heat"]) != num_points for f in frames + references):
@@ -240,10 +244,13 @@ def _page_tracks(directory: Path, index_path: Path) -> dict[str, Any]:
                      "points": [[as_xy(p) for p in row] for row in rows["points"]],
                      "visible": [[bool(v) for v in row] for row in rows["visible"]],
                      "confidence": [[_number(c) for c in row] for row in rows["confidence"]]}
+        truth = [[as_xy(p) for p in row] for row in index["truth"]] if "truth" in index else None
+        if truth is not None and (len(truth) != len(rows["frames"]) or any(len(r) != num_points for r in truth)):
+            raise DataError(f"{index_path}: 'truth' must have one row per tracked frame and one entry per point")
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{index_path}: malformed tracks index ({type(exc).__name__}: {exc})") from None
     return {"video": _file_name(index.get("video")), "size": [width, height], "fps": _number(index.get("fps")),
-            "trail": trail, "points": points, "rows": page_rows, "frames": frames,
+            "trail": trail, "points": points, "rows": page_rows, "truth": truth, "frames": frames,
             "references": references, "annotated": _annotated_video(directory, index_path)}
 
 

@@ -10,8 +10,10 @@ pairs (with ground truth); :func:`write_match_visuals` writes a ``vidcorr match`
 Tracks: ``<out>/keyframes/index.json`` written by :func:`write_track_visuals`:
 
   ``{"version": 1, "kind": "tracks", "video", "size": [W, H], "fps", "trail",
-  "points": [{"id", "query_frame" (null under global search), "query_xy": [x, y], "color": "#rrggbb"}],
+  "points": [{"id", "query_frame" (null under global search), "query_xy": [x, y], "color": "#rrggbb",
+  "name" (optional)}],
   "rows": {"frames": [T], "points": [T][N] [x, y] or null, "visible": [T][N], "confidence": [T][N]},
+  "truth" (optional, a benchmark's ground truth): [T][N] [x, y] or null,
   "frames": [{"frame", "row", "image", "heat": [N] file or null}],
   "references": [{"frame", "image", "heat": [N] file or null}]}``
 
@@ -219,7 +221,8 @@ def colour_heat(heat: np.ndarray, side: int = HEAT_SIDE) -> np.ndarray:
 
 def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks, key_frames: Sequence[int],
                         maps: KeyFrameMaps | None = None, *, trail: int = 10, global_search: bool = False,
-                        progress: Callable[[str, int, int], None] | None = None) -> Path:
+                        progress: Callable[[str, int, int], None] | None = None, truth: np.ndarray | None = None,
+                        names: Sequence[str] | None = None) -> Path:
     """Write ``<out_dir>/keyframes/``: key and query frames as JPEG, heat maps as PNG, ``index.json`` last
     (the format is in this module's docstring). Returns the index's path.
 
@@ -232,6 +235,9 @@ def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks,
         trail: rows of trail the page draws behind each point.
         global_search: no frame was a reference (the queries' frames are meaningless).
         progress: called as progress("keyframes", done, total) after each frame written.
+        truth: float (T, N, 2) ground truth per tracked row (a benchmark's), drawn beside the predictions;
+            written as ``truth`` ([T][N] [x, y] or null).
+        names: one name per point (a benchmark's joints), written as each point's ``name``.
     """
     folder = Path(out_dir) / KEYFRAMES_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -268,7 +274,8 @@ def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks,
         "video": str(tracks.meta.get("video", "")), "size": [int(tracks.size[0]), int(tracks.size[1])],
         "fps": float(tracks.fps), "trail": int(trail),
         "points": [{"id": i, "query_frame": None if global_search else int(tracks.queries[i, 0]),
-                    "query_xy": as_xy(tracks.queries[i, 1:]), "color": "#{:02x}{:02x}{:02x}".format(*colours[i])}
+                    "query_xy": as_xy(tracks.queries[i, 1:]), "color": "#{:02x}{:02x}{:02x}".format(*colours[i]),
+                    **({"name": str(names[i])} if names is not None else {})}
                    for i in range(num_points)],
         "rows": {"frames": [int(f) for f in tracks.frame_indices],
                  "points": [[as_xy(p, 2) for p in row] for row in tracks.points],
@@ -277,6 +284,8 @@ def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks,
         "frames": [{**written[int(f)], "row": row_of[int(f)]} for f in sorted({int(f) for f in key_frames})],
         "references": [written[t] for t in query_frames],
     }
+    if truth is not None:
+        index["truth"] = [[as_xy(p, 2) for p in row] for row in np.asarray(truth, dtype=np.float64)]
     return write_json(folder / VIEW_INDEX, index, indent=1, allow_nan=False)
 
 

@@ -353,3 +353,27 @@ def summarize(scores: Iterable[PairScore], protocol: PCKProtocol | str = PCKProt
         category_mean=category_mean,
         per_flag=per_flag,
     )
+
+
+def pck_curve(scores: Sequence[PairScore], protocol: PCKProtocol | str, alphas: Sequence[float]) -> tuple[float, ...]:
+    """Per-image PCK (percent) of `scores` under `protocol` at any `alphas`, recomputed from each line's points and
+    threshold (so a report can draw PCK against alpha beyond the alphas the run scored).
+
+    The verdict is :func:`correct_flags`' in the protocol's space; pairs without keypoints are left out.
+
+    Raises:
+        DataError: no scored keypoints, or scores lacking `protocol`.
+    """
+    name = PCKProtocol(protocol).value
+    fractions = []
+    for score in scores:
+        if score.num_keypoints == 0:
+            continue
+        if name not in score.thresholds:
+            raise DataError(f"pair {score.pair_id!r} has no {name!r} PCK (it has {sorted(score.thresholds)})")
+        pred = to_protocol_space(score.pred_xy, score.trg_size, score.dataset, name)
+        true = to_protocol_space(score.true_xy, score.trg_size, score.dataset, name)
+        fractions.append(correct_flags(pred, true, score.thresholds[name], alphas).mean(axis=0))
+    if not fractions:
+        raise DataError("no scored keypoints to compute PCK from")
+    return tuple(float(v) for v in 100.0 * np.mean(fractions, axis=0))

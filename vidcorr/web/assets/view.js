@@ -302,7 +302,7 @@
       const button = el("button", { type: "button", "data-point": point.id });
       const swatch = el("span", { class: "swatch" });
       swatch.style.background = point.color;
-      const name = el("span", { class: "name" }, "point " + point.id);
+      const name = el("span", { class: "name" }, pointName(point));
       name.append(el("span", { class: "sub" }, point.query_frame === null ? "global search"
         : "frame " + point.query_frame + " at " + showXY(point.query_xy)));
       button.append(swatch, name, el("span"));
@@ -322,6 +322,24 @@
     drawReference();
     selectTrackPoint(-1);
     setUpAnnotated();
+  }
+
+  function pointName(point) {
+    return point.name ? point.id + " " + point.name : "point " + point.id;
+  }
+
+  // A benchmark's ground truth (JHMDB): a hollow square per point, joined to the prediction by a dashed line.
+  function truthMarker(overlay, point, xy, truth) {
+    const unit = unitsPerPixel(overlay);
+    const r = 5 * unit;
+    const group = svgEl("g", { class: "gt" + (point.id === S.point ? " selected" : ""), "data-point": point.id });
+    if (xy) group.append(svgEl("line", { x1: xy[0], y1: xy[1], x2: truth[0], y2: truth[1], stroke: point.color }));
+    group.append(svgEl("rect", { x: truth[0] - r, y: truth[1] - r, width: 2 * r, height: 2 * r,
+      stroke: point.color }));
+    const title = svgEl("title");
+    title.textContent = pointName(point) + ": ground truth";
+    group.append(title);
+    return group;
   }
 
   // The whole annotated video (H.264), played inline; an mp4v fallback file gets a note instead.
@@ -359,7 +377,7 @@
       "font-size": 12 * unit });
     label.textContent = String(point.id);
     const title = svgEl("title");
-    title.textContent = "point " + point.id;
+    title.textContent = pointName(point);
     group.append(dot, label, svgEl("circle", { class: "hit", cx: xy[0], cy: xy[1], r: 2 * r }), title);
     group.addEventListener("click", () => selectTrackPoint(point.id));
     return group;
@@ -428,6 +446,12 @@
       }
       flush();
     }
+    if (T.truth) {
+      for (const point of T.points) {
+        const truth = T.truth[key.row][point.id];
+        if (truth) overlay.append(truthMarker(overlay, point, T.rows.points[key.row][point.id], truth));
+      }
+    }
     for (const point of T.points) {
       const xy = T.rows.points[key.row][point.id];
       if (xy) overlay.append(marker(overlay, point, xy, T.rows.visible[key.row][point.id]));
@@ -451,11 +475,16 @@
     if (!point) return;
     const key = T.frames[S.frame];
     const xy = T.rows.points[key.row][point.id];
-    byId("track-point-title").textContent = "Point " + point.id;
+    byId("track-point-title").textContent = point.name ? "Point " + point.id + ": " + point.name
+      : "Point " + point.id;
+    const truth = T.truth ? T.truth[key.row][point.id] : null;
+    const error = truth && xy ? Math.hypot(xy[0] - truth[0], xy[1] - truth[1]) : null;
     setMeta(byId("track-point-meta"), [
       ["reference", point.query_frame === null ? "none (global search)"
         : "frame " + point.query_frame + " at " + showXY(point.query_xy)],
-      ["frame " + key.frame, showXY(xy)], ["visible", T.rows.visible[key.row][point.id] ? "yes" : "no"],
+      ["frame " + key.frame, showXY(xy)],
+      ["ground truth", truth ? showXY(truth) : null], ["error", error === null ? null : fixed(error, 1) + " px"],
+      ["visible", T.rows.visible[key.row][point.id] ? "yes" : "no"],
       ["confidence", fixed(T.rows.confidence[key.row][point.id], 3)],
       ["heat map", key.heat[point.id] ? "shown" : "not saved for this frame"],
     ]);
