@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
 from collections.abc import Callable
@@ -23,10 +21,16 @@ from rich.progress import (
 )
 
 from vidcorr.errors import VidcorrError
+from vidcorr.io.points import (
+    has_video_column,
+    points_for_videos,
+    read_points_file,
+    read_video_points_file,
+    video_queries,
+)
 
 from .common import ModelOptions, console, elapsed, err_console, format_seconds, warn_if_slow
 from .eval import _load as load_on_rank
-from .points import read_points_file, video_queries
 
 DEFAULT_BATCH_OUT = Path("vidcorr_batch")
 
@@ -112,44 +116,6 @@ class BatchDisplay:
         return text
 
 
-def has_video_column(path: Path) -> bool:
-    """Whether a points file names a video per row (a ``video`` column or key), rather than t,x,y rows that
-    apply to every video."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return False  # read_points_file reports it
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            return False
-        if isinstance(data, dict) and "points" in data:
-            data = data["points"]
-        if isinstance(data, dict):
-            return True  # video -> rows
-        return isinstance(data, list) and any(isinstance(item, dict) and "video" in item for item in data)
-    rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]
-    if not rows:
-        return False
-    first = [c.strip().lower() for c in rows[0]]
-    if "video" in first:
-        return True
-    try:
-        float(first[0])
-    except ValueError:
-        return len(first) >= 3 and all(_number(c) for c in first[1:])
-    return False
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def batch_points(points: str | None, points_file: Path | None, grid: int | None,
                  ref_frame: int, mask: Path | None, mask_id: int | None) -> Any:
     """The batch's points: a points file with a video column (video -> queries, resolved by the library),
@@ -157,7 +123,7 @@ def batch_points(points: str | None, points_file: Path | None, grid: int | None,
     if points_file is not None and points is None and grid is None and has_video_column(points_file):
         return ("per-video", points_file)
     if points_file is not None:
-        read_points_file(points_file, columns=3)  # a bad file fails once, before any video
+        read_points_file(points_file)  # a bad file fails once, before any video
 
     def queries(info: Any) -> np.ndarray:
         return video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size, mask, mask_id)
@@ -172,7 +138,7 @@ def run_batch_command(inputs: list[str], *, list_file: Path | None, shard: str |
     """Check the batch, load the model on this process's device, track, summarise; exit 1 if a video failed."""
     from vidcorr.pipelines import batch
     from vidcorr.runs.folder import parse_shard, shard_from_env
-    from vidcorr.runs.inputs import expand_inputs, points_for_videos, read_video_points_file
+    from vidcorr.runs.inputs import expand_inputs
 
     explicit = parse_shard(shard) if shard is not None else None
     given = points is not None or points_file is not None or grid is not None or mask is not None

@@ -41,6 +41,7 @@ from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config, config_for
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.atomic import write_json
 from vidcorr.io.outputs import check_out_dir
+from vidcorr.io.points import PointLabels, check_labels, check_queries, single_label_queries
 from vidcorr.method.embeddings import Embeddings
 from vidcorr.runs.folder import RecordKind, RunProgress, Shard, read_setup, run_items
 from vidcorr.runs.inputs import assign_shards, batch_shard, expand_inputs, output_names
@@ -55,7 +56,8 @@ SETUP_KIND = "vidcorr-track-batch"
 
 PointsSpec = Any
 """Per-video queries: an (N, 3) array for every video, a function of a video's ``VideoInfo`` giving them, or a
-mapping video path -> (N, 3) array (a points file with a ``video`` column)."""
+mapping video path -> (N, 3) array or `PointLabels` (a points file with a ``video`` column:
+``vidcorr.io.points.read_video_points_file``; each point one label, for now)."""
 
 
 # --------------------------------------------------------------------------------------------- records
@@ -221,9 +223,10 @@ class BatchJob:
 
 
 def _video_queries(points: PointsSpec, video: Path, info: Any) -> np.ndarray:
-    if isinstance(points, Mapping):
-        return np.asarray(points[video], dtype=np.float64)
-    return np.asarray(points(info) if callable(points) else points, dtype=np.float64)
+    given = points[video] if isinstance(points, Mapping) else points(info) if callable(points) else points
+    if isinstance(given, PointLabels):
+        return single_label_queries(check_labels(given, info.num_frames, info.size))
+    return np.asarray(given, dtype=np.float64)
 
 
 def _check_video(path: Path, name: str, points: PointsSpec | None, start: int, end: int | None, stride: int,
@@ -231,7 +234,6 @@ def _check_video(path: Path, name: str, points: PointsSpec | None, start: int, e
     """Open `path` (header only), count its frames and check its queries; a problem is the video's error."""
     # torch, loaded only when this runs: the module stays importable without the model stack
     from vidcorr.io.video import open_video
-    from vidcorr.method.track import check_queries
 
     try:
         reader = open_video(path, fps=fps)

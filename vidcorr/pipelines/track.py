@@ -23,6 +23,7 @@ import numpy as np
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config, config_for
 from vidcorr.errors import InputError
 from vidcorr.io.outputs import OutputFolder
+from vidcorr.io.points import check_queries
 from vidcorr.io.reader import VideoInfo, VideoReader
 from vidcorr.io.render import render_video
 from vidcorr.io.tracks import Tracks
@@ -32,7 +33,7 @@ from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
 from vidcorr.method.locate import Location, locate
 from vidcorr.method.model import LDM
-from vidcorr.method.track import check_queries, fit_queries, track
+from vidcorr.method.track import fit_queries, track
 from vidcorr.web.visuals import (
     DEFAULT_KEY_FRAMES,
     KeyFrameMaps,
