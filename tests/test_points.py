@@ -31,6 +31,7 @@ from vidcorr.io.points import (
     video_labels,
 )
 from vidcorr.io.render import blend_heatmap
+from vidcorr.pipelines.batch import prepare_batch
 from vidcorr_cli.app import app
 
 runner = CliRunner()
@@ -386,3 +387,58 @@ def test_track_reads_the_header_not_the_column_order(clip, tmp_path):
                                  "--no-video", "--keyframes", "0", *TINY])
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "tracks.npz")["queries"], [[2, 60, 40]])
+
+
+# --------------------------------------------------------------------------------------- a batch's videos
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    paths = {}
+    for k, name in enumerate("abc"):
+        paths[name] = folder / f"{name}.avi"
+        write_lossless_video(paths[name], [random_image(48, 64, seed=10 * k + j) for j in range(4)], fps=10.0)
+    return paths
+
+
+def test_a_batchs_per_video_labels_are_checked_per_video(clips, tmp_path):
+    text = ("video,id,t,x,y\n"
+            "a.avi,nose,1,10.5,12.5\na.avi,tail,0,30.5,20.5\n"  # one label per point: tracked
+            "b.avi,nose,0,10,10\nb.avi,nose,3,12,12\n"  # two labels of one point: not yet
+            "c.avi,nose,0,10,10\nc.avi,tail,2,70,1\n")  # a label outside its frame
+    path = write(tmp_path, "points.csv", text)
+    videos = [clips[name] for name in "abc"]
+    points = points_for_videos(read_video_points_file(path), videos, base=clips["a"].parent)
+    job = prepare_batch([str(v) for v in videos], tmp_path / "out", points=points)
+    assert [v.error for v in job.videos] == [
+        None,
+        "labels on several frames need the joint fit, which this command does not run yet: point nose has 2 labels "
+        "(frames 0, 3)",
+        "point tail (70, 1) is outside the frame (64x48 pixels)",
+    ]
+    np.testing.assert_array_equal(job.videos[0].queries, [[1, 10.5, 12.5], [0, 30.5, 20.5]])
+
+
+def test_a_batch_refuses_a_bad_per_video_file_in_one_line_before_any_work(clips, tmp_path):
+    path = write(tmp_path, "points.csv", "video,id,t,x,y\na.avi,nose,1,10,12\nc.avi,,0,30,20\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["track", str(clips["a"]), str(clips["c"]), "--points-file", str(path), "-o",
+                                 str(out), *TINY])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: points file points.csv line 3 has no id, but other rows have one: give every row an id, or none"]
+    assert not out.exists()
+
+
+def test_a_batch_tracks_a_per_video_file_with_ids(clips, tmp_path):
+    path = write(tmp_path, "points.json", json.dumps([
+        {"video": "a.avi", "id": "nose", "t": 1, "x": 10.5, "y": 12.5},
+        {"video": "c", "id": "nose", "t": 2, "x": 40.5, "y": 30.5},
+        {"video": "a.avi", "id": "tail", "t": 0, "x": 30.5, "y": 20.5}]))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["track", str(clips["a"]), str(clips["c"]), "--points-file", str(path), "-o",
+                                 str(out), "--no-video", "--keyframes", "0", *TINY])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.load(out / "a" / "tracks.npz")["queries"], [[1, 10.5, 12.5], [0, 30.5, 20.5]])
+    np.testing.assert_array_equal(np.load(out / "c" / "tracks.npz")["queries"], [[2, 40.5, 30.5]])
