@@ -4,7 +4,8 @@ A point has one or more labels ``(t, x, y)``: a frame index and the point's posi
 own pixels (pixel centres at +0.5). Rows of a points file that share an ``id`` are labels of one point;
 without ids, one row is one point. `PointLabels` holds them.
 
-Files (one reader, `read_rows`, for all of them; `read_points_file` and `read_video_points_file` use it):
+Files (one parser for all of them, shared by `read_points_file`, `read_video_points_file` and
+`has_video_column`):
 
 - CSV. A first row with no number in it is a header: it names the columns ``id``, ``t``, ``x``, ``y`` and, in
   a batch's file, ``video``, in any order (names are matched ignoring case; other columns are ignored); ``x``
