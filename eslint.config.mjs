@@ -1,12 +1,12 @@
-// Lints the viewer's script (vidcorr/assets/*.js), a browser script with no modules and no build step.
-// Run: npx eslint vidcorr/assets (eslint 9 with @eslint/js and globals installed).
+// Lints the pages' scripts (vidcorr/web/assets/*.js), a browser script with no modules and no build step.
+// Run: npx eslint vidcorr/web/assets (eslint 9 with @eslint/js and globals installed).
 import js from "@eslint/js";
 import globals from "globals";
 
 export default [
   js.configs.recommended,
   {
-    files: ["vidcorr/assets/**/*.js"],
+    files: ["vidcorr/web/assets/**/*.js"],
     languageOptions: { ecmaVersion: 2022, sourceType: "script", globals: globals.browser },
   },
 ];

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
 from collections.abc import Callable
@@ -22,10 +20,14 @@ from rich.progress import (
 )
 
 from vidcorr.errors import VidcorrError
+from vidcorr.io.points import (
+    has_video_column,
+    read_points_file,
+    read_video_points_file,
+)
 
 from .common import ModelOptions, console, elapsed, err_console, format_seconds, warn_if_slow
 from .eval import _load as load_on_rank
-from .points import read_points_file
 
 if TYPE_CHECKING:
     from vidcorr.pipelines.options import TrackOptions
@@ -116,44 +118,6 @@ class BatchDisplay:
         return text
 
 
-def has_video_column(path: Path) -> bool:
-    """Whether a points file names a video per row (a ``video`` column or key), rather than t,x,y rows that
-    apply to every video."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return False  # read_points_file reports it
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            return False
-        if isinstance(data, dict) and "points" in data:
-            data = data["points"]
-        if isinstance(data, dict):
-            return True  # video -> rows
-        return isinstance(data, list) and any(isinstance(item, dict) and "video" in item for item in data)
-    rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]
-    if not rows:
-        return False
-    first = [c.strip().lower() for c in rows[0]]
-    if "video" in first:
-        return True
-    try:
-        float(first[0])
-    except ValueError:
-        return len(first) >= 3 and all(_number(c) for c in first[1:])
-    return False
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def batch_points(wanted: PointsArgs) -> Any:
     """The batch's points: a points file with a video column (video -> queries, resolved by the library),
     or the --points/--grid/--points-file queries applied to every video (a function of its info)."""
@@ -161,7 +125,7 @@ def batch_points(wanted: PointsArgs) -> Any:
     if points_file is not None and wanted.points is None and wanted.grid is None and has_video_column(points_file):
         return ("per-video", points_file)
     if points_file is not None:
-        read_points_file(points_file, columns=3)  # a bad file fails once, before any video
+        read_points_file(points_file)  # a bad file fails once, before any video
     return wanted.queries
 
 
@@ -170,7 +134,6 @@ def run_batch_command(inputs: list[str], wanted: PointsArgs, embeddings_file: Pa
     """Check the batch, load the model on this process's device, track, summarise; exit 1 if a video failed."""
     # The pipeline imports torch: loaded when a batch runs.
     from vidcorr.pipelines import batch
-    from vidcorr.runs.inputs import read_video_points_file
     from vidcorr.runs.shards import parse_shard, shard_from_env
 
     spec: Any = None

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from vidcorr.io.points import check_points, given_labels, image_points, video_queries
 from vidcorr.io.staging import check_output, staged_file
 
 from .common import (
@@ -23,7 +24,7 @@ from .common import (
     warn_if_slow,
     warn_skipped_steps,
 )
-from .points import FpsOpt, MaskIdOpt, MaskOpt, video_queries
+from .points import FpsOpt, MaskIdOpt, MaskOpt
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
@@ -52,17 +53,15 @@ def fit(
     import vidcorr
     from vidcorr.io.images import read_image
     from vidcorr.io.video import open_video
-    from vidcorr.method.geometry import check_points
-    from vidcorr.method.track import check_queries
 
     check_output(out, folder=False, overwrite=overwrite, overwrite_hint="--overwrite")
     cfg = options.config()
     if source.suffix.lower() in IMAGE_SUFFIXES:
         image = read_image(source)
         size = (image.shape[1], image.shape[0])
-        # An image is a one-frame video here: x,y rows (or t,x,y rows with t ignored).
-        xy = video_queries(points, points_file, grid, 0, 1, size, mask, mask_id)[:, 1:]
-        xy = check_points(xy, size, name=f"image {source.name}")
+        # An image is one frame: x,y rows (or t,x,y rows with t ignored), one label per point.
+        xy = check_points(image_points(given_labels(points, points_file, grid, 0, size, mask, mask_id)), size,
+                          name=f"image {source.name}")
         ldm = options.load()
         warn_if_slow(ldm, cfg, len(xy), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
@@ -70,8 +69,7 @@ def fit(
     else:
         reader = open_video(source, fps=fps)
         info = reader.info
-        queries = check_queries(video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size,
-                                              mask, mask_id), info.num_frames, info.size)
+        queries = video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size, mask, mask_id)
         ldm = options.load()
         warn_if_slow(ldm, cfg, len(queries), 0)
         with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:

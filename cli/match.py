@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from vidcorr.errors import InputError
+from vidcorr.io.points import image_points, parse_points, read_points_file
 
 from .common import (
     OUTPUT,
@@ -24,7 +25,6 @@ from .common import (
     warn_if_slow,
     warn_skipped_steps,
 )
-from .points import parse_points, read_points_file
 
 STAGE_LABELS = {"fit": "fitting embeddings (steps)", "locate": "locating on target (crops)"}
 
@@ -34,7 +34,7 @@ def read_query_points(points: str | None, points_file: Path | None) -> np.ndarra
     if points is not None and points_file is None:
         return parse_points(points)
     if points is None and points_file is not None:
-        return read_points_file(points_file)
+        return image_points(read_points_file(points_file))
     raise InputError("give the points with exactly one of --points 'x,y;x,y' or --points-file FILE")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import console, handle_errors, status
+from .common import OverwriteOpt, console, handle_errors, status
 from .view import DEFAULT_PORT, NoOpenOpt, PortOpt, ServeOpt, show_page
 
 
@@ -21,17 +21,20 @@ def pick(
     max_side: Annotated[int, typer.Option(
         "--max-side", help="Longest side of the embedded pictures in pixels (points stay in video pixels).")
                         ] = 960,
+    overwrite: OverwriteOpt = False,
     serve: ServeOpt = False,
     port: PortOpt = DEFAULT_PORT,
     no_open: NoOpenOpt = False,
 ) -> None:
     """Write a page showing frames of VIDEO with a slider: click to add points, drag to move them, right-click
-    or Delete to remove, Ctrl-Z to undo. It shows the `vidcorr track` command and saves points.json for
-    --points-file. It needs no server and no network."""
+    or Delete to remove, Ctrl-Z to undo; with a point selected, a click on another frame labels that point
+    there too. It shows the `vidcorr track` command and saves points.json for --points-file. It needs no
+    server and no network. An existing page is replaced only with --overwrite."""
     from vidcorr.web.pick import build_pick_page
 
     page = out if out is not None else Path(f"{video.stem}_pick.html")
     with status(f"reading up to {frames} frames of {video}"):
-        page = build_pick_page(video, page, frames=frames, max_side=max_side, video_arg=str(video))
+        page = build_pick_page(video, page, frames=frames, max_side=max_side, video_arg=str(video),
+                               overwrite=overwrite, overwrite_hint="--overwrite")
     console.print(f"wrote {page}", soft_wrap=True)
     show_page(page, page.resolve().parent, serve=serve, port=port, open_browser=not no_open)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD
 from vidcorr.errors import InputError
+from vidcorr.io.points import video_queries
 from vidcorr.io.reader import VideoInfo
 from vidcorr.pipelines.options import TrackOptions
 from vidcorr.validate import check_fraction, check_frame_index, refuse_options
@@ -34,7 +35,7 @@ from .common import (
     warn_if_slow,
     warn_skipped_steps,
 )
-from .points import FpsOpt, MaskIdOpt, MaskOpt, video_queries
+from .points import FpsOpt, MaskIdOpt, MaskOpt
 
 PRESET_TRACK_HELP = ("paper (5 restarts x 20 crops per frame and point), balanced (2 x 8) or fast (1 x 4); "
                      "default: paper, or the embeddings file's own settings with --embeddings.")

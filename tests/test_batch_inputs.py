@@ -1,9 +1,9 @@
-"""The batch's inputs: expansion, output names, shards balanced by frames, per-video points, local failures."""
+"""The batch's inputs: expansion, output names, shards balanced by frames, local failures (per-video points files:
+test_points.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 
@@ -131,67 +131,6 @@ def test_previous_names_are_kept_when_the_batch_grows():
         Path("/a/clip.mp4"): "a__clip", Path("/b/clip.mp4"): "b__clip"}
 
 
-# ------------------------------------------------------------------------------------------ points
-
-
-def test_points_file_csv_with_a_header_in_any_order(tmp_path):
-    path = tmp_path / "p.csv"
-    path.write_text("x,label,video,y,t\n10.5,eye,a.mp4,20.5,3\n1,nose,b,2,0\n30,ear,a.mp4,40,5\n")
-    points = bi.read_video_points_file(path)
-    assert list(points) == ["a.mp4", "b"]
-    assert points["a.mp4"].tolist() == [[3, 10.5, 20.5], [5, 30, 40]]
-    assert points["b"].tolist() == [[0, 1, 2]]
-
-
-def test_points_file_csv_without_a_header_and_without_t(tmp_path):
-    path = tmp_path / "p.csv"
-    path.write_text("a.mp4,2,10,20\n\na.mp4,11,21\n")
-    assert bi.read_video_points_file(path)["a.mp4"].tolist() == [[2, 10, 20], [0, 11, 21]]
-    path.write_text("video,x,y\nc,5,6\n")
-    assert bi.read_video_points_file(path)["c"].tolist() == [[0, 5, 6]]
-
-
-def test_points_file_json_rows_and_mapping(tmp_path):
-    path = tmp_path / "p.json"
-    path.write_text(json.dumps({"points": [{"video": "a", "t": 1, "x": 2, "y": 3}, {"video": "b", "x": 4, "y": 5}]}))
-    assert {k: v.tolist() for k, v in bi.read_video_points_file(path).items()} == {"a": [[1, 2, 3]], "b": [[0, 4, 5]]}
-    path.write_text(json.dumps({"a": [[1, 2, 3], [4, 5]], "b": [[0, 7, 8]]}))
-    assert {k: v.tolist() for k, v in bi.read_video_points_file(path).items()} == {
-        "a": [[1, 2, 3], [0, 4, 5]], "b": [[0, 7, 8]]}
-
-
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("p.csv", "video,t,x,y\na,1,zz,3\n", "points file p.csv line 2: ['1', 'zz', '3'] are not numbers"),
-    ("p.csv", "video,t,x,y\n,1,2,3\n", "points file p.csv line 2: no video"),
-    ("p.csv", "video,t,x\na,1,2\n", "points file p.csv has a header without the column 'y'"),
-    ("p.csv", "a,1,2,3,4\n", "points file p.csv line 1: expected t, x, y (or x, y), got 4 values"),
-    ("p.csv", "a,1,nan,3\n", "points file p.csv line 1: ['1', 'nan', '3'] are not finite numbers"),
-    ("p.csv", "\n\n", "points file p.csv has no points"),
-    ("p.json", "[1, 2]", "points file p.json entry 0: expected an object with video, t, x, y"),
-    ("p.json", "{\"a\": 3}", "points file p.json entry 'a': expected a list of [t, x, y] rows"),
-])
-def test_bad_points_files_are_one_line(tmp_path, name, text, message):
-    (tmp_path / name).write_text(text)
-    with pytest.raises(InputError) as err:
-        bi.read_video_points_file(tmp_path / name)
-    assert str(err.value) == message
-
-
-def test_points_are_matched_to_the_batch_by_path_name_or_stem(tmp_path):
-    videos = [tmp_path / "cam1" / "clip.mp4", tmp_path / "cam2" / "clip.mp4", tmp_path / "solo.avi",
-              tmp_path / "frames" / "seq"]
-    q = {k: np.array([[float(i), 1.0, 2.0]]) for i, k in enumerate(["cam1/clip.mp4", "cam2/clip.mp4", "solo", "seq"])}
-    matched = bi.points_for_videos(q, videos, base=tmp_path)
-    assert [matched[v][0, 0] for v in videos] == [0, 1, 2, 3]
-    with pytest.raises(InputError) as err:
-        bi.points_for_videos({"clip.mp4": q["solo"], "solo": q["solo"], "seq": q["seq"]}, videos, base=tmp_path)
-    assert str(err.value).startswith("points for video 'clip.mp4' match 2 videos of the batch (")
-    with pytest.raises(InputError) as err:
-        bi.points_for_videos({**q, "ghost.mp4": q["solo"]}, videos, base=tmp_path)
-    assert str(err.value) == "points for video 'ghost.mp4': no such video in the batch"
-    with pytest.raises(InputError) as err:
-        bi.points_for_videos({"solo": q["solo"]}, videos, base=tmp_path)
-    assert str(err.value) == f"the points file has no points for video {str(videos[0])!r} (and 2 more)"
 
 
 # ---------------------------------------------------------------------------------------- failures

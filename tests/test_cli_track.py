@@ -123,7 +123,7 @@ def _empty_video(path):
     (lambda clip, tmp: [str(clip), "--points", "1,1", "--ref-frame", "6"],
      "error: --ref-frame 6 is past the end of the video (frames 0..5)"),
     (lambda clip, tmp: [str(clip), "--points", "10,10;64.5,3"],
-     "error: query 1 (64.5, 3) is outside the frame (64x48 pixels)"),
+     "error: point 1 (64.5, 3) is outside the frame (64x48 pixels)"),
     (lambda clip, tmp: [str(clip), "--grid", "0"], "error: --grid must be at least 1, got 0"),
     (lambda clip, tmp: [str(clip), "--points", "1,1", "--heatmap", "3"], "error: --heatmap 3 is not a point id (0..0)"),
     (lambda clip, tmp: [str(clip), "--points", "1,1", "--end", "9"],

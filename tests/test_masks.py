@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 import vidcorr
 from vidcorr.errors import InputError
 from vidcorr.io.masks import grid_in_mask, grid_points, read_labels, read_mask
+from vidcorr.io.points import video_queries
 from vidcorr_cli.app import app
-from vidcorr_cli.points import video_queries
 
 runner = CliRunner()
 TINY = ["--model", "tiny", "--preset", "fast", "--steps", "1", "--image-size", "64", "--device", "cpu"]

@@ -24,11 +24,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vidcorr.errors import InputError
+from vidcorr.io.points import read_points_file
 from vidcorr.io.render import point_colors
 from vidcorr.web.pages import page_asset as asset
 from vidcorr.web.pick import build_pick_page, sample_frames
 from vidcorr_cli.app import app
-from vidcorr_cli.points import read_points_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_BLOCK = re.compile(r'<script type="application/json" id="vidcorr-data">(.*?)</script>', re.S)
@@ -198,6 +198,35 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(clip, tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.rglob("*")) == []
 
 
+def test_pick_refuses_to_replace_a_file_without_overwrite(clip, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    page = tmp_path / "mine.html"
+    page.write_text("my own page")
+    result = runner.invoke(app, ["pick", str(clip), "-o", str(page), "--no-open", "--frames", "2"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: output file '{page}' already exists; pass --overwrite to replace it"]
+    assert page.read_text() == "my own page"
+    # The default name too: nothing is replaced silently.
+    (tmp_path / "clip_pick.html").write_text("old")
+    result = runner.invoke(app, ["pick", str(clip), "--no-open", "--frames", "2"])
+    assert result.exit_code == 2 and (tmp_path / "clip_pick.html").read_text() == "old"
+    result = runner.invoke(app, ["pick", str(clip), "-o", str(page), "--no-open", "--frames", "2", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert [f["frame"] for f in page_data(page)["frames"]] == [0, 8]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip_pick.html", "mine.html"]
+
+
+def test_pick_never_writes_over_its_video(clip, tmp_path):
+    video = tmp_path / "copy.avi"
+    video.write_bytes(clip.read_bytes())
+    result = runner.invoke(app, ["pick", str(video), "-o", str(video), "--no-open", "--frames", "2", "--overwrite"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: output '{video}' is the input video; give another file name such as pick.html"]
+    assert video.read_bytes() == clip.read_bytes()
+
+
 # ----------------------------------------------------------------------------------------- points.json
 
 
@@ -206,11 +235,12 @@ def test_points_file_reads_the_pickers_points_json(tmp_path):
                 "points": [{"id": 0, "t": 0, "x": 12.5, "y": 30.25}, {"id": 1, "t": 4, "x": 300, "y": 0.5}]}
     path = tmp_path / "points.json"
     path.write_text(json.dumps(document))
-    np.testing.assert_array_equal(read_points_file(path, columns=3), [[0, 12.5, 30.25], [4, 300, 0.5]])
-    np.testing.assert_array_equal(read_points_file(path, columns=2), [[12.5, 30.25], [300, 0.5]])
+    labels = read_points_file(path)
+    assert labels.ids == ("0", "1") and labels.counts.tolist() == [1, 1]
+    np.testing.assert_array_equal(labels.queries, [[0, 12.5, 30.25], [4, 300, 0.5]])
     path.write_text(json.dumps({**document, "version": 2}))
     with pytest.raises(InputError, match=r"is vidcorr-points version 2; this vidcorr reads version 1"):
-        read_points_file(path, columns=3)
+        read_points_file(path)
 
 
 def test_track_refuses_a_picked_point_outside_the_video(clip, tmp_path):
@@ -220,7 +250,7 @@ def test_track_refuses_a_picked_point_outside_the_video(clip, tmp_path):
     result = runner.invoke(app, ["track", str(clip), "--points-file", str(path), "--model", "tiny", "--out",
                                  str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == ["error: query 0 (400, 10) is outside the frame (320x240 pixels)"]
+    assert result.stderr.strip().splitlines() == ["error: point 0 (400, 10) is outside the frame (320x240 pixels)"]
 
 
 # ------------------------------------------------------------------------------------------------- no torch

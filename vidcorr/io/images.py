@@ -30,6 +30,19 @@ def rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Validate an (H, W, 3) uint8 RGB image of at least 2 x 2 pixels; return it as a contiguous array.
+
+    `name` is the image as the message should call it ("frame", "source image")."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        shape = getattr(image, "shape", None)
+        dtype = getattr(image, "dtype", type(image).__name__)
+        raise InputError(f"{name} must be an HxWx3 uint8 RGB array, got shape {shape} dtype {dtype}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise InputError(f"{name} is too small: {image.shape[1]}x{image.shape[0]} pixels")
+    return np.ascontiguousarray(image)
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """(H, W, 3) uint8 RGB, EXIF orientation applied; InputError if missing or unreadable."""
     path = Path(path)

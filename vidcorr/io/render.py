@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from vidcorr.errors import InputError
+from vidcorr.io.images import check_image
 from vidcorr.io.reader import VideoReader
 from vidcorr.io.staging import verify_written_video
 from vidcorr.io.tracks import Tracks
@@ -80,13 +81,6 @@ def _color(rgb: np.ndarray | Sequence[int]) -> tuple[int, int, int]:
     return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
 
 
-def _check_image(name: str, image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise InputError(f"{name} must be an HxWx3 uint8 image; got shape {image.shape} and dtype {image.dtype}")
-    return image
-
-
 def draw_marker(
     image: np.ndarray, xy: Sequence[float], rgb: Sequence[int], radius: int, filled: bool = True
 ) -> None:
@@ -139,7 +133,7 @@ def blend_heatmap(
     Returns:
         uint8 (H, W, 3) RGB, a new array.
     """
-    frame = _check_image("frame", frame)
+    frame = check_image(frame, "frame")
     heat = np.nan_to_num(np.asarray(heat, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     if heat.ndim != 2 or heat.size == 0:
         raise InputError(f"heat map must be a non-empty (h, w) array; got shape {heat.shape}")
@@ -189,7 +183,7 @@ def draw_tracks(
     Returns:
         uint8 (H, W, 3) RGB, a new array.
     """
-    frame = _check_image("frame", frame)
+    frame = check_image(frame, "frame")
     h, w = frame.shape[:2]
     if tracks.size != (w, h):
         raise InputError(
@@ -399,7 +393,7 @@ def side_by_side(
     Returns:
         uint8 (max(H1, H2), W1 + W2, 3) RGB.
     """
-    src, trg = _check_image("source image", src), _check_image("target image", trg)
+    src, trg = check_image(src, "source image"), check_image(trg, "target image")
     src_pts = np.asarray(src_pts, dtype=np.float64)
     trg_pts = np.asarray(trg_pts, dtype=np.float64)
     if src_pts.ndim != 2 or src_pts.shape[1] != 2 or trg_pts.shape != src_pts.shape:

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidcorr.errors import InputError
+# The checks of images and points live in io (no torch); check_points is re-exported for method.fit.
+from vidcorr.io.images import check_image
+from vidcorr.io.points import check_points as check_points
 
 # The four anchors of the seed's first locate crops, as (x, y) in model space of side 512; they are
 # scaled with the model space (run_image_with_tokens_cropped's pixel_locs).
@@ -29,31 +31,6 @@ class CropWindow:
     x0: int
     y0: int
     size: int
-
-
-def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Validate an HxWx3 uint8 RGB image; return it as a contiguous array."""
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        shape = getattr(image, "shape", None)
-        dtype = getattr(image, "dtype", type(image).__name__)
-        raise InputError(f"{name} must be an HxWx3 uint8 RGB array, got shape {shape} dtype {dtype}")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise InputError(f"{name} is too small: {image.shape[1]}x{image.shape[0]} pixels")
-    return np.ascontiguousarray(image)
-
-
-def check_points(points_xy: np.ndarray | Sequence, size_wh: tuple[int, int], name: str = "image") -> np.ndarray:
-    """Validate points (N, 2) x, y inside a W x H image (0 <= x <= W, 0 <= y <= H); float64 copy."""
-    points = np.asarray(points_xy, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] == 0:
-        raise InputError(f"points must be a non-empty (N, 2) array of x, y, got shape {points.shape}")
-    if not np.all(np.isfinite(points)):
-        raise InputError("points must be finite numbers")
-    width, height = size_wh
-    for i, (x, y) in enumerate(points):
-        if not (0 <= x <= width and 0 <= y <= height):
-            raise InputError(f"point {i} ({x:g}, {y:g}) is outside the {name} ({width}x{height} pixels)")
-    return points
 
 
 def squash_points(points_xy: np.ndarray, size_wh: tuple[int, int], image_size: int) -> np.ndarray:

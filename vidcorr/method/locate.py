@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from vidcorr.config import Config
+from vidcorr.io.images import check_image
 from vidcorr.method import streams
 from vidcorr.method.attention import layer_maps, upsample
 from vidcorr.method.embeddings import Embeddings
@@ -30,7 +31,6 @@ from vidcorr.method.geometry import (
     CORNER_ANCHORS,
     CropWindow,
     argmax_point,
-    check_image,
     crop_resize,
     draw_window,
     squash_points,

@@ -25,6 +25,7 @@ import torch
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from vidcorr.errors import InputError
+from vidcorr.io.points import check_queries
 from vidcorr.io.reader import VideoReader
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
@@ -42,22 +43,6 @@ CONFIDENCE_RULE = ("attention probability of the point's token at the located pi
 
 FrameCallback = Callable[[int, np.ndarray, Location], None]
 """on_frame(frame_index, point indices (M,), Location of those points on that frame)."""
-
-
-def check_queries(queries: np.ndarray | Sequence, num_frames: int, size_wh: tuple[int, int]) -> np.ndarray:
-    """Validate (N, 3) t, x, y queries against a video; float64 copy."""
-    q = np.asarray(queries, dtype=np.float64)
-    if q.ndim != 2 or q.shape[1] != 3 or q.shape[0] == 0:
-        raise InputError(f"queries must be a non-empty (N, 3) array of t, x, y, got shape {q.shape}")
-    if not np.all(np.isfinite(q)):
-        raise InputError("queries must be finite numbers")
-    width, height = size_wh
-    for i, (t, x, y) in enumerate(q):
-        if t != int(t) or not 0 <= t < num_frames:
-            raise InputError(f"query {i} is on frame {t:g}, outside the video (frames 0..{num_frames - 1})")
-        if not (0 <= x <= width and 0 <= y <= height):
-            raise InputError(f"query {i} ({x:g}, {y:g}) is outside the frame ({width}x{height} pixels)")
-    return q
 
 
 def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = None,

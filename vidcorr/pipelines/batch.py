@@ -43,10 +43,12 @@ from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.atomic import write_json
 from vidcorr.io.names import BATCH_INDEX
 from vidcorr.io.outputs import check_out_dir
+from vidcorr.io.points import PointLabels, check_labels, check_queries, points_for_videos, single_label_queries
+from vidcorr.io.video import open_video
 from vidcorr.method.embeddings import Embeddings
 from vidcorr.pipelines.options import TrackOptions
 from vidcorr.runs.folder import RecordKind, RunProgress, check_setup, read_setup, run_items
-from vidcorr.runs.inputs import expand_inputs, output_names, points_for_videos
+from vidcorr.runs.inputs import expand_inputs, output_names
 from vidcorr.runs.outcome import DONE, FAILED, one_line, run_video
 from vidcorr.runs.shards import Shard, resolve_shard, shard_of
 
@@ -57,7 +59,8 @@ SETUP_KIND = "vidcorr-track-batch"
 
 PointsSpec = Any
 """Per-video queries: an (N, 3) array for every video, a function of a video's ``VideoInfo`` giving them, a
-mapping video path -> (N, 3) array, or :class:`PerVideoPoints` (a points file with a ``video`` column)."""
+mapping video path -> (N, 3) array or `PointLabels`, or :class:`PerVideoPoints` (a points file with a ``video``
+column: ``vidcorr.io.points.read_video_points_file``)."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,10 @@ class PerVideoPoints:
     """A points file's rows by the video they name, matched to the batch's videos once its inputs are expanded.
 
     Attributes:
-        points: video as the file names it -> (N, 3) t, x, y. base: the folder relative names resolve from.
+        points: video as the file names it -> its points. base: the folder relative names resolve from.
     """
 
-    points: Mapping[str, np.ndarray]
+    points: Mapping[str, Any]
     base: Path
 
 
@@ -255,17 +258,14 @@ class BatchJob:
 
 
 def _video_queries(points: PointsSpec, video: Path, info: Any) -> np.ndarray:
-    if isinstance(points, Mapping):
-        return np.asarray(points[video], dtype=np.float64)
-    return np.asarray(points(info) if callable(points) else points, dtype=np.float64)
+    given = points[video] if isinstance(points, Mapping) else points(info) if callable(points) else points
+    if isinstance(given, PointLabels):
+        return single_label_queries(check_labels(given, info.num_frames, info.size))
+    return np.asarray(given, dtype=np.float64)
 
 
 def _check_video(path: Path, name: str, points: PointsSpec | None, options: TrackOptions) -> BatchVideo:
     """Open `path` (header only), count its frames and check its queries; a problem is the video's error."""
-    # torch, loaded only when this runs: the module stays importable without the model stack
-    from vidcorr.io.video import open_video
-    from vidcorr.method.track import check_queries
-
     try:
         reader = open_video(path, fps=options.fps)
     except VidcorrError as exc:

@@ -27,12 +27,12 @@ from vidcorr.io.atomic import atomic_path, write_json
 from vidcorr.io.images import read_image, write_image
 from vidcorr.io.names import MATCHES_CSV, MATCHES_IMAGE, MATCHES_JSON, VIEW_INDEX, VIS_DIR
 from vidcorr.io.outputs import OutputFolder
+from vidcorr.io.points import check_points
 from vidcorr.io.render import side_by_side
 from vidcorr.io.staging import check_output, staged_file
 from vidcorr.method.correspond import correspond
 from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
-from vidcorr.method.geometry import check_points
 from vidcorr.method.locate import Location
 from vidcorr.method.model import LDM
 from vidcorr.method.plan import prepare

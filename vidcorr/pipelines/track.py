@@ -24,6 +24,7 @@ from vidcorr.config import Config, config_for
 from vidcorr.errors import InputError
 from vidcorr.io.names import ANNOTATED_VIDEO, EMBEDDINGS
 from vidcorr.io.outputs import OutputFolder
+from vidcorr.io.points import check_queries
 from vidcorr.io.reader import KeptFrames, VideoInfo, VideoReader
 from vidcorr.io.render import render_video
 from vidcorr.io.tracks import Tracks
@@ -33,7 +34,7 @@ from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
 from vidcorr.method.locate import Location, locate
 from vidcorr.method.model import LDM
-from vidcorr.method.track import check_queries, fit_queries, track
+from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.options import TrackOptions
 from vidcorr.web.visuals import (
     KeyFrameMaps,

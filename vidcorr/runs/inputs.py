@@ -1,29 +1,23 @@
-"""The inputs of a batch of videos: which videos, their output folder names, their shards, their points.
+"""The inputs of a batch of videos: which videos, and their output folder names.
 
 Pure functions (no model, no torch), each with one-line InputErrors:
 
 - `expand_inputs`: paths, folders, shell globs and ``--list`` files -> the batch's videos, in order.
 - `output_names`: a stable, file-system-safe folder name per video; collisions resolved deterministically.
-- `assign_shards` / `shard_videos`: videos split over n shards balanced by frame count; `batch_shard`
-  reads ``--shard i/n`` and the launcher's environment (torchrun, srun, SLURM arrays).
-- `read_video_points_file` / `points_for_videos`: per-video queries from a points file with a ``video``
-  column.
+
+Which process takes which videos is ``vidcorr.runs.shards``' (weighted by frame count).
+
+A batch's per-video points files are read where every points file is: ``vidcorr.io.points``.
 """
 
 from __future__ import annotations
 
-import csv
 import glob
 import hashlib
-import json
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from vidcorr.errors import InputError
 from vidcorr.io.frames import FRAME_SUFFIXES, natural_key
@@ -196,134 +190,3 @@ def output_names(videos: Sequence[Path], previous: Mapping[str, str] | None = No
         names[video] = name
         taken.add(name.casefold())
     return {video: names[video] for video in videos}
-
-
-# ---------------------------------------------------------------------------------------- points files
-
-
-def read_video_points_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Per-video queries: video (as written in the file) -> float64 (N, 3) t, x, y, rows in file order.
-
-    CSV: a header naming the columns ``video``, ``x``, ``y`` and optionally ``t`` (any order, other columns
-    ignored), or no header and rows ``video,t,x,y`` (or ``video,x,y``: frame 0). JSON: a list of objects
-    with ``video``, ``x``, ``y`` and optionally ``t`` (or ``{"points": [...]}``), or an object mapping each
-    video to a list of ``[t, x, y]`` / ``[x, y]`` rows. Missing t means frame 0, as in a plain points file.
-
-    Raises:
-        InputError: a missing or unreadable file, a row without a video or with values that are not finite
-            numbers (named by line or entry), or no points at all.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"points file {str(path)!r} does not exist")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read points file {str(path)!r}: {exc}") from None
-    where = f"points file {path.name}"
-    rows = _json_rows(text, path, where) if path.suffix.lower() == ".json" else _csv_rows(text, where)
-    by_video: dict[str, list[list[float]]] = {}
-    for label, video, values in rows:
-        if not isinstance(video, str) or not video.strip():
-            raise InputError(f"{where} {label}: no video")
-        if len(values) == 2:
-            values = [0, *values]
-        if len(values) != 3:
-            raise InputError(f"{where} {label}: expected t, x, y (or x, y), got {len(values)} values")
-        try:
-            numbers = [float(v) for v in values]
-        except (TypeError, ValueError):
-            raise InputError(f"{where} {label}: {values!r} are not numbers") from None
-        if not all(math.isfinite(v) for v in numbers):
-            raise InputError(f"{where} {label}: {values!r} are not finite numbers")
-        by_video.setdefault(video.strip(), []).append(numbers)
-    if not by_video:
-        raise InputError(f"{where} has no points")
-    return {video: np.array(points, dtype=np.float64) for video, points in by_video.items()}
-
-
-def _csv_rows(text: str, where: str) -> list[tuple[str, Any, list[Any]]]:
-    lines = [(n, row) for n, row in enumerate(csv.reader(text.splitlines()), 1) if row and any(c.strip() for c in row)]
-    if not lines:
-        return []
-    header = [c.strip().lower() for c in lines[0][1]]
-    if "video" in header:
-        missing = [c for c in ("x", "y") if c not in header]
-        if missing:
-            raise InputError(f"{where} has a header without the column {missing[0]!r}")
-        columns = [header.index(c) for c in (("t", "x", "y") if "t" in header else ("x", "y"))]
-        vid = header.index("video")
-        out = []
-        for n, row in lines[1:]:
-            if len(row) < len(header):
-                raise InputError(f"{where} line {n}: {len(row)} values for {len(header)} columns")
-            out.append((f"line {n}", row[vid], [row[c].strip() for c in columns]))
-        return out
-    return [(f"line {n}", row[0], [c.strip() for c in row[1:]]) for n, row in lines]
-
-
-def _json_rows(text: str, path: Path, where: str) -> list[tuple[str, Any, list[Any]]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"points file {str(path)!r} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    if isinstance(data, dict) and "points" in data:
-        data = data["points"]
-    if isinstance(data, dict):
-        out = []
-        for video, points in data.items():
-            if not isinstance(points, list):
-                raise InputError(f"{where} entry {video!r}: expected a list of [t, x, y] rows")
-            for k, point in enumerate(points):
-                out.append((f"entry {video!r} row {k}", video, point if isinstance(point, list) else [point]))
-        return out
-    if not isinstance(data, list):
-        raise InputError(f"{where} must hold a list of points or an object of video -> points")
-    out = []
-    for k, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise InputError(f"{where} entry {k}: expected an object with video, t, x, y")
-        keys = ("t", "x", "y") if "t" in item else ("x", "y")
-        out.append((f"entry {k}", item.get("video"), [item.get(key) for key in keys]))
-    return out
-
-
-def points_for_videos(points: Mapping[str, np.ndarray], videos: Sequence[Path],
-                      base: str | os.PathLike | None = None) -> dict[Path, np.ndarray]:
-    """Match a points file's videos to the batch's: each video of the batch -> its (N, 3) queries.
-
-    An entry names a video by its path (relative to `base`, the points file's folder, or absolute), by
-    its file name, or by its stem (a frame folder's name), whichever is unambiguous in the batch.
-
-    Raises:
-        InputError: an entry that names no video of the batch, or several; a video of the batch with no
-            points.
-    """
-    base_path = Path(base) if base is not None else Path.cwd()
-    by_path = {os.path.normcase(os.path.abspath(v)): v for v in videos}
-    by_name: dict[str, list[Path]] = {}
-    for video in videos:
-        for key in {video.name, video.stem}:
-            by_name.setdefault(key, []).append(video)
-    matched: dict[Path, np.ndarray] = {}
-    for entry, queries in points.items():
-        as_path = Path(entry).expanduser()
-        full = os.path.normcase(os.path.abspath(as_path if as_path.is_absolute() else base_path / as_path))
-        if full in by_path:
-            video = by_path[full]
-        else:
-            candidates = by_name.get(entry, [])
-            if len(candidates) > 1:
-                raise InputError(f"points for video {entry!r} match {len(candidates)} videos of the batch "
-                                 f"({', '.join(str(c) for c in candidates[:2])}, ...): name it by its path")
-            if not candidates:
-                raise InputError(f"points for video {entry!r}: no such video in the batch")
-            video = candidates[0]
-        if video in matched:
-            raise InputError(f"points for video {entry!r}: {str(video)!r} already has points under another name")
-        matched[video] = queries
-    missing = [v for v in videos if v not in matched]
-    if missing:
-        raise InputError(f"the points file has no points for video {str(missing[0])!r}"
-                         + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    return {video: matched[video] for video in videos}

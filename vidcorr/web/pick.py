@@ -4,17 +4,22 @@
 network: frames sampled evenly from the video are embedded as JPEG ``data:`` URIs, and the page's
 HTML, CSS and JavaScript come from the package data files ``vidcorr/assets/pick.{html,css,js}``.
 
-On the page a click adds a point on the frame shown, a point can be dragged, Delete (or Backspace) and
-a right-click remove one, and Ctrl-Z (or the Undo button) undoes the last change. Point ``i`` is
-numbered ``i`` and drawn in ``point_colors(...)[i]``, the colour `vidcorr.render` gives track ``i``, so
-the picked points look as the annotated video will. The page shows the ``vidcorr track`` command for
-the points and saves them as ``points.json``:
+On the page a click adds a point on the frame shown; with a point selected, a click on a frame where that
+point has no label yet adds a label to it (one point labelled on several frames: same id, same colour);
+Escape or "New point" clears the selection, so that the next click starts a new point. A label can be
+dragged; Delete (or Backspace) and a right-click remove the label on the frame shown (a point goes with its
+last label), the table's x a label on any frame, and Ctrl-Z (or the Undo button) undoes the last change.
+Points labelled only on other frames show faintly ("ghosts", at their label nearest in time) on the frame in
+view. Point ``i`` is numbered ``i`` and drawn in ``point_colors(...)[i]``, the colour `vidcorr.render` gives
+track ``i``, so the picked points look as the annotated video will. The page shows the ``vidcorr track``
+command for the points and saves them as ``points.json``:
 
 ``{"format": "vidcorr-points", "version": 1, "video": "<as given>", "size": [W, H], "num_frames": T,
 "points": [{"id": i, "t": frame, "x": x, "y": y}, ...]}``
 
-with x, y in the video's own pixels, pixel centres at +0.5 (a click on the centre of the top-left pixel
-gives (0.5, 0.5)), which ``vidcorr track --points-file`` reads (`cli.points.read_points_file`).
+one entry per label (a point labelled on K frames has K entries with its id, sorted by frame), with x, y in
+the video's own pixels, pixel centres at +0.5 (a click on the centre of the top-left pixel gives (0.5,
+0.5)), which ``vidcorr track --points-file`` reads (`vidcorr.io.points.read_points_file`).
 
 The data reach the page only inside a ``<script type="application/json">`` block with ``<``, ``>`` and
 ``&`` escaped; the script builds every node from data with ``textContent``, and a
@@ -36,13 +41,13 @@ from PIL import Image
 
 from vidcorr.errors import InputError
 from vidcorr.io.atomic import atomic_path
+from vidcorr.io.points import POINTS_FORMAT, POINTS_VERSION
 from vidcorr.io.reader import VideoReader
 from vidcorr.io.render import point_colors
+from vidcorr.io.staging import check_output
 from vidcorr.io.video import open_video
 from vidcorr.web.pages import embed_json, fill_page
 
-POINTS_FORMAT = "vidcorr-points"
-POINTS_VERSION = 1
 DEFAULT_FRAMES = 50
 DEFAULT_MAX_SIDE = 960
 MAX_FRAMES = 500
@@ -126,17 +131,25 @@ def pick_data(video: str | os.PathLike | VideoReader, *, frames: int = DEFAULT_F
 
 def build_pick_page(video: str | os.PathLike | VideoReader, page: str | os.PathLike, *,
                     frames: int = DEFAULT_FRAMES, max_side: int = DEFAULT_MAX_SIDE, video_arg: str | None = None,
-                    progress: FrameProgress | None = None) -> Path:
+                    progress: FrameProgress | None = None, overwrite: bool = False,
+                    overwrite_hint: str = "overwrite=True") -> Path:
     """Write the picker page for `video` to `page` (atomically; see the module docstring). Returns its path.
 
+    An existing `page` is replaced only with `overwrite` (`overwrite_hint`: how the caller's user asks for it,
+    for the refusal's message), and never when it is the video itself.
+
     Raises:
-        InputError: as `pick_data`, or `page` is a folder or its folder does not exist.
+        InputError: as `pick_data`, or `page` is a folder, its folder does not exist, or it is the video.
+        OutputExistsError: `page` exists and `overwrite` is False.
     """
     page = Path(page)
     if page.is_dir():
         raise InputError(f"output {str(page)!r} is a folder; give a file name such as pick.html")
     if not page.parent.is_dir():
         raise InputError(f"output folder {str(page.parent)!r} does not exist")
+    if not isinstance(video, VideoReader) and page.exists() and page.resolve() == Path(video).resolve():
+        raise InputError(f"output {str(page)!r} is the input video; give another file name such as pick.html")
+    check_output(page, folder=False, overwrite=overwrite, overwrite_hint=overwrite_hint)
     html = pick_html(pick_data(video, frames=frames, max_side=max_side, video_arg=video_arg, progress=progress))
     with atomic_path(page) as tmp:
         tmp.write_text(html, encoding="utf-8")
@@ -150,6 +163,6 @@ def pick_html(data: dict[str, Any]) -> str:
 
 
 __all__ = [
-    "DEFAULT_FRAMES", "DEFAULT_MAX_SIDE", "MAX_FRAMES", "POINTS_FORMAT", "POINTS_VERSION", "build_pick_page",
-    "embed_json", "jpeg_data_uri", "palette_hex", "pick_data", "pick_html", "sample_frames",
+    "DEFAULT_FRAMES", "DEFAULT_MAX_SIDE", "MAX_FRAMES", "build_pick_page", "embed_json", "jpeg_data_uri",
+    "palette_hex", "pick_data", "pick_html", "sample_frames",
 ]

@@ -1,7 +1,7 @@
 (function () {
   "use strict";
-  // vidcorr pick: click query points on sampled frames; the page's data is the JSON block written by
-  // vidcorr.pick. Coordinates are the video's own pixels, pixel centres at +0.5: the overlay's viewBox is
+  // vidcorr pick: click query points on sampled frames, a point on one frame or several (its labels); the
+  // page's data is the JSON block written by vidcorr.web.pick. Coordinates are the video's own pixels, pixel centres at +0.5: the overlay's viewBox is
   // "0 0 W H" over the picture, so a pointer at fraction f of the picture's width is at x = f * W.
   const DATA = JSON.parse(document.getElementById("vidcorr-data").textContent);
   const W = DATA.size[0];
@@ -17,15 +17,30 @@
   const slider = byId("slider");
 
   let current = 0; // index into FRAMES
-  let points = []; // [{t, x, y}], in id order
+  // Point i (id i) has labels [{t, x, y}] on distinct frames, sorted by t; a point with no label is removed.
+  let points = [];
   let history = []; // snapshots of `points` before each change, for undo
-  let selected = -1;
+  let selected = -1; // the selected point: a click on a frame where it has no label adds one there
   let drag = null; // {index, pointerId, before (snapshot or null when already recorded), moved}
 
-  const snapshot = () => points.map((p) => ({ t: p.t, x: p.x, y: p.y }));
+  const snapshot = () => points.map((p) => ({ labels: p.labels.map((l) => ({ t: l.t, x: l.x, y: l.y })) }));
   const colour = (i) => PALETTE[i % PALETTE.length];
   const round2 = (v) => Math.round(v * 100) / 100;
   const frameOf = () => FRAMES[current].frame;
+  const labelOn = (p, t) => p.labels.find((l) => l.t === t) || null;
+  const labelCount = () => points.reduce((n, p) => n + p.labels.length, 0);
+  const labelledFrames = () => new Set(points.flatMap((p) => p.labels.map((l) => l.t)));
+  const plural = (n, word) => n + " " + word + (n === 1 ? "" : "s");
+
+  // The label nearest in time to frame t (on a tie the earlier one), as the tracker anchors a frame.
+  function nearest(p, t) {
+    let best = null;
+    p.labels.forEach((l) => {
+      const d = Math.abs(l.t - t);
+      if (best === null || d < Math.abs(best.t - t) || (d === Math.abs(best.t - t) && l.t < best.t)) best = l;
+    });
+    return best;
+  }
 
   function record() {
     history.push(snapshot());
@@ -60,11 +75,22 @@
     render();
   }
 
-  function remove(index) {
-    if (index < 0 || index >= points.length) return;
+  function select(index) {
+    selected = index;
+    render();
+  }
+
+  // Remove point `index`'s label on frame t; the point goes with its last label (later ids close up).
+  function removeLabel(index, t) {
+    if (index < 0 || index >= points.length || !labelOn(points[index], t)) return;
     record();
-    points.splice(index, 1);
-    selected = points.length ? Math.min(index, points.length - 1) : -1;
+    const p = points[index];
+    p.labels = p.labels.filter((l) => l.t !== t);
+    if (!p.labels.length) {
+      points.splice(index, 1);
+      if (selected === index) selected = -1;
+      else if (selected > index) selected -= 1;
+    }
     render();
   }
 
@@ -72,11 +98,24 @@
     if (!history.length) return;
     points = history.pop();
     drag = null;
-    if (selected >= points.length) selected = points.length - 1;
+    if (selected >= points.length) selected = -1;
     render();
   }
 
   // ------------------------------------------------------------------------------------------ drawing
+
+  function svgNode(name, attributes) {
+    const node = document.createElementNS(SVG_NS, name);
+    Object.keys(attributes).forEach((key) => node.setAttribute(key, String(attributes[key])));
+    return node;
+  }
+
+  function idText(i, l, r, scale) {
+    const text = svgNode("text", { x: l.x + r * 1.3, y: l.y - r * 1.3, "font-size": 14 * scale,
+      "stroke-width": 3 * scale, fill: colour(i) });
+    text.textContent = String(i);
+    return text;
+  }
 
   function renderMarkers() {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
@@ -84,34 +123,25 @@
     const scale = box.width > 0 ? W / box.width : 1;
     const r = MARKER_SCREEN_RADIUS * scale;
     const t = frameOf();
+    // Ghosts first (underneath): points with labels on other frames only, at their label nearest in time.
     points.forEach((p, i) => {
-      if (p.t !== t) return;
-      const g = document.createElementNS(SVG_NS, "g");
-      g.setAttribute("class", "marker" + (i === selected ? " selected" : "") +
-        (drag && drag.index === i ? " dragging" : ""));
-      g.setAttribute("data-index", String(i));
-      const ring = document.createElementNS(SVG_NS, "circle");
-      ring.setAttribute("class", "ring");
-      ring.setAttribute("cx", String(p.x));
-      ring.setAttribute("cy", String(p.y));
-      ring.setAttribute("r", String(r * 1.6));
-      ring.setAttribute("stroke-width", String(2 * scale));
-      ring.setAttribute("fill", "transparent");
-      const dot = document.createElementNS(SVG_NS, "circle");
-      dot.setAttribute("class", "dot");
-      dot.setAttribute("cx", String(p.x));
-      dot.setAttribute("cy", String(p.y));
-      dot.setAttribute("r", String(r));
-      dot.setAttribute("fill", colour(i));
-      dot.setAttribute("stroke-width", String(1.5 * scale));
-      const label = document.createElementNS(SVG_NS, "text");
-      label.setAttribute("x", String(p.x + r * 1.3));
-      label.setAttribute("y", String(p.y - r * 1.3));
-      label.setAttribute("font-size", String(14 * scale));
-      label.setAttribute("stroke-width", String(3 * scale));
-      label.setAttribute("fill", colour(i));
-      label.textContent = String(i);
-      g.append(ring, dot, label);
+      if (labelOn(p, t) || !p.labels.length) return;
+      const l = nearest(p, t);
+      const g = svgNode("g", { class: "ghost" + (i === selected ? " selected" : ""), "data-index": i,
+        "data-frame": l.t });
+      g.append(svgNode("circle", { class: "hollow", cx: l.x, cy: l.y, r: r, stroke: colour(i),
+        "stroke-width": 2 * scale, fill: "none" }), idText(i, l, r, scale));
+      svg.appendChild(g);
+    });
+    points.forEach((p, i) => {
+      const l = labelOn(p, t);
+      if (!l) return;
+      const g = svgNode("g", { class: "marker" + (i === selected ? " selected" : "") +
+        (drag && drag.index === i ? " dragging" : ""), "data-index": i });
+      g.append(svgNode("circle", { class: "ring", cx: l.x, cy: l.y, r: r * 1.6, "stroke-width": 2 * scale,
+        fill: "transparent" }),
+      svgNode("circle", { class: "dot", cx: l.x, cy: l.y, r: r, fill: colour(i), "stroke-width": 1.5 * scale }),
+      idText(i, l, r, scale));
       svg.appendChild(g);
     });
   }
@@ -122,66 +152,88 @@
     return td;
   }
 
+  // One row per label, point by point, each point's labels by frame.
   function renderTable() {
     const body = byId("point-rows");
     while (body.firstChild) body.removeChild(body.firstChild);
     const t = frameOf();
     points.forEach((p, i) => {
-      const tr = document.createElement("tr");
-      tr.setAttribute("data-index", String(i));
-      tr.className = (p.t === t ? "current" : "") + (i === selected ? " selected" : "");
-      const id = document.createElement("td");
-      const swatch = document.createElement("span");
-      swatch.className = "swatch";
-      swatch.style.background = colour(i);
-      id.append(swatch, document.createTextNode(String(i)));
-      const del = document.createElement("button");
-      del.type = "button";
-      del.className = "remove";
-      del.title = "remove point " + i;
-      del.textContent = "\u00d7";
-      del.addEventListener("click", (event) => {
-        event.stopPropagation();
-        remove(i);
+      p.labels.forEach((l) => {
+        const tr = document.createElement("tr");
+        tr.setAttribute("data-index", String(i));
+        tr.setAttribute("data-frame", String(l.t));
+        tr.className = (l.t === t ? "current" : "") + (i === selected ? " selected" : "");
+        const id = document.createElement("td");
+        const swatch = document.createElement("span");
+        swatch.className = "swatch";
+        swatch.style.background = colour(i);
+        id.append(swatch, document.createTextNode(String(i)));
+        const del = document.createElement("button");
+        del.type = "button";
+        del.className = "remove";
+        del.title = "remove the label of point " + i + " on frame " + l.t;
+        del.textContent = "\u00d7";
+        del.addEventListener("click", (event) => {
+          event.stopPropagation();
+          removeLabel(i, l.t);
+        });
+        const last = document.createElement("td");
+        last.appendChild(del);
+        tr.append(id, cell(String(l.t)), cell(l.x.toFixed(2)), cell(l.y.toFixed(2)), last);
+        tr.addEventListener("click", () => {
+          selected = i;
+          const k = FRAMES.findIndex((f) => f.frame === l.t);
+          if (k >= 0) setFrame(k);
+          else render();
+        });
+        body.appendChild(tr);
       });
-      const last = document.createElement("td");
-      last.appendChild(del);
-      tr.append(id, cell(String(p.t)), cell(p.x.toFixed(2)), cell(p.y.toFixed(2)), last);
-      tr.addEventListener("click", () => {
-        selected = i;
-        const k = FRAMES.findIndex((f) => f.frame === p.t);
-        if (k >= 0) setFrame(k);
-        else render();
-      });
-      body.appendChild(tr);
     });
-    const frames = new Set(points.map((p) => p.t));
+    const labels = labelCount();
     byId("count").textContent = points.length
-      ? points.length + " point" + (points.length === 1 ? "" : "s") + " on " + frames.size + " frame" +
-        (frames.size === 1 ? "" : "s")
+      ? plural(points.length, "point") + ", " + plural(labels, "label") + " on " +
+        plural(labelledFrames().size, "frame")
       : "No points yet: click the frame.";
+    byId("mode").textContent = selected >= 0
+      ? "Point " + selected + " is selected: a click on a frame where it has no label labels it there. " +
+        "Esc or New point to start another."
+      : "A click adds a new point.";
   }
 
   function fileText() {
     const doc = {
       format: DATA.format, version: DATA.version, video: DATA.video, size: [W, H],
       num_frames: DATA.num_frames,
-      points: points.map((p, i) => ({ id: i, t: p.t, x: p.x, y: p.y })),
+      points: points.flatMap((p, i) => p.labels.map((l) => ({ id: i, t: l.t, x: l.x, y: l.y }))),
     };
     return JSON.stringify(doc, null, 1) + "\n";
   }
 
+  // A command as one unbreakable span per shell word, so that its box wraps between words only, never inside
+  // a path or the point list (browsers break after "/" and "-"); the box's text is the command's.
+  function showCommand(box, command) {
+    while (box.firstChild) box.removeChild(box.firstChild);
+    const words = command.match(/(?:[^\s'"]+|'[^']*'|"[^"]*")+/g) || [];
+    words.forEach((word, k) => {
+      if (k) box.appendChild(document.createTextNode(" "));
+      const span = document.createElement("span");
+      span.className = "word";
+      span.textContent = word;
+      box.appendChild(span);
+    });
+  }
+
   function renderCommands() {
     const base = "vidcorr track " + DATA.video_arg;
-    byId("command").textContent = points.length ? base + " --points-file points.json" : "(add points first)";
-    const frames = new Set(points.map((p) => p.t));
+    showCommand(byId("command"), points.length ? base + " --points-file points.json" : "(add points first)");
+    const frames = labelledFrames();
     const alt = byId("alt-block");
     alt.hidden = frames.size !== 1;
-    if (frames.size === 1) {
-      const list = points.map((p) => String(p.x) + "," + String(p.y)).join(";");
-      byId("command-points").textContent = base + ' --points "' + list + '" --ref-frame ' + points[0].t;
+    if (frames.size === 1) { // then every point has one label, on that frame
+      const list = points.map((p) => String(p.labels[0].x) + "," + String(p.labels[0].y)).join(";");
+      showCommand(byId("command-points"), base + ' --points "' + list + '" --ref-frame ' + points[0].labels[0].t);
     } else {
-      byId("command-points").textContent = "";
+      showCommand(byId("command-points"), "");
     }
     byId("json").textContent = fileText();
   }
@@ -196,6 +248,7 @@
     byId("undo").disabled = history.length === 0;
     byId("clear").disabled = points.length === 0;
     byId("save").disabled = points.length === 0;
+    byId("new-point").disabled = selected < 0;
   }
 
   // ------------------------------------------------------------------------------------------ input
@@ -203,14 +256,22 @@
   svg.addEventListener("pointerdown", (event) => {
     if (event.button !== 0) return;
     event.preventDefault();
+    const t = frameOf();
     let index = markerIndex(event);
     let before = snapshot();
     if (index < 0) {
       record(); // the add is one undo step, and a drag that follows it belongs to it
       before = null;
       const at = toVideo(event);
-      points.push({ t: frameOf(), x: at.x, y: at.y });
-      index = points.length - 1;
+      const label = { t: t, x: at.x, y: at.y };
+      if (selected >= 0 && !labelOn(points[selected], t)) { // another label of the selected point
+        index = selected;
+        points[index].labels.push(label);
+        points[index].labels.sort((a, b) => a.t - b.t);
+      } else {
+        points.push({ labels: [label] });
+        index = points.length - 1;
+      }
     }
     selected = index;
     drag = { index: index, pointerId: event.pointerId, before: before, moved: false };
@@ -221,8 +282,8 @@
   svg.addEventListener("pointermove", (event) => {
     if (!drag || event.pointerId !== drag.pointerId) return;
     const at = toVideo(event);
-    const p = points[drag.index];
-    if (p.x === at.x && p.y === at.y) return;
+    const p = labelOn(points[drag.index], frameOf());
+    if (!p || (p.x === at.x && p.y === at.y)) return;
     if (!drag.moved && drag.before) history.push(drag.before);
     drag.moved = true;
     p.x = at.x;
@@ -241,7 +302,7 @@
 
   svg.addEventListener("contextmenu", (event) => {
     event.preventDefault();
-    remove(markerIndex(event));
+    removeLabel(markerIndex(event), frameOf());
   });
 
   document.addEventListener("keydown", (event) => {
@@ -251,8 +312,10 @@
     } else if (event.key === "Delete" || event.key === "Backspace") {
       if (selected >= 0) {
         event.preventDefault();
-        remove(selected);
+        removeLabel(selected, frameOf());
       }
+    } else if (event.key === "Escape") {
+      select(-1);
     } else if ((event.key === "ArrowLeft" || event.key === "ArrowRight") && event.target !== slider) {
       event.preventDefault();
       setFrame(current + (event.key === "ArrowLeft" ? -1 : 1));
@@ -263,6 +326,7 @@
   byId("prev").addEventListener("click", () => setFrame(current - 1));
   byId("next").addEventListener("click", () => setFrame(current + 1));
   byId("undo").addEventListener("click", undo);
+  byId("new-point").addEventListener("click", () => select(-1));
   byId("clear").addEventListener("click", () => {
     if (!points.length) return;
     record();
