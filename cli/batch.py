@@ -21,6 +21,7 @@ from rich.progress import (
 
 from vidcorr.errors import VidcorrError
 from vidcorr.io.points import (
+    check_point_sources,
     has_video_column,
     read_points_file,
     read_video_points_file,
@@ -122,6 +123,8 @@ def batch_points(wanted: PointsArgs) -> Any:
     """The batch's points: a points file with a video column (video -> queries, resolved by the library),
     or the --points/--grid/--points-file queries applied to every video (a function of its info)."""
     points_file = wanted.points_file
+    # Checked once, before any work: otherwise each video would fail alike, after the model loads.
+    check_point_sources(wanted.points, points_file, wanted.grid, wanted.mask, wanted.mask_id)
     if points_file is not None and wanted.points is None and wanted.grid is None and has_video_column(points_file):
         return ("per-video", points_file)
     if points_file is not None:

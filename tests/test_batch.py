@@ -293,3 +293,18 @@ def test_one_plain_video_is_not_a_batch_but_folders_globs_and_batch_options_are(
     assert is_batch([video], None, "0/2", None, False)
     assert is_batch([video], None, None, 10, False)
     assert is_batch([video], None, None, None, True)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ([], "give the points with --points 'x,y;x,y', --grid N [--mask FILE] or --points-file FILE"),
+    (["--grid", "0"], "--grid must be at least 1, got 0"),
+    (["--points", "1,1", "--mask-id", "2"], "--mask-id needs --mask FILE"),
+])
+def test_a_batch_without_usable_points_fails_before_any_work_as_one_video_does(clips, tmp_path, extra, message):
+    out = tmp_path / "out"
+    videos = [str(clips["a"]), str(clips["c"])]
+    for inputs in (videos, videos[:1]):  # the batch, then the single video it must agree with
+        result = runner.invoke(app, ["track", *inputs, "-o", str(out), *extra, *TINY])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().splitlines() == [f"error: {message}"]  # before the model's warning
+        assert not out.exists()

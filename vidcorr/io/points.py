@@ -247,6 +247,26 @@ def parse_points(text: str, columns: int = 2, option: str = "--points") -> np.nd
     return points
 
 
+def check_point_sources(points: str | None, points_file: str | os.PathLike | None, grid: int | None,
+                        mask: str | os.PathLike | None = None, mask_id: int | None = None) -> None:
+    """The checks of a command's point options that need no video: exactly one source, the options each needs,
+    a grid of at least 1. A batch makes them once, before any work (then per video, `given_labels`).
+
+    Raises:
+        InputError: no source or two, an option without the one it needs, ``--grid`` below 1.
+    """
+    if mask_id is not None and mask is None:
+        raise InputError("--mask-id needs --mask FILE")
+    if mask is not None and grid is None:
+        raise InputError("--mask needs --grid N: the grid's points inside the mask are the queries")
+    if points_file is not None and (points is not None or grid is not None):
+        raise InputError("give --points-file FILE alone, not with --points or --grid")
+    if points_file is None and points is None and grid is None:
+        raise InputError("give the points with --points 'x,y;x,y', --grid N [--mask FILE] or --points-file FILE")
+    if grid is not None and grid < 1:
+        raise InputError(f"--grid must be at least 1, got {grid}")
+
+
 def given_labels(points: str | None, points_file: str | os.PathLike | None, grid: int | None, ref_frame: int,
                  size_wh: tuple[int, int], mask: str | os.PathLike | None = None, mask_id: int | None = None,
                  num_frames: int | None = None) -> PointLabels:
@@ -259,21 +279,12 @@ def given_labels(points: str | None, points_file: str | os.PathLike | None, grid
     Raises:
         InputError: no source or two, options that need another, a bad file, list, grid or mask.
     """
-    if mask_id is not None and mask is None:
-        raise InputError("--mask-id needs --mask FILE")
-    if mask is not None and grid is None:
-        raise InputError("--mask needs --grid N: the grid's points inside the mask are the queries")
-    if points_file is not None and (points is not None or grid is not None):
-        raise InputError("give --points-file FILE alone, not with --points or --grid")
-    if points_file is None and points is None and grid is None:
-        raise InputError("give the points with --points 'x,y;x,y', --grid N [--mask FILE] or --points-file FILE")
+    check_point_sources(points, points_file, grid, mask, mask_id)
     check_frame_index(ref_frame, "--ref-frame", num_frames)
     if points_file is not None:
         return read_points_file(points_file)
     parts = [parse_points(points)] if points is not None else []
     if grid is not None:
-        if grid < 1:
-            raise InputError(f"--grid must be at least 1, got {grid}")
         parts.append(masks.grid_points(grid, size_wh) if mask is None
                      else masks.grid_in_mask(grid, masks.read_mask(mask, size_wh, mask_id)))
     xy = np.concatenate(parts)
