@@ -102,20 +102,27 @@ def test_output_names_are_stems_made_safe():
     assert list(bi.output_names(videos).values()) == ["my_clip_1", "hidden", "s_q-2", "a.b"]
 
 
-def test_collisions_get_parent_names_then_a_hash_whatever_the_order():
+def test_collisions_get_parent_names_then_the_suffix_then_a_hash_whatever_the_order():
     videos = [Path("/data/cam1/clip.mp4"), Path("/data/cam2/clip.mp4"), Path("/data/cam2/Clip.avi"),
-              Path("/data/other.mp4"), Path("/x/run/cam1/clip.mp4")]
+              Path("/data/other.mp4"), Path("/x/run/cam1/clip.mp4"), Path("/p/a/x/y/z/take.mp4"),
+              Path("/p/b/x/y/z/take.mp4"), Path("/q/same.mp4"), Path("/q/Same.mp4")]
     names = bi.output_names(videos)
-    sha8 = hashlib.sha256(b"/data/cam2/Clip.avi").hexdigest()[:8]
-    sha8b = hashlib.sha256(b"/data/cam2/clip.mp4").hexdigest()[:8]
+    sha8 = hashlib.sha256(b"/q/Same.mp4").hexdigest()[:8]
+    sha8b = hashlib.sha256(b"/q/same.mp4").hexdigest()[:8]
     assert names == {
         # "clip" x4 (case-blind) -> parents: cam1__clip x2 -> two levels: data__cam1__clip, run__cam1__clip
         Path("/data/cam1/clip.mp4"): "data__cam1__clip",
         Path("/x/run/cam1/clip.mp4"): "run__cam1__clip",
-        # same folder, same stem up to case: parents never separate them -> the path's hash
-        Path("/data/cam2/clip.mp4"): f"clip-{sha8b}",
-        Path("/data/cam2/Clip.avi"): f"Clip-{sha8}",
+        # same folder, same stem up to case: parents never separate them -> their suffixes do
+        Path("/data/cam2/clip.mp4"): "clip-mp4",
+        Path("/data/cam2/Clip.avi"): "Clip-avi",
         Path("/data/other.mp4"): "other",
+        # the folders differ four levels up: their names, however deep, never a hash
+        Path("/p/a/x/y/z/take.mp4"): "a__x__y__z__take",
+        Path("/p/b/x/y/z/take.mp4"): "b__x__y__z__take",
+        # paths that differ in case alone: nothing readable separates them -> the path's hash
+        Path("/q/same.mp4"): f"same-{sha8b}",
+        Path("/q/Same.mp4"): f"Same-{sha8}",
     }
     assert bi.output_names(list(reversed(videos))) == names
 

@@ -27,10 +27,6 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpe
                   ".mts", ".m2ts", ".3gp", ".ogv")
 """Files of a folder taken as videos (other files in it are ignored)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
-MAX_PARENT_LEVELS = 2
-"""Parent folder names tried in front of a colliding name before a short hash is added."""
-
-
 def _natural_paths(paths: list[Path]) -> list[Path]:
     return sorted(paths, key=lambda p: natural_key(str(p)))
 
@@ -146,8 +142,12 @@ def expand_inputs(inputs: Sequence[str | os.PathLike], list_file: str | os.PathL
 # ----------------------------------------------------------------------------------------- output names
 
 
-def _candidate(video: Path, level: int) -> str:
+def _candidate(video: Path, level: int, suffix: bool = False) -> str:
+    """The video's stem (a frame folder's name) with `level` parent folder names in front (``cam1__clip``) and,
+    with `suffix`, its file suffix after it (``clip-mp4``), each part made safe (`safe_name`)."""
     stem = video.name if video.is_dir() else video.stem
+    if suffix and not video.is_dir() and video.suffix:
+        stem = f"{stem}-{video.suffix[1:]}"
     parents = [p.name for p in video.parents if p.name][:level]
     return "__".join(safe_name(part, "video") for part in [*reversed(parents), stem])
 
@@ -157,8 +157,10 @@ def output_names(videos: Sequence[Path], previous: Mapping[str, str] | None = No
 
     The name is the video's stem (a frame folder's name), sanitised (`safe_name`). Names that collide
     (case-blind, since some file systems are) get their parent folders' names in front, one level more
-    at a time up to MAX_PARENT_LEVELS (``cam1__clip``), and then the first 8 hex digits of the sha256 of
-    the video's path (``clip-1a2b3c4d``). The result depends on the set of videos, not their order.
+    at a time, as far up as the paths go (``cam1__clip``, ``data__cam1__clip``); videos of one folder that
+    share a stem then get their suffix (``clip-mp4``, ``clip-avi``); only videos whose paths differ in case
+    alone get the first 8 hex digits of the sha256 of the path (``clip-1a2b3c4d``). The result depends on
+    the set of videos, not their order.
     previous: an earlier run's mapping (path -> name); its videos keep their names, so that adding a
     video to a batch never renames a finished one.
     """
@@ -171,22 +173,24 @@ def output_names(videos: Sequence[Path], previous: Mapping[str, str] | None = No
             names[video] = old
             taken.add(old.casefold())
     remaining = [v for v in videos if v not in names]
-    for level in range(MAX_PARENT_LEVELS + 1):
+    depth = max((len(v.parents) for v in remaining), default=0)
+    tries = [(level, False) for level in range(depth + 1)] + [(0, True)]
+    for level, suffix in tries:
         groups: dict[str, list[Path]] = {}
         for video in remaining:
-            groups.setdefault(_candidate(video, level).casefold(), []).append(video)
+            groups.setdefault(_candidate(video, level, suffix).casefold(), []).append(video)
         for key, group in groups.items():
             if len(group) == 1 and key not in taken:
-                names[group[0]] = _candidate(group[0], level)
+                names[group[0]] = _candidate(group[0], level, suffix)
                 taken.add(key)
         remaining = [v for v in remaining if v not in names]
     for video in sorted(remaining, key=str):
         digest = hashlib.sha256(str(video).encode()).hexdigest()
         name = f"{_candidate(video, 0)}-{digest[:8]}"
-        suffix = 8
+        width = 8
         while name.casefold() in taken:  # only if two sha256 prefixes agree
-            suffix += 4
-            name = f"{_candidate(video, 0)}-{digest[:suffix]}"
+            width += 4
+            name = f"{_candidate(video, 0)}-{digest[:width]}"
         names[video] = name
         taken.add(name.casefold())
     return {video: names[video] for video in videos}
