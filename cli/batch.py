@@ -27,7 +27,7 @@ from vidcorr.io.points import (
     read_video_points_file,
 )
 
-from .common import ModelOptions, console, elapsed, err_console, format_seconds, warn_if_slow
+from .common import ModelOptions, console, elapsed, err_console, format_seconds, outputs_complete, warn_if_slow
 from .eval import _load as load_on_rank
 
 if TYPE_CHECKING:
@@ -165,6 +165,8 @@ def run_batch_command(inputs: list[str], wanted: PointsArgs, embeddings_file: Pa
             done = f"{last.done} of {last.total} videos are" if last is not None else "the finished videos are"
             raise Interrupted(f"interrupted; {done} saved in {job.out} (the one in progress has a checkpoint); run "
                               "the same command again to resume") from None
+    if outcome.ok:
+        outputs_complete()
     _summary(outcome, elapsed(began))
 
 

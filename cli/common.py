@@ -333,13 +333,28 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+_complete: list[bool] = [False]  # the running command's outputs are all in place (see outputs_complete)
+
+
+def outputs_complete() -> None:
+    """Called by a command once every output it writes is in place, whole: a Ctrl-C (or SIGTERM) from here on,
+    while it prints its summary, ends it with exit status 0 and a line saying the output is complete, since the
+    work was done (:func:`handle_errors`)."""
+    _complete[0] = True
+    pause_point("complete")  # test-only: tests/test_interrupts.py signals the command here
+
+
 def handle_errors(command: F) -> F:
-    """Map user errors to one line on stderr and a non-zero exit; VIDCORR_DEBUG=1 re-raises."""
+    """Map user errors to one line on stderr and a non-zero exit; VIDCORR_DEBUG=1 re-raises.
+
+    An interrupt exits 130 (SIGTERM: 143), saying whether a complete output was left, except after
+    :func:`outputs_complete`: then the work is done, and the command exits 0 saying so."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = os.environ.get("VIDCORR_DEBUG", "") not in ("", "0")
         already_published = len(published())
+        _complete[0] = False
         try:
             return command(*args, **kwargs)
         except VidcorrError as exc:
@@ -351,6 +366,12 @@ def handle_errors(command: F) -> F:
                 raise
             # Every output is staged (vidcorr.staging) and deleted on the way out, unless already in place.
             done = published()[already_published:]
+            if _complete[0]:
+                written = ", ".join(map(str, done)) or "every output"
+                verb = "are" if len(done) > 1 else "is"
+                err_console.print(f"interrupted after the run finished: {escape(written)} {verb} complete",
+                                  highlight=False, soft_wrap=True)
+                raise typer.Exit(0) from None
             message = (f"interrupted after {', '.join(map(str, done))} was written whole" if done
                        else "interrupted; no complete-looking output was left behind")
             raise fail(message, 143 if isinstance(exc, Terminated) else 130) from None

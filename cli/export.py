@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .common import OverwriteOpt, console, handle_errors
+from .common import OverwriteOpt, console, handle_errors, outputs_complete
 
 FORMAT_HELP = ("slp (SLEAP: labels as user instances, tracked frames as predictions), nwb (NWB, ndx-pose), "
                "dlc (DeepLabCut analysis CSV), dlc-project (DeepLabCut labelled data for training: "
@@ -49,4 +49,5 @@ def export(
     given = {"scorer": scorer, "video": video, "tracked_frames": frames, "min_confidence": min_confidence}
     written = export_tracks(tracks, fmt, out, names=node_names, overwrite=overwrite,
                             **{name: value for name, value in given.items() if value is not None})
+    outputs_complete()
     console.print(f"wrote {written}", soft_wrap=True)

@@ -21,6 +21,7 @@ from .common import (
     console,
     handle_errors,
     model_options,
+    outputs_complete,
     warn_if_slow,
     warn_skipped_steps,
 )
@@ -77,4 +78,5 @@ def fit(
     warn_skipped_steps(embeddings.total_skipped_steps, embeddings.num_points * cfg.restarts * cfg.num_steps)
     with staged_file(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
         embeddings.save(staged)
+    outputs_complete()
     console.print(f"{embeddings.num_points} points x {embeddings.num_restarts} restarts; wrote {out}")

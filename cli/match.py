@@ -22,6 +22,7 @@ from .common import (
     elapsed,
     handle_errors,
     model_options,
+    outputs_complete,
     warn_if_slow,
     warn_skipped_steps,
 )
@@ -72,6 +73,7 @@ def match(
     start = time.perf_counter()
     with StageProgress(STAGE_LABELS) as progress:
         result = run_match(ldm, job, progress=progress)
+    outputs_complete()
     emb = result.embeddings
     warn_skipped_steps(emb.total_skipped_steps, emb.num_points * job.cfg.restarts * job.cfg.num_steps)
 

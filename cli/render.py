@@ -9,7 +9,7 @@ import typer
 
 from vidcorr.io.staging import check_not_input, check_output, staged_file
 
-from .common import OverwriteOpt, console, err_console, handle_errors
+from .common import OverwriteOpt, console, err_console, handle_errors, outputs_complete
 from .points import FpsOpt
 
 
@@ -35,6 +35,7 @@ def render(
     reader = open_video(video, fps=fps if fps is not None or not video.is_dir() else tracks.fps)
     with staged_file(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
         rendered = render_video(reader, tracks, staged, trail=trail)
+    outputs_complete()
     if rendered.warning:
         err_console.print(f"[bold yellow]warning:[/] {rendered.warning}", soft_wrap=True)
     console.print(f"{rendered.num_frames} frames at {rendered.fps:g} fps ({rendered.codec}); wrote {out}")

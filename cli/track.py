@@ -32,6 +32,7 @@ from .common import (
     err_console,
     handle_errors,
     model_options,
+    outputs_complete,
     warn_if_slow,
     warn_skipped_steps,
 )
@@ -168,6 +169,7 @@ def _track_one(video: Path, wanted: PointsArgs, embeddings_file: Path | None, ou
     began = time.perf_counter()
     with StageProgress(STAGE_LABELS) as progress:
         result = run_track(ldm, job, progress=progress)
+    outputs_complete()
     if result.fitted:
         cfg = job.cfg
         warn_skipped_steps(result.embeddings.total_skipped_steps,

@@ -106,3 +106,20 @@ def test_sigkill_leaves_only_a_hidden_partial_folder_that_the_next_run_removes(c
                            timeout=300)
     assert again.returncode == 0, again.stderr
     assert _listing(work) == ["out"] and _listing(work / "out") == RUN_FILES
+
+
+@pytest.mark.parametrize(("signum", "batch"), [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                               (signal.SIGINT, True)])
+def test_a_signal_after_the_outputs_are_complete_exits_0_and_says_so(clip, tmp_path, signum, batch):
+    """Held where the command has put every output in place (before its summary): the work is done, so the
+    exit status is 0 and the one line says the output is complete, never an error."""
+    work = tmp_path / "work"
+    work.mkdir()
+    command = _track(clip, work / "out", *(["--batch"] if batch else []))
+    process = _run_until(command, "complete", tmp_path / "marker", cwd=tmp_path)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    written = work / "out" / "clip" if batch else work / "out"
+    assert stderr.strip().splitlines()[-1] == f"interrupted after the run finished: {written} is complete"
+    assert _listing(written) == RUN_FILES
