@@ -183,9 +183,10 @@ def _stage_bar(display: BatchDisplay) -> Callable[[str, int, int], None]:
 
 def _summary(outcome: Any, took: str) -> None:
     shard = f" (shard {outcome.shard[0]}/{outcome.shard[1]})" if outcome.shard[1] > 1 else ""
+    elsewhere = f", {len(outcome.elsewhere)} left to another process" if outcome.elsewhere else ""
     console.print(f"batch{shard}: {outcome.done} done, {outcome.skipped} skipped (done before), "
-                  f"{len(outcome.failed)} failed, of {outcome.total} videos, in {took}; index: {outcome.index_path}",
-                  highlight=False, soft_wrap=True)
+                  f"{len(outcome.failed)} failed{elsewhere}, of {outcome.total} videos, in {took}; index: "
+                  f"{outcome.index_path}", highlight=False, soft_wrap=True)
     if outcome.shard[1] > 1:
         console.print(f"batch.json lists every shard's videos as they finish; once all shards are done, re-run "
                       f"without --shard to check the whole batch into {outcome.out}", highlight=False, soft_wrap=True)

@@ -1,15 +1,18 @@
 """A tiny-model batch (`vidcorr.track_many`) as its own process, for the kill-and-resume tests (tests/test_batch.py).
 
     python tests/batch_child.py OUT VIDEO... [--progress FILE] [--sleep S] [--die-on-save I --die-how rename|half]
+                                             [--report]
 
 --progress: after each located frame, the count so far over the batch is written there (the test polls it to
 SIGKILL this process at a chosen frame). --die-on-save I: SIGKILL itself inside the I-th checkpoint save of the
-process (tests/resume_child.py's hooks).
+process (tests/resume_child.py's hooks). --report: print the outcome (videos done, failed, left to another
+process) as one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -44,6 +47,7 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--die-on-save", type=int)
     parser.add_argument("--die-how", choices=("rename", "half"))
+    parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
 
     import torch
@@ -62,7 +66,10 @@ def main() -> None:
             Path(args.progress).write_text(str(located["n"]))
         time.sleep(args.sleep)
 
-    run(vidcorr.LDM.tiny(seed=0), args.videos, args.out, on_located)
+    outcome = run(vidcorr.LDM.tiny(seed=0), args.videos, args.out, on_located)
+    if args.report:
+        print(json.dumps({"done": outcome.done, "skipped": outcome.skipped, "failed": outcome.failed,
+                          "elsewhere": outcome.elsewhere}))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ from typer.testing import CliRunner
 from vidcorr.io.atomic import partial_path
 from vidcorr.io.tracks import Tracks
 from vidcorr.method import checkpoint as resume
-from vidcorr.pipelines.batch import STAGING_DIR, VIDEO_RECORDS, checkpoint_path, read_records
+from vidcorr.pipelines.batch import STAGING_DIR, VIDEO_RECORDS, checkpoint_path, claim_path, read_records
 from vidcorr.runs.shards import assign_shards
 from vidcorr_cli.app import app
 from vidcorr_cli.track import is_batch
@@ -308,3 +309,54 @@ def test_a_batch_without_usable_points_fails_before_any_work_as_one_video_does(c
         assert result.exit_code == 2, result.output
         assert result.stderr.strip().splitlines() == [f"error: {message}"]  # before the model's warning
         assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------- claims
+
+
+def test_two_processes_on_one_out_track_each_video_once_with_one_record_each(clips, reference, tmp_path):
+    """The rule (README, batches): each process claims a video before working on it and leaves a claimed one to
+    its claimant. Both processes start together on the same --out, unsharded, slowed so that they overlap."""
+    out = tmp_path / "out"
+    children = [subprocess.Popen([sys.executable, str(CHILD), str(out), *(str(clips[n]) for n in NAMES), "--sleep",
+                                  "0.3", "--report"], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(2)]
+    reports = []
+    for child in children:
+        stdout, stderr = child.communicate(timeout=600)
+        assert child.returncode == 0, stderr
+        reports.append(json.loads(stdout.strip().splitlines()[-1]))
+    videos = sorted(str(clips[n]) for n in NAMES)
+    # Every video tracked by exactly one process: done here, or left to the other one.
+    assert sum(r["done"] for r in reports) == 3
+    assert all(r["done"] + len(r["elsewhere"]) == 3 and r["failed"] == [] for r in reports)
+    lines = [r.video for p in VIDEO_RECORDS.results_files(out) for r in VIDEO_RECORDS.read(p)]
+    assert sorted(lines) == videos  # exactly one record per video
+    assert {name: status for name, (status, *_) in _statuses(out).items()} == {f"{n}.avi": "done" for n in NAMES}
+    _assert_same_tracks(out, reference)
+    assert not (out / STAGING_DIR).exists()
+
+
+def test_a_dead_processs_claim_does_not_block_its_video(tiny, clips, reference, tmp_path):
+    out = tmp_path / "out"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    claim_file = claim_path(out, "b")
+    claim_file.parent.mkdir(parents=True)
+    claim_file.write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout), "started": None,
+                                      "token": "dead"}))
+    outcome = run(tiny, clips.values(), out)
+    assert (outcome.done, outcome.elsewhere) == (3, [])
+    _assert_same_tracks(out, reference)
+    assert not (out / STAGING_DIR).exists()
+
+
+def test_a_live_processs_claim_leaves_its_video_to_it(tiny, clips, tmp_path):
+    out = tmp_path / "out"
+    claim_file = claim_path(out, "b")
+    claim_file.parent.mkdir(parents=True)
+    claim_file.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": None,
+                                      "token": "alive"}))
+    outcome = run(tiny, clips.values(), out)
+    assert (outcome.done, outcome.elsewhere) == (2, [str(clips["b"])])
+    assert _statuses(out)["b.avi"][0] == "pending"
+    assert json.loads(claim_file.read_text())["token"] == "alive"  # untouched

@@ -9,6 +9,7 @@ folder::
     <out>/batch.json                              every video: status, frames, points, output folder
     <out>/<name>/                                 one video's outputs, as ``vidcorr track`` writes them
     <out>/.staging/<name>.checkpoint              a video in progress: its checkpoint
+    <out>/.staging/<name>.claim                   a video in progress: which process works on it
 
 It is a kind of run of ``vidcorr.runs`` (:data:`VIDEO_RECORDS`): identity, shards, durable records and resume
 are those of every run folder. Per video, in order: the video is tracked with a checkpoint in the staging
@@ -22,6 +23,12 @@ that video alone, so shards merged equal one run. A video that cannot be decoded
 it, is recorded as failed with its one-line reason and the batch goes on; a re-run retries failed videos
 and skips done ones. ``batch.json`` is rebuilt from every shard's records after each video (atomically),
 so once the last process finishes it describes the whole batch.
+
+Several processes may share one run folder, sharded or not: each claims a video before working on it
+(``vidcorr.runs.claims``: a file created exclusively, released once the video's record is written) and leaves
+a video claimed by another process, or recorded by one since it began, to that process. A claim whose process
+died on this host, or that was not refreshed for ``runs.claims.DEFAULT_STALE_S`` seconds, is taken over. So
+every video is tracked once and has one record, whichever processes run.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from vidcorr.io.points import PointLabels, check_labels, check_queries, points_f
 from vidcorr.io.video import open_video
 from vidcorr.method.embeddings import Embeddings
 from vidcorr.pipelines.options import TrackOptions
+from vidcorr.runs.claims import CLAIM_SUFFIX, Claim, claim
 from vidcorr.runs.folder import RecordKind, RunProgress, check_setup, read_setup, run_items
 from vidcorr.runs.inputs import expand_inputs, output_names
 from vidcorr.runs.outcome import DONE, FAILED, one_line, run_video
@@ -377,6 +385,7 @@ class BatchOutcome:
         shard: (index, count). total: videos of this shard. skipped: done before this run.
         done: tracked by this run. failed: (video, one-line reason) of this shard's failures in this run.
         records: this shard's records, in batch order.
+        elsewhere: videos of this shard that another process was tracking (or finished meanwhile), left to it.
     """
 
     out: Path
@@ -388,6 +397,7 @@ class BatchOutcome:
     done: int
     failed: list[tuple[str, str]]
     records: list[VideoRecord]
+    elsewhere: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -397,6 +407,11 @@ class BatchOutcome:
 def checkpoint_path(out: Path, name: str) -> Path:
     """The checkpoint file of the video named `name` in run folder `out`."""
     return out / STAGING_DIR / f"{name}.checkpoint"
+
+
+def claim_path(out: Path, name: str) -> Path:
+    """The claim file of the video named `name` in run folder `out` (``vidcorr.runs.claims``)."""
+    return out / STAGING_DIR / f"{name}{CLAIM_SUFFIX}"
 
 
 def write_index(job: BatchJob) -> Path:
@@ -492,7 +507,8 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
     finally:
         batch.close()
     return BatchOutcome(job.out, job.out / BATCH_INDEX, outcome.results_path, outcome.shard, outcome.total,
-                        outcome.resumed, outcome.evaluated - len(batch.failures), batch.failures, outcome.records)
+                        outcome.resumed, outcome.evaluated - len(batch.failures), batch.failures, outcome.records,
+                        [str(key) for key in outcome.elsewhere])
 
 
 @dataclass
@@ -506,6 +522,8 @@ class _BatchRun:
     embeddings_sha256: str | None
     failures: list[tuple[str, str]] = field(default_factory=list)
     latest: dict[str, VideoRecord] = field(default_factory=dict)
+    seen: dict[str, VideoRecord] = field(default_factory=dict)  # the records when this run began
+    claims: dict[str, Claim] = field(default_factory=dict)  # the video this process works on, claimed
     done: int = 0
     resumed: int = 0
     finished_frames: float = 0.0
@@ -523,6 +541,7 @@ class _BatchRun:
         from vidcorr.method.checkpoint import remove_checkpoint  # torch: see run_batch
 
         records = read_records(self.job.out)
+        self.seen = records
         for video in self.job.mine:
             record = records.get(video.key)
             if record is not None and record.status == DONE:
@@ -537,16 +556,30 @@ class _BatchRun:
                                     self.video_done, self.video_total, **extra))
 
     def on_stage(self, name: str, done: int, total: int) -> None:
+        for held in self.claims.values():
+            held.refresh()
         if self.stage is not None:
             self.stage(name, done, total)
         if name == "track":
             self.video_done, self.video_total = done, total
             self.emit()
 
-    def process(self, video: BatchVideo) -> VideoRecord:
-        """Track one video into its folder (or record why it cannot be): its completion record."""
-        record = self._record(video) if video.error is None else \
-            VideoRecord(video.key, video.name, FAILED, error=video.error)
+    def process(self, video: BatchVideo) -> VideoRecord | None:
+        """Track one video into its folder (or record why it cannot be): its completion record; None where another
+        process has claimed the video, or recorded it since this run began (it is left to that process)."""
+        held = claim(claim_path(self.job.out, video.name))
+        if held is None:
+            return None
+        if read_records(self.job.out).get(video.key) != self.seen.get(video.key):
+            held.release()
+            return None
+        self.claims[video.key] = held
+        try:
+            record = self._record(video) if video.error is None else \
+                VideoRecord(video.key, video.name, FAILED, error=video.error)
+        except BaseException:
+            self.claims.pop(video.key).release()
+            raise
         self.latest[video.key] = record
         return record
 
@@ -598,6 +631,7 @@ class _BatchRun:
             remove_checkpoint(checkpoint_path(self.job.out, record.name))
         else:
             self.failures.append((record.video, record.error or ""))
+        self.claims.pop(record.video).release()  # recorded: no process takes the video again
         self.finished_frames += frames_of.get(record.video, 0)
         self.video, self.video_done, self.video_total, self.video_tracked = None, 0, 0, 0
         write_index(self.job)

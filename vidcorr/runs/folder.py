@@ -364,6 +364,7 @@ class RunOutcome(Generic[R]):
         shard: (index, count) this process ran.
         total: items of this shard; resumed: finished before the run; evaluated: computed by this run.
         records: the records of this shard's items, in item order (resumed ones included).
+        elsewhere: keys of items `process` left to another process (it returned None), in order.
     """
 
     results_path: Path
@@ -372,6 +373,7 @@ class RunOutcome(Generic[R]):
     resumed: int
     evaluated: int
     records: list[R] = field(default_factory=list)
+    elsewhere: list[Hashable] = field(default_factory=list)
 
     @property
     def scores(self) -> list[R]:
@@ -391,7 +393,7 @@ def _kept(kind: RecordKind[R], out_dir: Path, redo: Callable[[R], bool]) -> dict
 
 def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, keys: Sequence[Hashable],
               read_items: Callable[[set[Hashable]], Iterable[T]], item_key: Callable[[T], Hashable],
-              process: Callable[[T], R], *, shard: tuple[int, int] = (0, 1),
+              process: Callable[[T], R | None], *, shard: tuple[int, int] = (0, 1),
               setup: Mapping[str, Any] | None = None, summary: RunningSummary[R] | None = None,
               progress: Callable[[RunProgress], None] | None = None, fsync: bool = True,
               name: Callable[[Hashable], str] = str, source: str = "the data", noun: str = "items",
@@ -406,7 +408,8 @@ def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, keys: Sequence[Ha
         read_items: called once, with the keys still to do, if any; yields the items (lazily, if it likes)
             in any order and may yield others, which are skipped. Reading stops once every pending item is done.
         item_key: an item -> its key.
-        process: an item -> its record (predict and score); its wall time is measured.
+        process: an item -> its record (predict and score); its wall time is measured. None: another process
+            has the item (a claim, see ``runs.claims``): no record is written and it is not waited for.
         shard: (index, count) of this process.
         setup: written to ``run.json``, or compared with the one there (see :func:`check_setup`).
         summary: fed every finished record of this shard, for `progress`.
@@ -451,6 +454,7 @@ def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, keys: Sequence[Ha
 
         report(None, None)
         todo = {key for key in mine if key not in records}
+        elsewhere: list[Hashable] = []
         for item in read_items(set(todo)) if todo else ():
             key = item_key(item)
             if key not in todo:
@@ -458,6 +462,12 @@ def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, keys: Sequence[Ha
             start = time.perf_counter()
             record = process(item)
             seconds = time.perf_counter() - start
+            if record is None:
+                elsewhere.append(key)
+                todo.discard(key)
+                if not todo:
+                    break
+                continue
             writer.write(record)
             records[key] = record
             if summary is not None:
@@ -469,4 +479,5 @@ def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, keys: Sequence[Ha
     if todo:
         raise DataError(f"{source}: {noun} {', '.join(sorted(name(k) for k in todo))} were listed but not read")
     ordered = [records[key] for key in mine if key in records]
-    return RunOutcome(path, (shard[0], shard[1]), len(mine), resumed, len(ordered) - resumed, ordered)
+    return RunOutcome(path, (shard[0], shard[1]), len(mine), resumed, len(ordered) - resumed, ordered,
+                      [key for key in mine if key in set(elsewhere)])
