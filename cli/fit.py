@@ -17,13 +17,13 @@ from .common import (
     OverwriteOpt,
     PointsOpt,
     RefFrameOpt,
-    StageProgress,
     console,
     handle_errors,
     model_options,
     warn_if_slow,
     warn_skipped_steps,
 )
+from .display import Display
 from .points import FpsOpt, MaskIdOpt, MaskOpt
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -64,7 +64,7 @@ def fit(
                           name=f"image {source.name}")
         ldm = options.load()
         warn_if_slow(ldm, cfg, len(xy), 0)
-        with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
+        with Display(stage_labels={"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit(ldm, image, xy, cfg, progress=progress)
     else:
         reader = open_video(source, fps=fps)
@@ -72,7 +72,7 @@ def fit(
         queries = video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size, mask, mask_id)
         ldm = options.load()
         warn_if_slow(ldm, cfg, len(queries), 0)
-        with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
+        with Display(stage_labels={"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)
     warn_skipped_steps(embeddings.total_skipped_steps, embeddings.num_points * cfg.restarts * cfg.num_steps)
     with staged_file(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:

@@ -428,7 +428,7 @@ def test_tiny_model_end_to_end_through_the_cli_with_report_picture_and_pages(jhm
     args = ["eval", "jhmdb", "--data-root", str(jhmdb_root), "--limit", "2", "--out", str(out), *TINY]
     result = cli.invoke(app, [*args, "--visualize"])
     assert result.exit_code == 0, result.output
-    assert "jhmdb split 1: 2/2 videos, clap/b_clap done in" in result.stdout
+    assert "jhmdb split 1: 2/2 videos; clap/b_clap done in" in result.stdout
     assert "66.4" in result.stdout and "HVC" in result.stdout  # the published rows, in a narrow terminal too
     lines = [json.loads(line) for line in (out / "jhmdb.jsonl").read_text().splitlines()]
     assert [(line["video"], line["num_frames"], line["labels"]) for line in lines] == [("clap/a_clap", 3, 1),

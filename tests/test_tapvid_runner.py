@@ -79,7 +79,7 @@ def test_davis_and_kinetics_end_to_end_with_the_tiny_model_shards_and_report(tmp
             "--out", str(out), *TINY]
     result = cli.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "tapvid davis first: 2/2 videos, camel done in" in result.stdout
+    assert "tapvid davis first: 2/2 videos; camel done in" in result.stdout
     assert "mean over 2 videos" in result.stdout and "TAPIR (reference, other" in result.stdout
     lines = _lines(out / "tapvid.jsonl")
     assert [(line["video"], line["num_queries"]) for line in lines] == [("bear", 2), ("camel", 2)]
@@ -101,7 +101,7 @@ def test_davis_and_kinetics_end_to_end_with_the_tiny_model_shards_and_report(tmp
 
     again = cli.invoke(app, args)  # every video is done: nothing is computed, nothing is appended
     assert again.exit_code == 0, again.output
-    assert "tapvid davis first: 2/2 videos, 2 resumed; mean so far AJ" in again.stdout
+    assert "tapvid davis first: 2/2 videos; 2 done before; mean so far AJ" in again.stdout
     assert "0 videos evaluated" in again.stdout and "2 resumed" in again.stdout
     assert len(_lines(out / "tapvid.jsonl")) == 2
 

@@ -47,7 +47,7 @@ from vidcorr.io.points import PointLabels, check_labels, check_queries, points_f
 from vidcorr.io.video import open_video
 from vidcorr.method.embeddings import Embeddings
 from vidcorr.pipelines.options import TrackOptions
-from vidcorr.runs.folder import RecordKind, RunProgress, check_setup, read_setup, run_items
+from vidcorr.runs.folder import Items, RecordKind, RunProgress, check_setup, read_setup, run_items
 from vidcorr.runs.inputs import expand_inputs, output_names
 from vidcorr.runs.outcome import DONE, FAILED, one_line, run_video
 from vidcorr.runs.shards import Shard, resolve_shard, shard_of
@@ -485,10 +485,10 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
                       None if job.embeddings is None else embeddings_digest(job.embeddings))
     batch.clean_finished()
     try:
-        outcome = run_items(VIDEO_RECORDS, job.out, [v.key for v in job.videos], lambda todo: iter(job.mine),
-                            lambda v: v.key, batch.process, shard=(job.shard.index, job.shard.count),
-                            progress=batch.after, fsync=fsync, name=str, source="the batch", noun="videos",
-                            mine=[v.key for v in job.mine], redo=lambda r: r.status == FAILED)
+        items = Items([v.key for v in job.videos], lambda todo: iter(job.mine), lambda v: v.key, source="the batch",
+                      noun="videos", mine=[v.key for v in job.mine])
+        outcome = run_items(VIDEO_RECORDS, job.out, items, batch.process, shard=(job.shard.index, job.shard.count),
+                            progress=batch.after, fsync=fsync, redo=lambda r: r.status == FAILED)
     finally:
         batch.close()
     return BatchOutcome(job.out, job.out / BATCH_INDEX, outcome.results_path, outcome.shard, outcome.total,

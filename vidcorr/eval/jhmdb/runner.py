@@ -53,7 +53,7 @@ from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
 from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.track import add_reference_maps
-from vidcorr.runs.folder import RunOutcome, RunProgress, run_items
+from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
 from vidcorr.web.visuals import DEFAULT_KEY_FRAMES, KeyFrameMaps, choose_key_frames, write_track_visuals
 
 JhmdbPredictor = Callable[[JhmdbVideo, tuple[int, ...]], JhmdbPrediction]
@@ -263,7 +263,9 @@ def run_jhmdb(
         return score
 
     keys = [(labels, name) for name in names]
-    return run_items(JHMDB_RECORDS, out_dir, keys, lambda todo: source.read({_video_name(k) for k in todo}, names),
-                     lambda video: (labels, video.name), process, shard=shard, setup=setup,
-                     summary=_RunningPCK(), progress=progress, fsync=fsync, name=_video_name,
-                     source=str(source.root), noun="videos")
+    if setup is not None:
+        check_setup(out_dir, setup)
+    items = Items(keys, lambda todo: source.read({_video_name(k) for k in todo}, names),
+                  lambda video: (labels, video.name), name=_video_name, source=str(source.root), noun="videos")
+    return run_items(JHMDB_RECORDS, out_dir, items, process, shard=shard, summary=_RunningPCK(), progress=progress,
+                     fsync=fsync)

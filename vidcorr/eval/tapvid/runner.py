@@ -63,7 +63,7 @@ from vidcorr.eval.tapvid.results import (
 )
 from vidcorr.method.fit import Progress
 from vidcorr.method.track import track
-from vidcorr.runs.folder import RunOutcome, RunProgress, run_items
+from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
 
 DATASET_FILES: dict[str, tuple[str, ...]] = {
     "davis": ("tapvid_davis.pkl", "tapvid_davis/tapvid_davis.pkl"),
@@ -304,6 +304,9 @@ def run_tapvid(
         return score
 
     keys = [(*group, name) for name in (source.names() if names is None else names)]
-    return run_items(TAPVID_RECORDS, out_dir, keys, lambda todo: source.read(), lambda video: (*group, video.name),
-                     process, shard=shard, setup=setup, summary=_RunningMeans(), progress=progress, fsync=fsync,
-                     name=_video_name, source=str(source.path), noun="videos")
+    if setup is not None:
+        check_setup(out_dir, setup)
+    items = Items(keys, lambda todo: source.read(), lambda video: (*group, video.name), name=_video_name,
+                  source=str(source.path), noun="videos")
+    return run_items(TAPVID_RECORDS, out_dir, items, process, shard=shard, summary=_RunningMeans(), progress=progress,
+                     fsync=fsync)
