@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
+from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, Config, config_for
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.staging import Terminated, published
 from vidcorr.progress import format_duration
@@ -88,7 +88,7 @@ class ModelOptions:
 
     def config(self) -> Config:
         """The preset with the options the user set applied."""
-        return build_config(self.preset or "paper", **self.overrides())
+        return config_for(self.preset, self.overrides())
 
     def load(self, device: Device | None = None) -> Any:
         """The model (see :func:`load_model`), on `device` instead of --device if given."""
@@ -173,13 +173,6 @@ def model_options(*, preset_default: str | None = "paper", preset_help: str | No
 
 OverwriteOpt = Annotated[bool, typer.Option(
     "--overwrite", help="Replace an existing output, whole, instead of refusing to run.", rich_help_panel=OUTPUT)]
-
-
-def build_config(preset: str, **overrides: Any) -> Config:
-    """The preset with only the options the user set applied (None means 'not set')."""
-    if preset not in PRESETS:
-        raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return Config.preset(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def precision(device_type: str, dtype: DType, autocast: Autocast, preset: str = "paper") -> tuple[Any, Any]:

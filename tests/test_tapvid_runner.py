@@ -27,8 +27,6 @@ from vidcorr.eval.tapvid.metrics import metric_names
 from vidcorr.eval.tapvid.results import (
     TAPVID_RECORDS,
     TapVidPrediction,
-    merge_video_results,
-    read_video_results,
     score_from_json,
     score_to_json,
 )
@@ -111,7 +109,7 @@ def test_davis_and_kinetics_end_to_end_with_the_tiny_model_shards_and_report(tmp
         shard = cli.invoke(app, [*args[:-len(TINY) - 2], "--out", str(sharded), "--shard", f"{index}/2", *TINY])
         assert shard.exit_code == 0, shard.output
         assert f"shard {index}/2 done" in shard.stdout
-    merged = merge_video_results(sorted(sharded.glob("tapvid-shard*.jsonl")))
+    merged = TAPVID_RECORDS.merge(sorted(sharded.glob("tapvid-shard*.jsonl")))
     assert [(s.video, s.predictions_sha256, s.metrics) for s in merged] == [
         (line["video"], line["predictions_sha256"], line["metrics"]) for line in lines]
 
@@ -279,8 +277,8 @@ def test_results_lines_round_trip_nan_and_a_torn_last_line(tmp_path: Path) -> No
     with TAPVID_RECORDS.writer(path, fsync=False) as writer:
         writer.write(score)
     path.write_text(path.read_text() + '{"v": 1, "benchmark": "tapvid", "vid')
-    assert [s.video for s in read_video_results(path)] == ["bear"]
-    assert tapvid_results.is_tapvid_results_file(path)
+    assert [s.video for s in TAPVID_RECORDS.read(path)] == ["bear"]
+    assert TAPVID_RECORDS.holds(path)
     with TAPVID_RECORDS.writer(path, fsync=False):
         pass
     assert path.read_text().count("\n") == 1 and path.read_text().endswith("}\n")
@@ -289,10 +287,10 @@ def test_results_lines_round_trip_nan_and_a_torn_last_line(tmp_path: Path) -> No
     other.write_text(json.dumps(score_to_json(tapvid_results.VideoScore(
         "davis", "bear", "first", False, metrics, 3, 2, 2, (32, 48), "cd" * 32))) + "\n")
     with pytest.raises(DataError, match="'bear' .* has different predictions in"):
-        merge_video_results([path, other])
+        TAPVID_RECORDS.merge([path, other])
     other.write_text("not json\n" + other.read_text())
     with pytest.raises(DataError, match=r"other.jsonl:1: not a TAP-Vid results line"):
-        read_video_results(other)
+        TAPVID_RECORDS.read(other)
     assert not report.build_report([path]).benchmarks
 
 

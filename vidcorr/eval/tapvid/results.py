@@ -205,9 +205,6 @@ TAPVID_RECORDS: RecordKind[VideoScore] = RecordKind(
 """TAP-Vid records: ``tapvid.jsonl`` / ``tapvid-shard<i>of<n>.jsonl``, keyed by (dataset, query mode, full_res,
 video)."""
 
-read_video_results = TAPVID_RECORDS.read
-merge_video_results = TAPVID_RECORDS.merge
-is_tapvid_results_file = TAPVID_RECORDS.holds
 
 
 def predictions_path(out_dir: str | os.PathLike, video: str) -> Path:
