@@ -20,17 +20,17 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from vidcorr.errors import InputError
+from vidcorr.io.points import PointLabels
 from vidcorr.io.reader import VideoReader
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
 from vidcorr.method import checkpoint as resume
 from vidcorr.method import streams
 from vidcorr.method.embeddings import Embeddings
-from vidcorr.method.fit import Progress, fit, precision_name
+from vidcorr.method.fit import Progress, fit_labels, precision_name
 from vidcorr.method.locate import Location, locate
 from vidcorr.method.model import LDM
 from vidcorr.method.plan import prepare
@@ -59,47 +59,66 @@ def check_queries(queries: np.ndarray | Sequence, num_frames: int, size_wh: tupl
     return q
 
 
-def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = None,
+def check_labels(labels: PointLabels | np.ndarray | Sequence, num_frames: int, size_wh: tuple[int, int]) -> PointLabels:
+    """Validate points' labels against a video: `PointLabels`, or (N, 3) t, x, y queries (one label per point,
+    checked by `check_queries`, ids "0".."N-1")."""
+    if not isinstance(labels, PointLabels):
+        return PointLabels.from_queries(check_queries(labels, num_frames, size_wh))
+    if labels.num_points == 0:
+        raise InputError("give at least one point to track")
+    width, height = size_wh
+    for point_id, rows in zip(labels.ids, labels.labels, strict=True):
+        if not np.all(np.isfinite(rows)):
+            raise InputError(f"point {point_id}: labels must be finite numbers")
+        for t, x, y in rows:
+            if t != int(t) or not 0 <= t < num_frames:
+                raise InputError(f"point {point_id} has a label on frame {t:g}, outside the video "
+                                 f"(frames 0..{num_frames - 1})")
+            if not (0 <= x <= width and 0 <= y <= height):
+                raise InputError(f"point {point_id}: label ({x:g}, {y:g}) on frame {int(t)} is outside the frame "
+                                 f"({width}x{height} pixels)")
+    return labels
+
+
+def fit_queries(ldm: LDM, video: Any, queries: PointLabels | np.ndarray, cfg: Config | None = None,
                 progress: Progress | None = None, point_ids: Sequence[int] | None = None) -> Embeddings:
-    """Fit an embedding per query (t, x, y) on its own frame; queries sharing a frame in one batch.
+    """Fit one embedding per point on every frame where it is labelled (`fit_labels`: the joint fit), all points
+    in one batch.
 
     Args:
         ldm: the model.
         video: a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames.
-        queries: (N, 3) float t, x, y in the video's pixels.
+        queries: the points' labels (`PointLabels`), or (N, 3) float t, x, y: one label per point.
         cfg: the hyper-parameters (default ``Config()``).
         progress: ``progress(stage, done, total)``.
-        point_ids: (N,) keys of the queries' random streams (default 0..N-1), as in `vidcorr.fit`.
+        point_ids: (N,) keys of the points' random streams (default 0..N-1), as in `vidcorr.fit`.
 
     Returns:
-        Embeddings (N, R, 77, D) in query order with `frames` (N,) set, and in `extra["ref_attention"]` the
-        attention each point's embedding gives its query point on its own frame (the confidence scale).
+        Embeddings (N, R, 77, D) in point order with `labels` (and `frames`, `points`: the first labels) set, and
+        the confidence scale in `extra`: ``label_ref_attention``, per point and label the attention the point's
+        embedding gives its label when located on the label's frame from there, and ``ref_attention``, per point
+        the mean over its labels (see `CONFIDENCE_RULE`).
     """
     cfg = prepare(ldm, cfg)
     reader = open_video(video)
     info = reader.info
-    q = check_queries(queries, info.num_frames, info.size)
-    frames = q[:, 0].astype(np.int64)
-    ids = streams.point_ids(point_ids, len(q))
-    parts: dict[int, tuple[np.ndarray, Embeddings, np.ndarray]] = {}
-    for t in np.unique(frames):
-        idx = np.flatnonzero(frames == t)
-        image = reader.get_frame(int(t))
-        emb = fit(ldm, image, q[idx, 1:], cfg, progress=progress, point_ids=[ids[i] for i in idx],
-                  frames=frames[idx])
-        # The reference scale of confidence: the query frame located from the query points.
-        ref = locate(ldm, image, emb, cfg, stream_key=int(t), point_ids=[ids[i] for i in idx],
-                     anchors_xy=q[idx, 1:])
-        parts[int(t)] = (idx, emb, ref.confidence)
-    order = np.concatenate([p[0] for p in parts.values()])
-    inverse = np.argsort(order)
-    tensors = torch.cat([p[1].tensors for p in parts.values()])[torch.from_numpy(inverse)]
-    ref_attention = np.concatenate([p[2] for p in parts.values()])[inverse]
-    skipped = np.concatenate([p[1].skipped_steps for p in parts.values()])[inverse]
-    return Embeddings(tensors, q[:, 1:].copy(), info.size, cfg, ldm.model_id, ldm.fingerprint(), frames.copy(),
-                      {"ref_attention": [float(a) for a in ref_attention], "video_size": list(info.size),
-                       "video_frames": int(info.num_frames)}, precision=next(iter(parts.values()))[1].precision,
-                      skipped_steps=skipped)
+    labels = check_labels(queries, info.num_frames, info.size)
+    ids = streams.point_ids(point_ids, labels.num_points)
+    images = {t: reader.get_frame(t) for t in sorted({int(t) for rows in labels.labels for t in rows[:, 0]})}
+    embeddings = fit_labels(ldm, images, labels, cfg, progress=progress, point_ids=ids)
+    at_label = [np.zeros(len(rows)) for rows in labels.labels]
+    for t, image in images.items():
+        # The reference scale of confidence: each labelled frame located from its labels.
+        owners = [(n, k) for n, rows in enumerate(labels.labels) for k in np.flatnonzero(rows[:, 0] == t)]
+        idx = [n for n, _ in owners]
+        ref = locate(ldm, image, embeddings.subset(idx), cfg, stream_key=t, point_ids=[ids[n] for n in idx],
+                     anchors_xy=np.array([labels.labels[n][k, 1:] for n, k in owners]))
+        for (n, k), confidence in zip(owners, ref.confidence, strict=True):
+            at_label[n][k] = confidence
+    embeddings.extra.update({"ref_attention": [float(np.mean(a)) for a in at_label],
+                             "label_ref_attention": [[float(c) for c in a] for a in at_label],
+                             "video_size": list(info.size), "video_frames": int(info.num_frames)})
+    return embeddings
 
 
 def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config | None = None, *,
