@@ -171,8 +171,8 @@ def run_batch_command(inputs: list[str], *, list_file: Path | None, shard: str |
                       track_options: dict[str, Any], options: ModelOptions) -> None:
     """Check the batch, load the model on this process's device, track, summarise; exit 1 if a video failed."""
     from vidcorr.pipelines import batch
-    from vidcorr.runs.folder import parse_shard, shard_from_env
     from vidcorr.runs.inputs import expand_inputs, points_for_videos, read_video_points_file
+    from vidcorr.runs.shards import parse_shard, shard_from_env
 
     explicit = parse_shard(shard) if shard is not None else None
     given = points is not None or points_file is not None or grid is not None or mask is not None
@@ -223,7 +223,7 @@ def _summary(outcome: Any, took: str) -> None:
                   f"{len(outcome.failed)} failed, of {outcome.total} videos, in {took}; index: {outcome.index_path}",
                   highlight=False, soft_wrap=True)
     if outcome.shard[1] > 1:
-        console.print(f"index.json lists every shard's videos as they finish; once all shards are done, re-run "
+        console.print(f"batch.json lists every shard's videos as they finish; once all shards are done, re-run "
                       f"without --shard to check the whole batch into {outcome.out}", highlight=False, soft_wrap=True)
     for video, reason in outcome.failed:
         err_console.print(f"[bold red]failed:[/] {video}: {reason}", highlight=False, soft_wrap=True)

@@ -28,15 +28,8 @@ from rich.table import Table
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.eval.pairs.pck import DEFAULT_ALPHAS
 from vidcorr.io.outputs import check_out_dir
-from vidcorr.runs.folder import (
-    RunOutcome,
-    RunProgress,
-    Shard,
-    device_for_rank,
-    parse_shard,
-    resolve_shard,
-    shard_from_env,
-)
+from vidcorr.runs.folder import RunOutcome, RunProgress
+from vidcorr.runs.shards import Shard, device_for_rank, parse_shard, resolve_shard, shard_from_env
 
 from .common import (
     OUTPUT,

@@ -63,7 +63,7 @@ def track(
         "--visibility-threshold", help="visible = confidence >= this.")] = DEFAULT_VISIBILITY_THRESHOLD,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help=r"Output folder \[default: VIDEO_vidcorr; a batch: vidcorr_batch, one folder per "
-        "video and index.json].", rich_help_panel=OUTPUT)] = None,
+        "video and batch.json].", rich_help_panel=OUTPUT)] = None,
     overwrite: OverwriteOpt = False,
     no_video: Annotated[bool, typer.Option("--no-video", help="Skip annotated.mp4.", rich_help_panel=OUTPUT)] = False,
     trail: Annotated[int, typer.Option(
@@ -82,7 +82,7 @@ def track(
         "--checkpoint-every", min=1, help="A batch: checkpoint each video every K frames, so a killed run resumes "
         "within it \\[default: about one minute of work].", rich_help_panel=BATCH)] = None,
     as_batch: Annotated[bool, typer.Option(
-        "--batch", help="Run even one video as a batch (its folder under --out, index.json, resumable).",
+        "--batch", help="Run even one video as a batch (its folder under --out, batch.json, resumable).",
         rich_help_panel=BATCH)] = False,
     *,
     options: ModelOptions,
@@ -91,7 +91,7 @@ def track(
     annotated.mp4 and keyframes/ (frames and heat maps that `vidcorr view OUT` shows) into --out.
 
     Several videos (paths, folders, globs, --list) make a batch: each video's outputs in its own folder under
-    --out, index.json listing them; sharded over --shard and torchrun/srun; re-running resumes it."""
+    --out, batch.json listing them; sharded over --shard and torchrun/srun; re-running resumes it."""
     inputs = inputs or []
     # Every argument is checked before any work.
     check_fraction(visibility_threshold, "--visibility-threshold")
@@ -160,7 +160,7 @@ def is_batch(inputs: list[str], list_file: Path | None, shard: str | None, check
     without any of them is tracked as always, into --out itself."""
     import glob as globbing
 
-    from vidcorr.runs.folder import shard_from_env
+    from vidcorr.runs.shards import shard_from_env
 
     if len(inputs) != 1 or list_file is not None or shard is not None or checkpoint_every is not None or as_batch:
         return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from vidcorr.io.atomic import partial_path
 from vidcorr.io.tracks import Tracks
 from vidcorr.method import checkpoint as resume
 from vidcorr.pipelines.batch import STAGING_DIR, VIDEO_RECORDS, checkpoint_path, read_records
-from vidcorr.runs.inputs import assign_shards
+from vidcorr.runs.shards import assign_shards
 from vidcorr_cli.app import app
 from vidcorr_cli.track import is_batch
 
@@ -86,7 +87,7 @@ def _assert_same_tracks(a: Path, b: Path, names=NAMES) -> None:
 
 
 def _index(out: Path) -> dict:
-    return json.loads((out / "index.json").read_text())
+    return json.loads((out / "batch.json").read_text())
 
 
 def _statuses(out: Path) -> dict[str, tuple[str, str | None, int, int]]:
@@ -205,7 +206,7 @@ def test_a_corrupt_video_fails_alone_and_a_rerun_skips_the_done_ones(with_corrup
     assert "2 done, 0 skipped (done before), 1 failed, of 3 videos" in result.stdout
     errors = result.stderr.strip().splitlines()
     assert errors[-2].startswith(f"failed: {bad}: cannot read video '{bad}'")
-    assert errors[-1] == (f"error: 1 of 3 videos failed (listed above and in {out / 'index.json'}); re-run the "
+    assert errors[-1] == (f"error: 1 of 3 videos failed (listed above and in {out / 'batch.json'}); re-run the "
                           "same command to retry them")
     statuses = _statuses(out)
     assert statuses["broken.mp4"][:2] == ("failed", None)
@@ -223,6 +224,30 @@ def test_a_corrupt_video_fails_alone_and_a_rerun_skips_the_done_ones(with_corrup
     result = runner.invoke(app, ["track", *videos[::2], "-o", str(out), *args])
     assert result.exit_code == 0, result.output
     assert "0 done, 2 skipped (done before), 0 failed, of 2 videos" in result.stdout
+
+
+def _page_data(page: Path) -> dict:
+    block = re.search(r'<script type="application/json" id="vidcorr-data">(.*?)</script>',
+                      page.read_text(encoding="utf-8"), re.S)
+    return json.loads(block.group(1))
+
+
+def test_view_lists_a_batch_and_opens_each_video(with_corrupt, tmp_path):
+    # Before: `vidcorr view` on a batch failed ("expected a pairs index version 1 with a 'pairs' list"), since the
+    # batch's index and the pairs' index were both called index.json.
+    videos, bad = with_corrupt
+    out = tmp_path / "out"
+    args = ["--points-file", str(_points_file(tmp_path)), "--no-video", "--keyframes", "1", *TINY]
+    assert runner.invoke(app, ["track", *videos, "-o", str(out), *args]).exit_code == 1
+    result = runner.invoke(app, ["view", str(out), "--no-open"])
+    assert result.exit_code == 0, result.output
+    data = _page_data(out / "index.html")
+    rows = {Path(v["video"]).name: (v["status"], v["page"], v["frames"]) for v in data["videos"]}
+    assert rows == {"a.avi": ("done", "a/index.html", 5), "broken.mp4": ("failed", None, 0),
+                    "c.avi": ("done", "c/index.html", 4)}
+    for name, frames in (("a", 5), ("c", 4)):  # each video's own page, over its key frames
+        tracks = _page_data(out / name / "index.html")["tracks"]
+        assert len(tracks["rows"]["frames"]) == frames and len(tracks["points"]) == 2
 
 
 def test_resuming_with_other_settings_is_refused_in_one_line(clips, tmp_path):

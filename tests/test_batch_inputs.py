@@ -15,8 +15,7 @@ from equivariant import write_lossless_video
 import vidcorr
 from vidcorr.errors import InputError
 from vidcorr.runs import inputs as bi
-from vidcorr.runs.folder import Shard
-from vidcorr.runs.outcome import DONE, FAILED, frame_count, frame_counts, run_video
+from vidcorr.runs.outcome import DONE, FAILED, run_video
 
 
 def _touch(*paths: Path) -> None:
@@ -132,69 +131,6 @@ def test_previous_names_are_kept_when_the_batch_grows():
         Path("/a/clip.mp4"): "a__clip", Path("/b/clip.mp4"): "b__clip"}
 
 
-# ------------------------------------------------------------------------------------------ shards
-
-
-def test_longest_processing_time_by_hand():
-    # Longest first: 50 (video 1) -> shard 0; 40 (4) -> 1; 20 (2) -> 1 (40 < 50); 20 (3) -> 0 (50 < 60);
-    # 10 (0) -> 1 (60 < 70); 5 (5) -> 0 (70 = 70: the lower shard). Loads 75 and 70.
-    assert bi.assign_shards([10, 50, 20, 20, 40, 5], 2) == [[1, 3, 5], [0, 2, 4]]
-    # A round-robin by position would give 80 and 65.
-    assert bi.assign_shards([10, 50, 20, 20, 40, 5], 1) == [[0, 1, 2, 3, 4, 5]]
-    assert bi.assign_shards([3, 3, 3], 5) == [[0], [1], [2], [], []]
-    assert bi.assign_shards([], 2) == [[], []]
-
-
-def test_shards_partition_the_batch_and_balance_frames():
-    counts = [int(c) for c in np.random.default_rng(0).integers(1, 1000, 40)]
-    shards = bi.assign_shards(counts, 4)
-    assert sorted(i for s in shards for i in s) == list(range(40))
-    loads = [sum(counts[i] for i in s) for s in shards]
-    assert max(loads) - min(loads) <= max(counts)  # LPT's bound: within one video of each other
-    videos = [f"v{i}" for i in range(40)]
-    assert bi.shard_videos(videos, counts, 2, 4) == [videos[i] for i in shards[2]]
-
-
-def test_bad_shard_counts():
-    with pytest.raises(InputError, match=r"^shard count must be >= 1, got 0$"):
-        bi.assign_shards([1], 0)
-    with pytest.raises(InputError, match=r"^shard index must be in 0\.\.1, got 2$"):
-        bi.shard_videos(["a"], [1], 2, 2)
-
-
-@pytest.mark.parametrize(("env", "expected"), [
-    ({}, None),
-    ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "16"}, (3, 16)),
-    ({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "16", "SLURM_ARRAY_TASK_MIN": "1"}, (0, 16)),
-    ({"SLURM_ARRAY_TASK_ID": "14", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "10",
-      "SLURM_ARRAY_TASK_STEP": "2"}, (2, 4)),
-])
-def test_array_shard(env, expected):
-    assert bi.array_shard(env) == expected
-
-
-@pytest.mark.parametrize(("env", "message"), [
-    ({"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"},
-     "environment variable SLURM_ARRAY_TASK_ID must be an integer, got 'x'"),
-    ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_STEP": "2"},
-     "SLURM array task 5 is not one of 3 tasks 0, 2, ...: give the shard with --shard i/n"),
-])
-def test_bad_array_variables(env, message):
-    with pytest.raises(InputError) as err:
-        bi.array_shard(env)
-    assert str(err.value) == message
-
-
-def test_batch_shard_composes_arrays_and_ranks_as_eval_does():
-    array = {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "16"}
-    torchrun = {"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}
-    assert bi.batch_shard(None, {}) == Shard(0, 1, 0)
-    assert bi.batch_shard((1, 2), {}) == Shard(1, 2, 0)
-    assert bi.batch_shard(None, torchrun) == Shard(1, 4, 1)
-    assert bi.batch_shard(None, {**array, **torchrun}) == Shard(3 * 4 + 1, 64, 1)  # array job 3 of 16, rank 1 of 4
-    assert bi.batch_shard((0, 2), {**array, **torchrun}) == Shard(1, 8, 1)  # --shard wins over the array
-
-
 # ------------------------------------------------------------------------------------------ points
 
 
@@ -278,8 +214,6 @@ def test_a_corrupt_video_fails_alone_and_the_others_complete(tiny, tmp_path):
                         r"[2-4] frames\): the file may be truncated or corrupt", outcomes[0].error), outcomes[0].error
     assert outcomes[2].error == f"cannot read video {str(garbage)!r}: no decodable video stream"
     assert outcomes[1].result.points.shape == (4, 1, 2) and outcomes[1].error is None
-    assert frame_counts([good, garbage]) == [4, 0]
-    assert frame_count(tmp_path / "missing.mp4") == 0
 
 
 def test_only_user_errors_are_recorded():

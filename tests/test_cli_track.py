@@ -8,8 +8,8 @@ from equivariant import write_lossless_video
 from typer.testing import CliRunner
 
 import vidcorr
-from vidcorr import pipelines
 from vidcorr.io.tracks import Tracks
+from vidcorr.pipelines import track as track_pipeline
 from vidcorr_cli.app import app
 
 runner = CliRunner()
@@ -173,7 +173,7 @@ def test_ctrl_c_while_tracking_or_rendering_leaves_no_output(clip, tmp_path, mon
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipelines, "track", interrupt)
+    monkeypatch.setattr(track_pipeline, "track", interrupt)
     result = runner.invoke(app, ["track", str(clip), "--points", "1,1", "-o", str(tmp_path / "a"), *TINY])
     assert result.exit_code == 130
     assert result.stderr.strip().splitlines()[-1] == "error: interrupted; no complete-looking output was left behind"

@@ -11,7 +11,7 @@ from synthetic_pairs import memory_pair
 from vidcorr.errors import DataError, InputError
 from vidcorr.eval.pairs.pck import PairScore, score_pair, summarize
 from vidcorr.eval.pairs.results import PAIR_RECORDS, merge_results, read_results
-from vidcorr.runs.folder import Shard, shard_from_env, shard_of
+from vidcorr.runs.shards import Shard, shard_from_env, shard_of
 
 
 def _pairs(n: int = 7) -> list:

@@ -31,7 +31,8 @@ from vidcorr.eval.pairs.pair import Prediction
 from vidcorr.eval.pairs.pck import summarize
 from vidcorr.eval.pairs.readers import read_benchmark
 from vidcorr.eval.pairs.results import PAIR_RECORDS, merge_results, read_results
-from vidcorr.runs.folder import RunProgress, Shard, device_for_rank, parse_shard, resolve_shard
+from vidcorr.runs.folder import RunProgress
+from vidcorr.runs.shards import Shard, device_for_rank, parse_shard, resolve_shard
 
 ALPHAS = (0.01, 0.05, 0.1)
 

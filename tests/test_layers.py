@@ -56,7 +56,8 @@ def track_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_import_vidcorr_is_cheap_and_resolves_names_on_first_use(tmp_path: Path) -> None:
-    numpy_only = "import vidcorr, vidcorr.io.tracks, vidcorr.io.render, vidcorr.io.points, vidcorr.eval.report, vidcorr.web"
+    numpy_only = ("import vidcorr, vidcorr.io.tracks, vidcorr.io.render, vidcorr.io.points, vidcorr.eval.report, "
+                  "vidcorr.web")
     assert _imported_in_fresh_process(numpy_only, tmp_path) == []
     assert {"torch", "diffusers"} <= set(_imported_in_fresh_process(
         "import vidcorr\nassert callable(vidcorr.track) and vidcorr.LDM", tmp_path))

@@ -118,10 +118,11 @@ def test_the_page_is_the_package_assets_with_a_csp_of_their_hashes(clip, tmp_pat
     assert f"script-src '{sha(script)}'" in csp and f"style-src '{sha(style)}'" in csp
     assert "default-src 'none'" in csp and "img-src data:" in csp
     # Package data: every asset is matched by a pyproject package-data pattern, so wheels ship them.
-    table = re.search(r"^\[tool\.setuptools\.package-data\]\n(?:#.*\n)*vidcorr = (\[.*\])$",
+    table = re.search(r'^\[tool\.setuptools\.package-data\]\n(?:#.*\n)*"vidcorr\.web" = (\[.*\])$',
                       (ROOT / "pyproject.toml").read_text(), re.M)
     patterns = json.loads(table.group(1))
-    assets = sorted(p.relative_to(ROOT / "vidcorr").as_posix() for p in (ROOT / "vidcorr" / "assets").iterdir())
+    web = ROOT / "vidcorr" / "web"
+    assets = sorted(p.relative_to(web).as_posix() for p in (web / "assets").iterdir())
     assert {"assets/pick.html", "assets/pick.js", "assets/pick.css"} <= set(assets)
     assert [a for a in assets if not any(fnmatch.fnmatch(a, p) for p in patterns)] == []
 
@@ -249,9 +250,9 @@ except ImportError:
     print("package-init-needs-torch" if "vidcorr/__init__.py" in stack else stack)
     sys.exit(0)
 import numpy as np
-from vidcorr.export import export_tracks
-from vidcorr.pick import build_pick_page
-from vidcorr.tracks import Tracks
+from vidcorr.io.export import export_tracks
+from vidcorr.io.tracks import Tracks
+from vidcorr.web.pick import build_pick_page
 out = pathlib.Path(sys.argv[3])
 tracks = Tracks(points=np.ones((2, 1, 2)), visible=np.ones((2, 1)), confidence=np.ones((2, 1)),
                 queries=[[0, 1, 1]], frame_indices=[0, 1], fps=10, size=(8, 8))

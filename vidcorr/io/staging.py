@@ -44,14 +44,8 @@ from pathlib import Path
 import cv2
 
 from vidcorr.errors import InputError, VidcorrError
+from vidcorr.io.names import RUN_ENTRIES
 from vidcorr.io.reader import quiet_native_stderr
-
-# Names a vidcorr run writes into its output folder: a non-empty folder is replaced (overwrite=True)
-# only if it holds at least one of them, so a mistyped --out cannot delete someone's home folder.
-RUN_ENTRIES = frozenset({
-    "tracks.npz", "tracks.csv", "tracks.json", "embeddings.safetensors", "annotated.mp4", "keyframes",
-    "matches.json", "matches.csv", "matches.jpg", "vis", "index.html",
-})
 
 
 class OutputExistsError(InputError):

@@ -31,6 +31,7 @@ import numpy as np
 
 from vidcorr.errors import InputError
 from vidcorr.io.atomic import atomic_path
+from vidcorr.io.names import TRACKS_STEM
 
 FORMAT_NAME = "vidcorr-tracks"
 FORMAT_VERSION = 1
@@ -195,7 +196,7 @@ class Tracks:
             json.dump(self.to_json_dict(), f, allow_nan=False)
         return path
 
-    def save_all(self, out_dir: str | os.PathLike, stem: str = "tracks") -> dict[str, Path]:
+    def save_all(self, out_dir: str | os.PathLike, stem: str = TRACKS_STEM) -> dict[str, Path]:
         """Write ``<stem>.npz``, ``<stem>.csv`` and ``<stem>.json`` into `out_dir` (created if missing).
 
         Returns:

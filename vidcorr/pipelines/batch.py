@@ -6,7 +6,7 @@ folder::
 
     <out>/run.json                                the batch's identity (model, config, frames, points...)
     <out>/tracked.jsonl                           completion records (tracked-shard<i>of<n>.jsonl per shard)
-    <out>/index.json                              every video: status, frames, points, output folder
+    <out>/batch.json                              every video: status, frames, points, output folder
     <out>/<name>/                                 one video's outputs, as ``vidcorr track`` writes them
     <out>/.staging/<name>.checkpoint              a video in progress: its checkpoint
 
@@ -17,10 +17,10 @@ as ``vidcorr track`` writes them (``vidcorr.outputs``: staged, then renamed to `
 replacing an earlier unrecorded run there), the completion record is appended (fsynced), and only then is
 the checkpoint removed. A video is finished exactly when a record says so.
 
-Shards take videos balanced by frame count (``batch_inputs.assign_shards``); a video's tracks depend on
+Shards take videos balanced by frame count (``runs.shards.shard_of`` weighted by frames); a video's tracks depend on
 that video alone, so shards merged equal one run. A video that cannot be decoded, or whose points do not fit
 it, is recorded as failed with its one-line reason and the batch goes on; a re-run retries failed videos
-and skips done ones. ``index.json`` is rebuilt from every shard's records after each video (atomically),
+and skips done ones. ``batch.json`` is rebuilt from every shard's records after each video (atomically),
 so once the last process finishes it describes the whole batch.
 """
 
@@ -40,14 +40,15 @@ from vidcorr._version import __version__
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config, config_for
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.atomic import write_json
+from vidcorr.io.names import BATCH_INDEX
 from vidcorr.io.outputs import check_out_dir
 from vidcorr.method.embeddings import Embeddings
-from vidcorr.runs.folder import RecordKind, RunProgress, Shard, read_setup, run_items
-from vidcorr.runs.inputs import assign_shards, batch_shard, expand_inputs, output_names
+from vidcorr.runs.folder import RecordKind, RunProgress, read_setup, run_items
+from vidcorr.runs.inputs import expand_inputs, output_names
 from vidcorr.runs.outcome import DONE, FAILED, one_line, run_video
+from vidcorr.runs.shards import Shard, resolve_shard, shard_of
 from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
 
-INDEX_FILE = "index.json"
 STAGING_DIR = ".staging"
 PENDING = "pending"
 RECORD_FORMAT = "vidcorr-track-video"
@@ -270,7 +271,7 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
         preset, overrides, start, end, stride, visibility_threshold, video_out, trail, heatmap, keyframes, fps:
             as ``prepare_track`` takes them, for every video.
         shard: ``--shard`` (index, count), composed with the launcher's ranks in `env` (torchrun, srun, SLURM
-            arrays; see ``batch_inputs.batch_shard``).
+            arrays; see ``runs.shards.resolve_shard``).
         checkpoint_every: frames between checkpoints within a video (None: about one minute of work).
 
     Raises:
@@ -299,8 +300,8 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
         loaded = embeddings if isinstance(embeddings, Embeddings) else Embeddings.load(embeddings)
     cfg = config_for(preset, overrides, fitted=None if loaded is None else loaded.config)
     checked = [_check_video(v, names[v], points, start, end, stride, fps) for v in videos]
-    placement = batch_shard(shard, env)
-    mine = [checked[i] for i in assign_shards([v.frames for v in checked], placement.count)[placement.index]]
+    placement = resolve_shard(shard, env)
+    mine = shard_of(checked, placement.index, placement.count, weights=[v.frames for v in checked])
     options = {"start": start, "end": end, "stride": stride, "visibility_threshold": float(visibility_threshold),
                "video_out": video_out, "trail": trail, "heatmap": heatmap, "keyframes": keyframes, "fps": fps}
     return BatchJob(out, checked, placement, mine, cfg, loaded, options, checkpoint_every, preset,
@@ -345,7 +346,7 @@ class BatchOutcome:
     """What :func:`run_batch` did.
 
     Attributes:
-        out: the run folder; index_path: its ``index.json``; results_path: this shard's records file.
+        out: the run folder; index_path: its ``batch.json``; results_path: this shard's records file.
         shard: (index, count). total: videos of this shard. skipped: done before this run.
         done: tracked by this run. failed: (video, one-line reason) of this shard's failures in this run.
         records: this shard's records, in batch order.
@@ -372,7 +373,7 @@ def checkpoint_path(out: Path, name: str) -> Path:
 
 
 def write_index(job: BatchJob) -> Path:
-    """Rebuild ``index.json`` from every records file of the run folder and the batch's videos (atomically).
+    """Rebuild ``batch.json`` from every records file of the run folder and the batch's videos (atomically).
 
     Lists the batch's videos in order, then videos of earlier runs into the same folder that this batch no
     longer names; each with its status (``done``, ``failed``, ``pending``), frames, points and output folder.
@@ -385,7 +386,7 @@ def write_index(job: BatchJob) -> Path:
     for record in records.values():
         entries.append(_entry(record.video, record.name, record, None))
     counts = {status: sum(e["status"] == status for e in entries) for status in (DONE, FAILED, PENDING)}
-    return write_json(job.out / INDEX_FILE, {"format": "vidcorr-batch-index", "version": 1, "videos": len(entries),
+    return write_json(job.out / BATCH_INDEX, {"format": "vidcorr-batch-index", "version": 1, "videos": len(entries),
                                               **counts, "entries": entries})
 
 
@@ -553,7 +554,7 @@ def run_batch(ldm: Any, job: BatchJob, *, progress: Callable[[BatchProgress], No
                 (out / STAGING_DIR).rmdir()  # only once empty
             except OSError:
                 pass
-    return BatchOutcome(out, out / INDEX_FILE, outcome.results_path, outcome.shard, outcome.total, outcome.resumed,
+    return BatchOutcome(out, out / BATCH_INDEX, outcome.results_path, outcome.shard, outcome.total, outcome.resumed,
                         outcome.evaluated - len(failures), failures, outcome.records)
 
 
@@ -567,7 +568,7 @@ def track_many(ldm: Any, inputs: Sequence[str | os.PathLike], out: str | os.Path
     the one in progress where it stopped::
 
         outcome = vidcorr.track_many(ldm, ["clips/"], "labels", points=[[0, 60.5, 90.5]], preset="fast")
-        outcome.done, outcome.skipped, outcome.failed    # index.json lists every video and its folder
+        outcome.done, outcome.skipped, outcome.failed    # batch.json lists every video and its folder
     """
     return run_batch(ldm, prepare_batch(inputs, out, **options), progress=progress, stage=stage)
 

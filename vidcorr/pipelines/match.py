@@ -25,6 +25,7 @@ import numpy as np
 from vidcorr.config import Config, config_for
 from vidcorr.io.atomic import atomic_path, write_json
 from vidcorr.io.images import read_image, write_image
+from vidcorr.io.names import MATCHES_CSV, MATCHES_IMAGE, MATCHES_JSON, VIEW_INDEX, VIS_DIR
 from vidcorr.io.outputs import OutputFolder
 from vidcorr.io.render import side_by_side
 from vidcorr.io.staging import check_output, staged_file
@@ -36,8 +37,6 @@ from vidcorr.method.locate import Location
 from vidcorr.method.model import LDM
 from vidcorr.method.plan import prepare
 from vidcorr.web.visuals import (
-    INDEX_FILE,
-    VIS_DIR,
     write_match_visuals,
 )
 
@@ -137,14 +136,14 @@ def run_match(ldm: LDM, job: MatchJob, *, progress: Progress | None = None) -> M
     }
     out = job.out
     with out.writing():  # a hidden staging folder, made the output folder whole at the end (or deleted)
-        out.add(write_json(out / "matches.json", record))
-        out.add(_write_matches_csv(out / "matches.csv", src_xy, location))
-        out.add(write_image(out / "matches.jpg", side_by_side(job.src_image, job.trg_image, src_xy,
+        out.add(write_json(out / MATCHES_JSON, record))
+        out.add(_write_matches_csv(out / MATCHES_CSV, src_xy, location))
+        out.add(write_image(out / MATCHES_IMAGE, side_by_side(job.src_image, job.trg_image, src_xy,
                                                               location.points)))
         if job.visualize:
             write_match_visuals(out / VIS_DIR, job.source, job.target, job.src_image, job.trg_image, src_xy,
                                 location.points, location.confidence, found.source_maps, location.maps, cfg.layers)
-            out.add(out / VIS_DIR / INDEX_FILE)
+            out.add(out / VIS_DIR / VIEW_INDEX)
     if job.save_embeddings is not None:
         with staged_file(job.save_embeddings, overwrite=out.overwrite, overwrite_hint=out.overwrite_hint) as staged:
             found.embeddings.save(staged)

@@ -22,6 +22,7 @@ import numpy as np
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config, config_for
 from vidcorr.errors import InputError
+from vidcorr.io.names import ANNOTATED_VIDEO, EMBEDDINGS
 from vidcorr.io.outputs import OutputFolder
 from vidcorr.io.reader import VideoInfo, VideoReader
 from vidcorr.io.render import render_video
@@ -256,7 +257,7 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
     with out.writing():  # a hidden staging folder, made the output folder whole at the end (or deleted)
         if job.video_out:
             rows = tracks.frame_indices
-            rendered = render_video(reader, tracks, out / "annotated.mp4", trail=job.trail,
+            rendered = render_video(reader, tracks, out / ANNOTATED_VIDEO, trail=job.trail,
                                     heatmaps=(lambda row: heat.get(int(rows[row]))) if heat else None,
                                     progress=(lambda done, total: progress("render", done, total))
                                     if progress is not None else None)
@@ -266,7 +267,7 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
         for path in tracks.save_all(out.path).values():
             out.add(path)
         if fitted:
-            out.add(embeddings.save(out / "embeddings.safetensors"))
+            out.add(embeddings.save(out / EMBEDDINGS))
         if job.keyframes:
             out.add(write_track_visuals(out.path, reader, tracks, key_frames, key_maps, trail=job.trail,
                                         global_search=job.global_search, progress=progress))

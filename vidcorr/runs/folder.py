@@ -10,8 +10,7 @@ What is shared by every kind of run lives here, once:
 
 - identity: :func:`check_setup` writes ``run.json`` or refuses, in one line naming what differs, to resume
   a run made with other settings;
-- shards: :func:`parse_shard`, :func:`shard_from_env` and :func:`resolve_shard` place this process (``--shard
-  i/n`` composed with torchrun's or SLURM's ranks), :func:`shard_of` takes its share of the items;
+- shards: this process's share of the items (:mod:`vidcorr.runs.shards`, one rule for every command);
 - records: a :class:`RecordKind` says how one kind stores a record as a JSON line, what its key is and what
   counts as the same prediction; :class:`JsonLinesWriter` appends one durable (flushed, fsynced) line per
   record and cuts off a half-written last line; reading drops only such a last line;
@@ -19,7 +18,7 @@ What is shared by every kind of run lives here, once:
   whatever shard layout wrote it, so a run may be resumed with another shard count;
 - merge: records of several files, one per key, two different predictions for one key an error;
 - the loop itself, with progress: :func:`run_items`;
-- per-item file names that any file system takes: :func:`safe_name`.
+- per-item file names that any file system takes: :func:`vidcorr.io.names.safe_name`.
 
 Each kind contributes only what is its own: how to read its items, predict and score one (the ``process``
 callable of :func:`run_items`), and how to summarise records (a :class:`RunningSummary`).
@@ -29,151 +28,23 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from vidcorr.config import setting_differences
 from vidcorr.errors import DataError, InputError
 from vidcorr.io.atomic import write_json
+from vidcorr.io.names import RUN_FILE
+from vidcorr.runs.shards import shard_of
 
-RUN_FILE = "run.json"
 IGNORED_SETUP_KEYS = ("vidcorr_version",)
 """Setup keys that do not change results: two runs differing only there are the same run."""
 
 R = TypeVar("R")
 T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------------------------- names
-
-
-def safe_name(name: str) -> str:
-    """A file-system-safe file or folder name for an item key (anything but letters, digits, ``.``, ``_`` and
-    ``-`` becomes ``_``)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
-
-
-# --------------------------------------------------------------------------------------------- shards
-
-
-class Shard(NamedTuple):
-    """This process's shard: ``index`` of ``count``, and its ``local_rank`` (the device index on its node)."""
-
-    # These names shadow tuple.index and tuple.count; the launcher's vocabulary is worth it.
-    index: int  # type: ignore[assignment]
-    count: int  # type: ignore[assignment]
-    local_rank: int
-
-
-def shard_of(items: Sequence[T], index: int, count: int) -> list[T]:
-    """Shard `index` of `count`: the items at positions index, index + count, index + 2 * count, ...
-
-    The shards of 0..count-1 partition `items` and keep its order; pass the reader's deterministic item
-    list so that every process computes the same split.
-
-    Raises:
-        InputError: count < 1 or index outside 0..count-1.
-    """
-    if count < 1:
-        raise InputError(f"shard count must be >= 1, got {count}")
-    if not 0 <= index < count:
-        raise InputError(f"shard index must be in 0..{count - 1}, got {index}")
-    return list(items[index::count])
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"i/n"`` -> (i, n) with 0 <= i < n; an InputError quoting `text` otherwise."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if match is None:
-        raise InputError(f"--shard must be 'i/n' (shard i of n, counted from 0), got {text!r}")
-    index, count = int(match.group(1)), int(match.group(2))
-    if count < 1:
-        raise InputError(f"--shard count must be >= 1, got {text!r}")
-    if index >= count:
-        raise InputError(f"--shard index must be in 0..{count - 1}, got {text!r}")
-    return index, count
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
-    value = env.get(name)
-    if value is None:
-        if default is None:
-            raise InputError(f"environment variable {name} is not set")
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise InputError(f"environment variable {name} must be an integer, got {value!r}") from None
-
-
-def shard_from_env(env: Mapping[str, str] | None = None) -> Shard | None:
-    """The shard a launcher assigned to this process, or None when not launched by one.
-
-    torchrun (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``) wins over SLURM (``SLURM_PROCID``,
-    ``SLURM_NTASKS``, ``SLURM_LOCALID``), since torchrun inside a SLURM job sets both. A missing local
-    rank means 0. Note that a plain ``sbatch --ntasks=N`` script not started through ``srun`` also sees
-    SLURM_NTASKS: give such a run its shard explicitly.
-
-    Raises:
-        InputError: a variable that is not an integer, or a rank outside 0..count-1.
-    """
-    env = os.environ if env is None else env
-    for rank, world, local in (
-        ("RANK", "WORLD_SIZE", "LOCAL_RANK"),
-        ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"),
-    ):
-        if rank in env and world in env:
-            shard = Shard(_env_int(env, rank), _env_int(env, world), _env_int(env, local, 0))
-            if shard.count < 1 or not 0 <= shard.index < shard.count:
-                raise InputError(f"{rank}={shard.index} is not a rank of {world}={shard.count}")
-            return shard
-    return None
-
-
-def resolve_shard(explicit: tuple[int, int] | None, env: Mapping[str, str] | None = None) -> Shard:
-    """This process's shard from ``--shard`` and the launcher's environment.
-
-    Under a launcher of W processes, ``--shard i/n`` makes process r take shard ``i * W + r`` of ``n * W``
-    (a SLURM array of multi-GPU jobs); the launcher's local rank picks the GPU.
-
-    Raises:
-        InputError: malformed launcher variables (see :func:`shard_from_env`).
-    """
-    launched = shard_from_env(env)
-    if launched is None:
-        index, count = explicit or (0, 1)
-        return Shard(index, count, 0)
-    if explicit is None:
-        return launched
-    index, count = explicit
-    return Shard(index * launched.count + launched.index, count * launched.count, launched.local_rank)
-
-
-def device_for_rank(device: str, local_rank: int, *, launched: bool) -> str:
-    """The device this process should use: under a launcher, when `device` is ``auto`` or ``cuda`` and
-    CUDA is available, ``cuda:<local_rank>``, or ``cuda:0`` where the process sees a single GPU (the
-    launcher bound one to it, e.g. ``srun --gpus-per-task=1``); `device` unchanged otherwise.
-
-    Raises:
-        InputError: the local rank has no GPU on this node.
-    """
-    if not launched or device not in ("auto", "cuda"):
-        return device
-    import torch  # only here: a run folder needs no model stack
-
-    if not torch.cuda.is_available():
-        return device
-    count = torch.cuda.device_count()
-    if count == 1:
-        return "cuda:0"
-    if local_rank >= count:
-        raise InputError(f"local rank {local_rank} has no GPU: this node has {count} CUDA device(s); "
-                         f"start at most {count} processes per node")
-    return f"cuda:{local_rank}"
 
 
 # --------------------------------------------------------------------------------------------- identity

@@ -27,13 +27,12 @@ import numpy as np
 
 from vidcorr.errors import InputError
 from vidcorr.io.frames import FRAME_SUFFIXES, natural_key
-from vidcorr.runs.folder import resolve_shard
+from vidcorr.io.names import safe_name
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
                   ".mts", ".m2ts", ".3gp", ".ogv")
 """Files of a folder taken as videos (other files in it are ignored)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_PARENT_LEVELS = 2
 """Parent folder names tried in front of a colliding name before a short hash is added."""
 
@@ -153,17 +152,10 @@ def expand_inputs(inputs: Sequence[str | os.PathLike], list_file: str | os.PathL
 # ----------------------------------------------------------------------------------------- output names
 
 
-def safe_name(text: str) -> str:
-    """`text` as a folder name that is safe everywhere: runs of other characters than letters, digits,
-    ``.``, ``_``, ``-`` become ``_``; no leading dots or dashes; "video" if nothing is left."""
-    name = _UNSAFE.sub("_", text).strip("_").lstrip(".-")
-    return name or "video"
-
-
 def _candidate(video: Path, level: int) -> str:
     stem = video.name if video.is_dir() else video.stem
     parents = [p.name for p in video.parents if p.name][:level]
-    return "__".join(safe_name(part) for part in [*reversed(parents), stem])
+    return "__".join(safe_name(part, "video") for part in [*reversed(parents), stem])
 
 
 def output_names(videos: Sequence[Path], previous: Mapping[str, str] | None = None) -> dict[Path, str]:
@@ -204,81 +196,6 @@ def output_names(videos: Sequence[Path], previous: Mapping[str, str] | None = No
         names[video] = name
         taken.add(name.casefold())
     return {video: names[video] for video in videos}
-
-
-# ------------------------------------------------------------------------------------------------ shards
-
-
-def assign_shards(frame_counts: Sequence[int], count: int) -> list[list[int]]:
-    """Video indices per shard, `count` shards balanced by frame count (greedy longest-processing-time).
-
-    The videos, longest first (ties: lower index first), each go to the shard with the fewest frames so
-    far (ties: lower shard). Each shard lists its videos in batch order. Every process computes the same
-    split from the same counts.
-
-    Raises:
-        InputError: count < 1, or a negative frame count.
-    """
-    if count < 1:
-        raise InputError(f"shard count must be >= 1, got {count}")
-    if any(int(c) < 0 for c in frame_counts):
-        raise InputError(f"frame counts must be >= 0, got {list(frame_counts)}")
-    load = [0] * count
-    shards: list[list[int]] = [[] for _ in range(count)]
-    for index in sorted(range(len(frame_counts)), key=lambda i: (-int(frame_counts[i]), i)):
-        target = min(range(count), key=lambda s: (load[s], s))
-        shards[target].append(index)
-        load[target] += int(frame_counts[index])
-    return [sorted(shard) for shard in shards]
-
-
-def shard_videos(videos: Sequence[Any], frame_counts: Sequence[int], index: int, count: int) -> list[Any]:
-    """The videos of shard `index` of `count` (see `assign_shards`), in batch order."""
-    if len(videos) != len(frame_counts):
-        raise ValueError(f"{len(videos)} videos but {len(frame_counts)} frame counts")
-    if not 0 <= index < count:
-        raise InputError(f"shard index must be in 0..{count - 1}, got {index}")
-    return [videos[i] for i in assign_shards(frame_counts, count)[index]]
-
-
-def array_shard(env: Mapping[str, str] | None = None) -> tuple[int, int] | None:
-    """(index, count) of this job in a SLURM job array (``SLURM_ARRAY_TASK_ID`` of
-    ``SLURM_ARRAY_TASK_COUNT``, counted from ``SLURM_ARRAY_TASK_MIN`` in steps of
-    ``SLURM_ARRAY_TASK_STEP``), or None outside an array.
-
-    Raises:
-        InputError: variables that are not integers, or an array whose ids are not min, min + step, ...
-    """
-    env = os.environ if env is None else env
-    if "SLURM_ARRAY_TASK_ID" not in env or "SLURM_ARRAY_TASK_COUNT" not in env:
-        return None
-    values = {}
-    for name, default in (("SLURM_ARRAY_TASK_ID", None), ("SLURM_ARRAY_TASK_COUNT", None),
-                          ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_STEP", "1")):
-        text = env[name] if default is None else env.get(name, default)
-        try:
-            values[name] = int(text)
-        except (TypeError, ValueError):
-            raise InputError(f"environment variable {name} must be an integer, got {text!r}") from None
-    task, total = values["SLURM_ARRAY_TASK_ID"], values["SLURM_ARRAY_TASK_COUNT"]
-    first, step = values["SLURM_ARRAY_TASK_MIN"], values["SLURM_ARRAY_TASK_STEP"]
-    offset = task - first
-    if step < 1 or offset < 0 or offset % step or not 0 <= offset // step < total:
-        raise InputError(f"SLURM array task {task} is not one of {total} tasks {first}, {first + step}, ...: "
-                         "give the shard with --shard i/n")
-    return offset // step, total
-
-
-def batch_shard(explicit: tuple[int, int] | None, env: Mapping[str, str] | None = None) -> Any:
-    """This process's shard of a batch (a ``Shard``: index, count, local_rank), as `vidcorr eval` resolves it.
-
-    `--shard i/n` (`explicit`) and the launcher's ranks (torchrun, srun) compose exactly as for eval
-    (``vidcorr.runs.resolve_shard``). A SLURM job array stands for ``--shard`` when none is given
-    (`array_shard`), so an array of srun/torchrun jobs needs no ``--shard`` argument.
-    """
-    if explicit is None:
-        explicit = array_shard(env)
-    return resolve_shard(explicit, env)
 
 
 # ---------------------------------------------------------------------------------------- points files

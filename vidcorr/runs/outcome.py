@@ -1,4 +1,4 @@
-"""One video of a batch: its frame count for sharding, and its work run so that a failure stays local.
+"""One video of a batch, its work run so that a failure stays local.
 
 A batch must go on when one of its videos cannot be decoded (a truncated or corrupt file, a frame
 folder with a stray file): `run_video` turns the one-line error a user can fix (a `VidcorrError`,
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from vidcorr.errors import VidcorrError
-from vidcorr.io.video import open_video
 
 T = TypeVar("T")
 DONE, FAILED = "done", "failed"
@@ -62,24 +61,3 @@ def run_video(video: str | os.PathLike, work: Callable[[Path], T],
     except VidcorrError as exc:
         return VideoOutcome(path, FAILED, error=one_line(exc), seconds=clock() - began)
     return VideoOutcome(path, DONE, result=result, seconds=clock() - began)
-
-
-def frame_count(video: str | os.PathLike) -> int:
-    """The number of frames of `video` from its header (no decoding), or 0 for a video that cannot be opened.
-
-    0 keeps an unreadable video in the batch, weighing nothing when shards are balanced; its own shard
-    records the failure when it gets to it.
-    """
-    try:
-        reader = open_video(video)
-    except VidcorrError:
-        return 0
-    try:
-        return int(reader.info.num_frames)
-    finally:
-        reader.close()
-
-
-def frame_counts(videos: Sequence[str | os.PathLike]) -> list[int]:
-    """`frame_count` of every video, in order (the input of `batch_inputs.assign_shards`)."""
-    return [frame_count(video) for video in videos]

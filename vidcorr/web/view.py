@@ -28,11 +28,10 @@ from PIL import Image, UnidentifiedImageError
 
 from vidcorr.errors import DataError, InputError
 from vidcorr.io.atomic import atomic_path
+from vidcorr.io.names import ANNOTATED_VIDEO, BATCH_INDEX, KEYFRAMES_DIR, PAGE, VIEW_INDEX, VIS_DIR
 from vidcorr.web.pages import fill_page
-from vidcorr.web.visuals import INDEX_FILE, INDEX_VERSION, TRACKS_DIR, TRACKS_INDEX_VERSION, VIS_DIR, as_xy
+from vidcorr.web.visuals import INDEX_VERSION, TRACKS_INDEX_VERSION, as_xy
 
-PAGE_FILE = "index.html"
-ANNOTATED_VIDEO = "annotated.mp4"
 # Codecs vidcorr may write that browsers do not play (the mp4v fallback).
 _UNPLAYABLE_CODECS = {"mpeg4", "mjpeg", "ffv1"}
 
@@ -49,7 +48,7 @@ def find_indexes(directory: str | Path) -> tuple[Path | None, Path | None]:
     if not directory.is_dir():
         raise InputError(f"{str(directory)!r} is not a folder")
     pairs = tracks = None
-    for candidate in (directory / INDEX_FILE, directory / VIS_DIR / INDEX_FILE, directory / TRACKS_DIR / INDEX_FILE):
+    for candidate in (directory / VIEW_INDEX, directory / VIS_DIR / VIEW_INDEX, directory / KEYFRAMES_DIR / VIEW_INDEX):
         if not candidate.is_file():
             continue
         kind = "tracks" if _read_json(candidate).get("kind") == "tracks" else "pairs"
@@ -58,14 +57,17 @@ def find_indexes(directory: str | Path) -> tuple[Path | None, Path | None]:
         elif kind == "tracks" and tracks is None:
             tracks = candidate
     if pairs is None and tracks is None:
-        raise InputError(f"nothing to view in {str(directory)!r}: expected vis/{INDEX_FILE} (from `vidcorr eval "
-                         f"--visualize` or `vidcorr match --visualize`) or {TRACKS_DIR}/{INDEX_FILE} (from `vidcorr "
+        raise InputError(f"nothing to view in {str(directory)!r}: expected vis/{VIEW_INDEX} (from `vidcorr eval "
+                         f"--visualize` or `vidcorr match --visualize`) or {KEYFRAMES_DIR}/{VIEW_INDEX} (from `vidcorr "
                          "track`), or the folder holding one")
     return pairs, tracks
 
 
 def build_site(directory: str | Path, title: str | None = None) -> Path:
     """Write ``<directory>/index.html`` over the pairs and tracks found there (see the module docstring).
+
+    A batch's folder (``batch.json``) gets a page listing its videos, each linking to the page written into
+    that video's own folder.
 
     Returns:
         The page's path.
@@ -74,16 +76,40 @@ def build_site(directory: str | Path, title: str | None = None) -> Path:
         InputError: nothing to view. DataError: an index is malformed (the message names the file).
     """
     directory = Path(directory)
-    pairs_index, tracks_index = find_indexes(directory)
-    data = {
-        "title": title if title is not None else (directory.resolve().name or str(directory)),
-        "pairs": _page_pairs(directory, pairs_index) if pairs_index is not None else [],
-        "tracks": _page_tracks(directory, tracks_index) if tracks_index is not None else None,
-    }
-    page = directory / PAGE_FILE
+    title = title if title is not None else (directory.resolve().name or str(directory))
+    if (directory / BATCH_INDEX).is_file():
+        data: dict[str, Any] = {"title": title, "pairs": [], "tracks": None, "videos": _page_videos(directory)}
+    else:
+        pairs_index, tracks_index = find_indexes(directory)
+        data = {
+            "title": title,
+            "pairs": _page_pairs(directory, pairs_index) if pairs_index is not None else [],
+            "tracks": _page_tracks(directory, tracks_index) if tracks_index is not None else None,
+        }
+    page = directory / PAGE
     with atomic_path(page) as tmp:
         tmp.write_text(page_html(data), encoding="utf-8")
     return page
+
+
+def _page_videos(directory: Path) -> list[dict[str, Any]]:
+    """A batch's videos for the page, writing each finished video's own page on the way."""
+    index = _read_json(directory / BATCH_INDEX)
+    entries = index.get("entries")
+    if not isinstance(entries, list):
+        raise DataError(f"{directory / BATCH_INDEX}: expected a batch index with an 'entries' list")
+    videos = []
+    for entry in entries:
+        output = _file_name(entry.get("output")) if isinstance(entry, dict) else None
+        page = None
+        if output not in (None, ".", "..") and (directory / output / KEYFRAMES_DIR / VIEW_INDEX).is_file():
+            build_site(directory / output, title=output)
+            page = f"{quote(output)}/{PAGE}"
+        entry = entry if isinstance(entry, dict) else {}
+        videos.append({"name": _text(entry.get("name")), "video": _text(entry.get("video")),
+                       "status": _text(entry.get("status")), "frames": _number(entry.get("frames")),
+                       "points": _number(entry.get("points")), "error": _text(entry.get("error")), "page": page})
+    return videos
 
 
 def page_html(data: dict[str, Any]) -> str:
@@ -225,7 +251,7 @@ def _page_tracks(directory: Path, index_path: Path) -> dict[str, Any]:
 def _annotated_video(directory: Path, index_path: Path) -> dict[str, Any] | None:
     """The run's annotated video (next to the key frames' folder, or beside the index), for the page to play:
     {"url", "name", "codec" (or None), "playable" (False for a codec browsers do not play, else True)}."""
-    run_dir = index_path.parent.parent if index_path.parent.name == TRACKS_DIR else index_path.parent
+    run_dir = index_path.parent.parent if index_path.parent.name == KEYFRAMES_DIR else index_path.parent
     video = run_dir / ANNOTATED_VIDEO
     if not video.is_file():
         return None

@@ -1,6 +1,6 @@
 """What the viewer reads: the pictures and index files of pairs (eval, match) and of tracked key frames.
 
-Pairs: per pair, under ``<vis>/<pair folder>/`` (``vidcorr.runs.safe_name`` of the pair id), ``pair.png``
+Pairs: per pair, under ``<vis>/<pair folder>/`` (``vidcorr.io.names.safe_name`` of the pair id), ``pair.png``
 (source and target side by side with a line per point), ``point<k>_src.png`` / ``point<k>_trg.png`` (one
 tile per layer and their mean, each map blended over its image; see :func:`map_strip`) and ``pair.json``, the
 pair's entry of ``<vis>/index.json``, which :func:`write_index` rebuilds from every ``pair.json`` (so shards
@@ -39,16 +39,13 @@ from PIL import Image
 from vidcorr.errors import InputError
 from vidcorr.io.atomic import atomic_path, write_json
 from vidcorr.io.images import write_image
+from vidcorr.io.names import KEYFRAMES_DIR, VIEW_INDEX, safe_name
 from vidcorr.io.reader import VideoReader
 from vidcorr.io.render import blend_heatmap, default_radius, draw_marker, point_colors, side_by_side
 from vidcorr.io.tracks import Tracks
-from vidcorr.runs.folder import safe_name
 
-INDEX_FILE = "index.json"
 PAIR_FILE = "pair.json"
 INDEX_VERSION = 1
-VIS_DIR = "vis"
-TRACKS_DIR = "keyframes"
 TRACKS_INDEX_VERSION = 1
 HEAT_SIDE = 128
 DEFAULT_KEY_FRAMES = 8
@@ -101,7 +98,7 @@ def write_index(vis_dir: str | Path) -> Path:
             continue  # a pair whose writing was killed: its next run rewrites it
     records.sort(key=lambda r: r["pair_id"])
     # Several shards may rebuild the index at once: write_json renames a private temporary into place.
-    return write_json(vis_dir / INDEX_FILE, {"version": INDEX_VERSION, "pairs": records})
+    return write_json(vis_dir / VIEW_INDEX, {"version": INDEX_VERSION, "pairs": records})
 
 
 
@@ -236,7 +233,7 @@ def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks,
         global_search: no frame was a reference (the queries' frames are meaningless).
         progress: called as progress("keyframes", done, total) after each frame written.
     """
-    folder = Path(out_dir) / TRACKS_DIR
+    folder = Path(out_dir) / KEYFRAMES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     row_of = {int(f): r for r, f in enumerate(tracks.frame_indices.tolist())}
     missing = [f for f in key_frames if int(f) not in row_of]
@@ -280,7 +277,7 @@ def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks,
         "frames": [{**written[int(f)], "row": row_of[int(f)]} for f in sorted({int(f) for f in key_frames})],
         "references": [written[t] for t in query_frames],
     }
-    return write_json(folder / INDEX_FILE, index, indent=1, allow_nan=False)
+    return write_json(folder / VIEW_INDEX, index, indent=1, allow_nan=False)
 
 
 def _write_jpeg(path: Path, image: np.ndarray) -> Path:

@@ -41,11 +41,12 @@ from vidcorr.eval.pairs.pair import Pair, Prediction
 from vidcorr.eval.pairs.pck import DEFAULT_ALPHAS, PairScore, PCKProtocol, score_pair
 from vidcorr.eval.pairs.results import PAIR_RECORDS
 from vidcorr.eval.pairs.visualize import write_pair_visuals
+from vidcorr.io.names import VIS_DIR
 from vidcorr.method.correspond import correspond
 from vidcorr.method.fit import Progress
 from vidcorr.method.streams import item_point_ids
 from vidcorr.runs.folder import RunOutcome, RunProgress, run_items
-from vidcorr.web.visuals import VIS_DIR, write_index
+from vidcorr.web.visuals import write_index
 
 EXECUTION_FIELDS = ("max_batch", "stop_early")
 """Config fields that change how, never what, is computed: left out of the resume check."""

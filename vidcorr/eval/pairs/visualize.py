@@ -1,6 +1,6 @@
 """Pictures of evaluated pairs, for looking at what the method did (``vidcorr eval ... --visualize``).
 
-Per pair, under ``<vis>/<pair folder>/`` (``vidcorr.runs.safe_name`` of the pair id), in the format of
+Per pair, under ``<vis>/<pair folder>/`` (``vidcorr.io.names.safe_name`` of the pair id), in the format of
 ``vidcorr.visuals``:
 
 - ``pair.png``: source and target side by side, a line from each source keypoint to its predicted target
@@ -27,8 +27,8 @@ from vidcorr.eval.pairs.pair import Pair, Prediction
 from vidcorr.eval.pairs.pck import PairScore, PCKProtocol
 from vidcorr.io.atomic import write_json
 from vidcorr.io.images import write_image
+from vidcorr.io.names import safe_name
 from vidcorr.io.render import CORRECT_RGB, WRONG_RGB, side_by_side
-from vidcorr.runs.folder import safe_name
 from vidcorr.web.visuals import PAIR_FILE, map_strip
 
 _TRUTH_RGB = (255, 255, 255)

@@ -28,7 +28,8 @@ import numpy as np
 from vidcorr.eval.tapvid.data import TapVidQueries, TapVidVideo
 from vidcorr.eval.tapvid.metrics import compute_tapvid_metrics, metric_names, normalize_query_mode
 from vidcorr.io.atomic import atomic_path
-from vidcorr.runs.folder import RecordKind, safe_name
+from vidcorr.io.names import safe_name
+from vidcorr.runs.folder import RecordKind
 
 FORMAT_VERSION = 1
 BENCHMARK = "tapvid"

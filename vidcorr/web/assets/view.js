@@ -34,6 +34,7 @@
   byId("page-title").textContent = DATA.title;
 
   const views = [];
+  if (DATA.videos && DATA.videos.length) views.push(["videos", "Videos"]);
   if (DATA.pairs.length) views.push(["pairs", "Pairs"]);
   if (DATA.tracks) views.push(["tracks", "Tracks"]);
   let activeView = null;
@@ -51,6 +52,26 @@
     tab.addEventListener("click", () => showView(view));
     byId("tabs").append(tab);
   }
+
+  // ----------------------------------------------------------------------------------------- videos
+  // A batch's folder: one row per video, linking to the page written in that video's own folder.
+  function setUpVideos() {
+    const rows = byId("video-table").querySelector("tbody");
+    const done = DATA.videos.filter((v) => v.page).length;
+    byId("video-summary").textContent = DATA.videos.length + " videos, " + done + " with a page";
+    for (const v of DATA.videos) {
+      const link = v.page ? el("a", { href: v.page }, "open") : el("span", { class: "muted" }, v.error || "\u2014");
+      const name = el("td", {}, v.name);
+      name.title = v.video;
+      const cells = [name, el("td", {}, v.status), el("td", {}, String(v.frames)), el("td", {}, String(v.points))];
+      const last = el("td");
+      last.append(link);
+      const tr = el("tr");
+      tr.append(...cells, last);
+      rows.append(tr);
+    }
+  }
+  if (DATA.videos && DATA.videos.length) setUpVideos();
 
   // ------------------------------------------------------------------------------------------ pairs
   const pairs = DATA.pairs;
