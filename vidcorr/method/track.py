@@ -1,22 +1,29 @@
-"""Video tracking: fit once per reference frame, then locate on every frame forward and backward.
+"""Video tracking: fit once on every point's labels, then locate on every other frame from the nearest label.
 
-For each query (t, x, y) the embedding is fitted on frame t (queries sharing a frame are fitted in
-one batch). Each point is then located on every tracked frame after t (a forward sweep) and before
-t (a backward sweep, in reverse order), all active points x restarts batched per frame. On each
-frame the first crop of a point is a random window that keeps its position on the previous frame processed
-inside the crop margin, and each later crop one that keeps the running argmax inside it, as in the seed; at
-its own query frame a point is the query.
+A point has one or more labels (t, x, y). Its embedding is fitted jointly on all of them (`fit_labels`; every
+point of a call in one batch). Then every label is an anchor:
 
-Confidence per frame and point (documented rule): the attention probability of the point's token at
-the located pixel (restart- and layer-averaged, as `Location.confidence`), divided by the same
-quantity on the reference frame at fit time, clipped to [0, 1]. 1 means "claimed as strongly as the
-query point itself"; `visible = confidence >= visibility_threshold`.
+- On a labelled frame the point's track is its label: visible, confidence 1.
+- Any other frame is tracked from the nearest label in time (on a tie, the earlier one), which "owns" it: frames
+  after their owner are located in a forward sweep (ascending), frames before it in a backward sweep (descending),
+  all points active on a frame x restarts batched. On the first frame a sweep locates from a label, the point's
+  first crop is a random window keeping the label's position inside the crop margin; on each later frame of the
+  same sweep and label, one keeping the point's position on the previous frame so located; each later crop one
+  keeping the running argmax inside it, as in the seed. With one label per point this is the forward sweep after
+  the query and the backward sweep before it.
+
+Confidence per frame and point (documented rule, `CONFIDENCE_RULE`): the attention probability of the point's
+token at the located pixel (restart- and layer-averaged, as `Location.confidence`), divided by the point's
+reference attention, clipped to [0, 1]. The reference attention is measured at fit time at every label (the
+label's frame located from the label's position) and averaged over the point's labels. 1 means "claimed as
+strongly as at the labels"; `visible = confidence >= visibility_threshold`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,7 +44,8 @@ from vidcorr.method.plan import prepare
 from vidcorr.validate import check_fraction
 
 CONFIDENCE_RULE = ("attention probability of the point's token at the located pixel (mean over restarts and "
-                   "layers) divided by the same on the reference frame, clipped to [0, 1]")
+                   "layers) divided by the same measured at each of the point's labels on its frame and averaged over "
+                   "the labels, clipped to [0, 1]")
 
 FrameCallback = Callable[[int, np.ndarray, Location], None]
 """on_frame(frame_index, point indices (M,), Location of those points on that frame)."""
@@ -121,7 +129,7 @@ def fit_queries(ldm: LDM, video: Any, queries: PointLabels | np.ndarray, cfg: Co
     return embeddings
 
 
-def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config | None = None, *,
+def track(ldm: LDM, video: Any, queries: PointLabels | np.ndarray | None = None, cfg: Config | None = None, *,
           embeddings: Embeddings | None = None, global_search: bool = False, start: int = 0,
           end: int | None = None, stride: int = 1, visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD,
           progress: Progress | None = None, on_frame: FrameCallback | None = None,
@@ -133,8 +141,9 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     Args:
         ldm: the model.
         video: a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames.
-        queries: (N, 3) float t, x, y in the video's pixels; fitted here unless `embeddings` is given
-            (then their frames and points are the queries).
+        queries: the points' labels (`PointLabels`: one or more t, x, y per point), or (N, 3) float t, x, y (one
+            label per point), in the video's pixels; fitted here unless `embeddings` is given (then their labels
+            are the anchors). See the module docstring for how labels anchor the track.
         cfg: the hyper-parameters (default: the embeddings' own).
         embeddings: fitted embeddings to track with instead of fitting.
         global_search: the embeddings come from another video, so no frame is a reference: every point is
@@ -161,7 +170,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
 
     Returns:
         Tracks: points float (T, N, 2) x, y pixels, visible bool (T, N), confidence (T, N) in [0, 1],
-        queries (N, 3) t, x, y, frame_indices (T,).
+        queries (N, 3) t, x, y (each point's first label), frame_indices (T,).
     """
     check_fraction(visibility_threshold, "visibility_threshold")
     reader = open_video(video)
@@ -174,13 +183,14 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     saver, state = None, None
     if checkpoint is not None:
         fitted_cfg = cfg or (embeddings.config if embeddings is not None else Config())
-        given_queries = None
+        given = None
         if embeddings is None:
             assert queries is not None  # checked above
-            given_queries = check_queries(queries, info.num_frames, info.size)
+            given = check_labels(queries, info.num_frames, info.size)
         identity = resume.track_identity(ldm, fitted_cfg, resume.video_identity(video, reader), tracked, stride,
                                          visibility_threshold=visibility_threshold, global_search=global_search,
-                                         queries=given_queries, embeddings=embeddings, point_ids=point_ids)
+                                         queries=None if given is None else given.queries, labels=given,
+                                         embeddings=embeddings, point_ids=point_ids)
         saver = resume.Checkpointer(checkpoint, identity, checkpoint_every)
         state = saver.load()
         if state is not None and embeddings is None:
@@ -198,14 +208,18 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     ids = np.asarray(streams.point_ids(point_ids, n), dtype=object)
     query_t = np.full(n, -1, dtype=np.int64) if global_search else np.asarray(embeddings.frames, dtype=np.int64)
     query_xy = np.asarray(embeddings.points, dtype=np.float64)
-    if not global_search:
-        check_queries(np.column_stack([query_t, query_xy]), info.num_frames, info.size)
+    # Global search: no frame of this video is labelled; each point is followed from frame to frame after a
+    # label "before the video" (t = -1) whose position is unknown (the seed's corner crops).
+    labels = None if global_search else check_labels(embeddings.point_labels(), info.num_frames, info.size)
+    anchor_rows = [np.column_stack([query_t[p:p + 1], query_xy[p:p + 1]]) for p in range(n)] if labels is None \
+        else list(labels.labels)
+    forward_steps, backward_steps = sweeps([rows[:, 0] for rows in anchor_rows], tracked)
     ref_attention = np.maximum(np.asarray(embeddings.extra.get("ref_attention", [1.0] * n), dtype=np.float64), 1e-6)
 
     row_of = {int(f): i for i, f in enumerate(tracked)}
     if state is None:
         digest = "" if saver is None else (saver.identity["embeddings"] or resume.embeddings_digest(embeddings))
-        state = _initial_state(digest, query_t, query_xy, row_of, len(tracked), global_search)
+        state = _initial_state(digest, anchor_rows, query_xy, row_of, len(tracked), global_search)
         if saver is not None:
             saver.save(state)  # the embeddings are kept: a kill from here on never fits again
     maps_on = (lambda f: return_maps) if isinstance(return_maps, bool) else (lambda f: f in return_maps)
@@ -220,21 +234,25 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
             active, anchors = state.replay[f]
             on_frame(f, active, located(f, reader.get_frame(f), active, anchors))
 
-    forward = [int(f) for f in tracked if np.any(query_t < f)]
-    backward = [int(f) for f in tracked[::-1] if np.any(query_t > f)]
-    total = len(forward) + len(backward)
+    total = len(forward_steps) + len(backward_steps)
     if progress is not None and state.done:
         progress("track", state.done, total)
     if saver is not None:
         saver.start_clock()
-    for sweep, frame_list in ((resume.FORWARD, forward), (resume.BACKWARD, backward)):
+    for sweep, steps in ((resume.FORWARD, forward_steps), (resume.BACKWARD, backward_steps)):
         if sweep < state.sweep:
             continue
         if sweep > state.sweep:
             state.start_sweep(sweep, query_xy, global_search)
-        for f, image in _frames_in_order(reader, frame_list[state.position:], stride, read_batch):
-            active = np.flatnonzero(query_t < f) if sweep == resume.FORWARD else np.flatnonzero(query_t > f)
-            anchors = state.previous_xy[active] if state.previous_known[active].all() else None
+        todo = steps[state.position:]
+        for step, (f, image) in zip(todo, _frames_in_order(reader, [s.frame for s in todo], stride, read_batch),
+                                    strict=True):
+            active = step.points
+            if labels is None:
+                anchors = state.previous_xy[active] if state.previous_known[active].all() else None
+            else:  # a sweep's first frame from a label starts at the label, later ones at the previous position
+                from_label = np.array([anchor_rows[p][k, 1:] for p, k in zip(active, step.labels, strict=True)])
+                anchors = np.where(step.fresh[:, None], from_label, state.previous_xy[active])
             loc = located(f, image, active, anchors)
             row = row_of[f]
             state.points[row, active] = loc.points
@@ -267,16 +285,17 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
                         "global_search": global_search})
 
 
-def _initial_state(embeddings_sha256: str, query_t: np.ndarray, query_xy: np.ndarray, row_of: dict[int, int],
+def _initial_state(embeddings_sha256: str, labels: list[np.ndarray], query_xy: np.ndarray, row_of: dict[int, int],
                    num_rows: int, global_search: bool) -> resume.TrackState:
-    """Before the first frame: query rows hold the queries (confidence 1), the forward sweep is next."""
+    """Before the first frame: labelled rows hold the labels (confidence 1), the forward sweep is next."""
     n = len(query_xy)
     points = np.zeros((num_rows, n, 2), dtype=np.float64)
     confidence = np.zeros((num_rows, n), dtype=np.float64)
-    for p in range(n):
-        if int(query_t[p]) in row_of:
-            points[row_of[int(query_t[p])], p] = query_xy[p]
-            confidence[row_of[int(query_t[p])], p] = 1.0
+    for p, rows in enumerate(labels):
+        for t, x, y in rows:
+            if int(t) in row_of:
+                points[row_of[int(t)], p] = (x, y)
+                confidence[row_of[int(t)], p] = 1.0
     state = resume.TrackState(sweep=resume.FORWARD, position=0, done=0, previous_xy=query_xy,
                               previous_known=np.zeros(n, bool), points=points, confidence=confidence,
                               embeddings_sha256=embeddings_sha256)
@@ -284,14 +303,78 @@ def _initial_state(embeddings_sha256: str, query_t: np.ndarray, query_xy: np.nda
     return state
 
 
+@dataclass(frozen=True)
+class SweepStep:
+    """One frame of a sweep: which points are located there, from which label, and where their crops start.
+
+    frame: the video frame. points: (M,) the points it locates. labels: (M,) for each, the index (into the point's
+    labels) of the label it is tracked from. fresh: (M,) bool, True where this is the sweep's first frame from that
+    label (the first crop's anchor is the label), False where the point's position on the sweep's previous frame
+    from the same label is.
+    """
+
+    frame: int
+    points: np.ndarray
+    labels: np.ndarray
+    fresh: np.ndarray
+
+
+def owning_labels(label_frames: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """(F,) int64: for each frame, the index of the label it is tracked from, -1 on a labelled frame.
+
+    The owner is the label nearest in time; on a tie, the earlier one. `label_frames` (K,) ascending.
+    """
+    t = np.asarray(label_frames, dtype=np.int64)
+    f = np.asarray(frames, dtype=np.int64)
+    after = np.searchsorted(t, f)  # the first label at or after each frame
+    later = np.minimum(after, len(t) - 1)
+    earlier = np.maximum(after - 1, 0)
+    take_earlier = (after == len(t)) | ((after > 0) & (f - t[earlier] <= t[later] - f))
+    owner = np.where(take_earlier, earlier, later)
+    owner[t[later] == f] = -1
+    return owner
+
+
+def sweeps(label_frames: Sequence[np.ndarray], tracked: np.ndarray) -> tuple[list[SweepStep], list[SweepStep]]:
+    """The forward sweep (ascending) and the backward sweep (descending) over the tracked frames.
+
+    label_frames: per point, its labels' frames (ascending). A tracked frame that is not one of a point's labels
+    is located in the forward sweep when its owning label (`owning_labels`) is earlier, else in the backward one.
+    """
+    frames = np.asarray(tracked, dtype=np.int64)
+    owners = np.stack([owning_labels(t, frames) for t in label_frames], axis=1)  # (F, N)
+    owner_t = np.stack([np.asarray(t, dtype=np.int64)[np.maximum(owners[:, p], 0)]
+                        for p, t in enumerate(label_frames)], axis=1)
+    located = owners >= 0
+    out = []
+    for forward in (True, False):
+        mine = located & ((owner_t < frames[:, None]) if forward else (owner_t > frames[:, None]))
+        last = np.full(len(label_frames), -1, dtype=np.int64)
+        steps = []
+        for row in (range(len(frames)) if forward else range(len(frames) - 1, -1, -1)):
+            points = np.flatnonzero(mine[row])
+            if len(points) == 0:
+                continue
+            labels = owners[row, points]
+            steps.append(SweepStep(int(frames[row]), points, labels, labels != last[points]))
+            last[points] = labels
+        out.append(steps)
+    return out[0], out[1]
+
+
 def _frames_in_order(reader: VideoReader, frames: list[int], stride: int, read_batch: int):
-    """Yield (frame index, image) for `frames` (ascending or descending, on one stride grid),
-    decoding `read_batch` frames at a time so memory stays flat."""
+    """Yield (frame index, image) for `frames` (ascending or descending, on one stride grid, gaps allowed: a
+    sweep skips frames no point is located on from its side), decoding runs of consecutive grid frames
+    `read_batch` at a time so memory stays flat."""
     if not frames:
         return
     descending = len(frames) > 1 and frames[0] > frames[-1]
-    ordered = sorted(frames)
-    blocks = [ordered[i:i + read_batch] for i in range(0, len(ordered), read_batch)]
+    blocks: list[list[int]] = []
+    for f in sorted(frames):
+        if blocks and f - blocks[-1][-1] == stride and len(blocks[-1]) < read_batch:
+            blocks[-1].append(f)
+        else:
+            blocks.append([f])
     for block in (reversed(blocks) if descending else blocks):
         batch = next(iter(reader.iter_frames(start=block[0], end=block[-1] + 1, stride=stride,
                                               batch_size=len(block))))
