@@ -170,7 +170,8 @@ def track(ldm: LDM, video: Any, queries: PointLabels | np.ndarray | None = None,
 
     Returns:
         Tracks: points float (T, N, 2) x, y pixels, visible bool (T, N), confidence (T, N) in [0, 1],
-        queries (N, 3) t, x, y (each point's first label), frame_indices (T,).
+        queries (N, 3) t, x, y (each point's first label), frame_indices (T,), labels (every point's labels;
+        None for a global search).
     """
     check_fraction(visibility_threshold, "visibility_threshold")
     reader = open_video(video)
@@ -282,7 +283,7 @@ def track(ldm: LDM, video: Any, queries: PointLabels | np.ndarray | None = None,
                   meta={"model": ldm.model_id, "autocast": ldm.autocast_name, "precision": precision_name(ldm),
                         "fit_precision": embeddings.precision, "skipped_steps": skipped, "config": cfg.to_dict(),
                         "confidence_rule": CONFIDENCE_RULE, "visibility_threshold": visibility_threshold,
-                        "global_search": global_search})
+                        "global_search": global_search}, labels=labels)
 
 
 def _initial_state(embeddings_sha256: str, labels: list[np.ndarray], query_xy: np.ndarray, row_of: dict[int, int],

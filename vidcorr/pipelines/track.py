@@ -24,6 +24,7 @@ from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config, config_for
 from vidcorr.errors import InputError
 from vidcorr.io.names import ANNOTATED_VIDEO, EMBEDDINGS
 from vidcorr.io.outputs import OutputFolder
+from vidcorr.io.points import PointLabels
 from vidcorr.io.reader import VideoInfo, VideoReader
 from vidcorr.io.render import render_video
 from vidcorr.io.tracks import Tracks
@@ -33,7 +34,7 @@ from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
 from vidcorr.method.locate import Location, locate
 from vidcorr.method.model import LDM
-from vidcorr.method.track import check_queries, fit_queries, track
+from vidcorr.method.track import check_labels, fit_queries, track
 from vidcorr.web.visuals import (
     DEFAULT_KEY_FRAMES,
     KeyFrameMaps,
@@ -44,29 +45,31 @@ from vidcorr.web.visuals import (
 
 def add_reference_maps(maps: KeyFrameMaps, ldm: LDM, video: VideoReader, embeddings: Embeddings,
                        cfg: Config | None = None, progress: Progress | None = None) -> dict[int, Location]:
-    """Locate each point on its own query frame with maps, as :func:`vidcorr.fit_queries` does for the
+    """Locate each point on each of its labelled frames with maps, as :func:`vidcorr.fit_queries` does for the
     confidence scale (same random streams and anchors: the same draws), and keep the maps in `maps`.
 
-    Tracking does not locate a point on its own query frame, so the viewer's reference maps come from here.
+    Tracking does not locate a point on its labelled frames, so the viewer's reference maps come from here.
 
     Returns:
-        query frame -> the Location of the points fitted on it (in query order).
+        labelled frame -> the Location of the points labelled on it (in point order).
     """
     if embeddings.frames is None:
         raise InputError("these embeddings were fitted on an image, not a video frame: they have no reference frame")
-    frames = np.asarray(embeddings.frames, dtype=np.int64)
+    labels = embeddings.point_labels().labels
     located = {}
-    for t in np.unique(frames).tolist():
-        idx = np.flatnonzero(frames == t)
-        loc = locate(ldm, video.get_frame(int(t)), embeddings.subset(idx), cfg, progress=progress,
-                     return_maps=True, stream_key=int(t), point_ids=idx.tolist(), anchors_xy=embeddings.points[idx])
-        maps.add(int(t), idx, loc.maps)
-        located[int(t)] = loc
+    for t in sorted({int(t) for rows in labels for t in rows[:, 0]}):
+        owners = [(n, k) for n, rows in enumerate(labels) for k in np.flatnonzero(rows[:, 0] == t)]
+        idx = np.array([n for n, _ in owners], dtype=np.int64)
+        loc = locate(ldm, video.get_frame(t), embeddings.subset(idx), cfg, progress=progress, return_maps=True,
+                     stream_key=t, point_ids=idx.tolist(), anchors_xy=np.array([labels[n][k, 1:] for n, k in owners]))
+        maps.add(t, idx, loc.maps)
+        located[t] = loc
     return located
 
 
-QuerySpec = np.ndarray | Callable[[VideoInfo], np.ndarray]
-"""(N, 3) t, x, y queries, or a function of the video's info giving them (e.g. a grid on its size)."""
+QuerySpec = PointLabels | np.ndarray | Callable[[VideoInfo], PointLabels | np.ndarray]
+"""The points' labels, (N, 3) t, x, y queries (one label per point), or a function of the video's info giving
+either (e.g. a grid on its size)."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class TrackJob:
         video: the video's path; reader: it, opened.
         out: the output folder (checked, not created yet).
         cfg: the config of the run.
-        queries: float64 (N, 3) t, x, y to fit, or None when `embeddings` are given.
+        queries: the points' labels to fit (checked), or None when `embeddings` are given.
         embeddings: loaded embeddings to track with (no fit), or None.
         global_search: the embeddings come from another video: no frame is a reference.
         frames: the tracked frame indices (start, end, stride applied).
@@ -90,7 +93,7 @@ class TrackJob:
     reader: VideoReader
     out: OutputFolder
     cfg: Config
-    queries: np.ndarray | None
+    queries: PointLabels | None
     embeddings: Embeddings | None
     global_search: bool
     frames: np.ndarray
@@ -106,7 +109,10 @@ class TrackJob:
     @property
     def num_points(self) -> int:
         """N, the points tracked."""
-        return len(self.queries) if self.embeddings is None else self.embeddings.num_points  # type: ignore[arg-type]
+        if self.embeddings is not None:
+            return self.embeddings.num_points
+        assert self.queries is not None  # prepare_track gives exactly one of queries and embeddings
+        return self.queries.num_points
 
     @property
     def points_to_fit(self) -> int:
@@ -172,7 +178,7 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
     info = reader.info
     frames = reader.frame_indices(start, end, stride)  # a bad range fails before any model work
     loaded: Embeddings | None = None
-    checked: np.ndarray | None = None
+    checked: PointLabels | None = None
     global_search = False
     if embeddings is not None:
         if queries is not None:
@@ -186,7 +192,7 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
         if queries is None:
             raise InputError("give the points to track (queries) or fitted embeddings")
         given = queries(info) if callable(queries) else queries
-        checked = check_queries(given, info.num_frames, info.size)
+        checked = check_labels(given, info.num_frames, info.size)
         cfg = config_for(preset, overrides)
     job = TrackJob(video, reader, folder, cfg, checked, loaded, global_search, frames, start, end, stride,
                    visibility_threshold, video_out, trail, heatmap, keyframes)
@@ -217,8 +223,9 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
     """
     reader, cfg, heatmap = job.reader, job.cfg, job.heatmap
     heat: dict[int, np.ndarray] = {}
-    query_frames: Any = [] if job.global_search else (
-        job.embeddings.frames if job.embeddings is not None else job.queries[:, 0])  # type: ignore[index]
+    labelled = None if job.global_search else job.embeddings.point_labels() if job.embeddings is not None \
+        else job.queries
+    query_frames = [] if labelled is None else sorted({int(t) for rows in labelled.labels for t in rows[:, 0]})
     key_frames = choose_key_frames(job.frames, job.keyframes, always=query_frames)
     key_maps = KeyFrameMaps([*key_frames, *query_frames]) if job.keyframes else None
 
