@@ -11,8 +11,9 @@ The "paper" column holds Hedlin et al. 2023's published PCK (SD 1.4, the seed's 
 0.10, beside our seed-protocol per-image PCK, the number the seed's evaluation prints as PCK.
 
 TAP-Vid results files (``tapvid*.jsonl``, see ``vidcorr.eval.tapvid_results``) are merged too (one line per
-video), grouped by dataset, query mode and resolution: a table of the mean over videos (tapnet's protocol)
-beside other trackers' published numbers, the per-threshold means, and a per-video table. Hedlin et al.
+video), grouped by dataset, query mode, resolution and labels per query (K-label runs apart from tapnet's
+protocol, titled so and without reference rows): a table of the mean over videos (tapnet's protocol) beside
+other trackers' published numbers, the per-threshold means, and a per-video table. Hedlin et al.
 report no TAP-Vid numbers; the reference rows are other methods', for scale only.
 """
 
@@ -136,10 +137,10 @@ class BenchmarkReport:
 
 @dataclass(frozen=True)
 class TapVidReport:
-    """One TAP-Vid group (dataset, query mode, resolution): per-video scores and their mean.
+    """One TAP-Vid group (dataset, query mode, resolution, labels per query): per-video scores and their mean.
 
     Attributes:
-        dataset, query_mode, full_res: the group.
+        dataset, query_mode, full_res: the group; labels: K labels per query (1: tapnet's protocol).
         scores: merged per-video scores, by video name.
         mean: metric -> mean over videos, fraction in [0, 1] (tapnet's protocol; NaN if any video has NaN).
         references: other trackers' published numbers for this dataset and query mode.
@@ -153,6 +154,7 @@ class TapVidReport:
     mean: dict[str, float]
     references: tuple[TapVidReference, ...]
     setup: dict[str, Any] | None
+    labels: int = 1
 
 
 @dataclass(frozen=True)
@@ -213,17 +215,19 @@ def summarize_benchmark(dataset: str, scores: list[PairScore], setup: dict[str, 
 
 def summarize_tapvid(scores: Iterable[VideoScore], setups: dict[Any, dict[str, Any]] | None = None
                      ) -> tuple[TapVidReport, ...]:
-    """Group video scores by (dataset, query mode, full_res) and average each group over its videos."""
-    groups: dict[tuple[str, str, bool], list[VideoScore]] = {}
+    """Group video scores by (dataset, query mode, full_res, labels per query) and average each group over its
+    videos. Other trackers' numbers are shown beside the standard protocol's groups only (one label per query)."""
+    groups: dict[tuple[str, str, bool, int], list[VideoScore]] = {}
     for score in scores:
         groups.setdefault(score.group, []).append(score)
     reports = []
     for key in sorted(groups):
-        dataset, query_mode, full_res = key
+        dataset, query_mode, full_res, labels = key
         videos = sorted(groups[key], key=lambda s: s.video)
+        references = TAPVID_REFERENCE.get((dataset, query_mode), ()) if labels == 1 else ()
         reports.append(TapVidReport(dataset, query_mode, full_res, tuple(videos),
-                                    mean_over_videos([s.metrics for s in videos]),
-                                    TAPVID_REFERENCE.get((dataset, query_mode), ()), (setups or {}).get(key)))
+                                    mean_over_videos([s.metrics for s in videos]), references,
+                                    (setups or {}).get(key), labels))
     return tuple(reports)
 
 
@@ -246,8 +250,8 @@ def build_report(paths: Iterable[str | os.PathLike]) -> Report:
     # A benchmark's folders must agree on their setup; TAP-Vid's per (dataset, query mode, resolution).
     setups = setups_by((f.parent for f in pair_files), lambda setup: str(setup.get("benchmark")))
     tapvid_setups = setups_by((f.parent for f in tapvid_files), lambda setup: (
-        str(setup.get("dataset")), str(setup.get("query_mode")), bool(setup.get("full_res")))
-        if setup.get("benchmark") == TAPVID else None)
+        str(setup.get("dataset")), str(setup.get("query_mode")), bool(setup.get("full_res")),
+        int(setup.get("labels", 1))) if setup.get("benchmark") == TAPVID else None)
     by_dataset: dict[str, list[PairScore]] = {}
     for score in scores:
         by_dataset.setdefault(score.dataset, []).append(score)
@@ -364,10 +368,12 @@ def _count(number: int, noun: str, plural: str | None = None) -> str:
 
 
 def tapvid_title(rep: TapVidReport) -> str:
-    """``TAP-Vid-DAVIS, query_first, 256x256`` (or ``strided``); full-resolution runs say how they were scored."""
+    """``TAP-Vid-DAVIS, query_first, 256x256`` (or ``strided``); full-resolution runs say how they were scored, and
+    K-label runs ``3 labels per query (not scored)``."""
     resolution = "full resolution, scored at 256x256" if rep.full_res else "256x256"
     mode = "query_first" if rep.query_mode == "first" else rep.query_mode
-    return f"{TAPVID_NAMES.get(rep.dataset, rep.dataset)}, {mode}, {resolution}"
+    labels = f", {rep.labels} labels per query (not scored)" if rep.labels != 1 else ""
+    return f"{TAPVID_NAMES.get(rep.dataset, rep.dataset)}, {mode}, {resolution}{labels}"
 
 
 def tapvid_coverage(rep: TapVidReport) -> str:
@@ -508,6 +514,7 @@ def _tapvid_json(rep: TapVidReport) -> dict[str, Any]:
         "dataset": rep.dataset,
         "query_mode": rep.query_mode,
         "full_res": rep.full_res,
+        "labels": rep.labels,
         "num_videos": len(rep.scores),
         "num_queries": sum(s.num_queries for s in rep.scores),
         "mean": _percent_json(rep.mean),
