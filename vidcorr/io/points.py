@@ -175,10 +175,16 @@ def check_queries(queries: np.ndarray | Sequence, num_frames: int, size_wh: tupl
     return table
 
 
-def check_labels(labels: PointLabels, num_frames: int, size_wh: tuple[int, int]) -> PointLabels:
+def check_labels(labels: PointLabels | np.ndarray | Sequence, num_frames: int,
+                 size_wh: tuple[int, int]) -> PointLabels:
     """Validate every label against a video of `num_frames` frames of W x H, as `check_queries` does a query;
-    returns `labels`. Messages name the point by its id, and the label by its frame where the point has several.
+    returns `labels` (an (N, 3) array of t, x, y queries: checked by `check_queries`, one label per point, ids
+    "0".."N-1"). Messages name the point by its id, and the label by its frame where the point has several.
     """
+    if not isinstance(labels, PointLabels):
+        return PointLabels.from_queries(check_queries(labels, num_frames, size_wh))
+    if labels.num_points == 0:
+        raise InputError("give at least one point to track")
     for point_id, rows in zip(labels.ids, labels.labels, strict=True):
         if not np.all(np.isfinite(rows)):
             raise InputError(f"point {point_id} has a value that is not a finite number")
