@@ -195,21 +195,6 @@ def check_labels(labels: PointLabels | np.ndarray | Sequence, num_frames: int,
     return labels
 
 
-def single_label_queries(labels: PointLabels) -> np.ndarray:
-    """(N, 3) t, x, y: each point's one label, for the code that still takes one query per point.
-
-    Raises:
-        InputError: a point has labels on several frames.
-    """
-    several = np.flatnonzero(labels.counts > 1)
-    if len(several):
-        point = int(several[0])
-        frames = ", ".join(f"{t:g}" for t in labels.labels[point][:, 0])
-        raise InputError(f"labels on several frames need the joint fit, which this command does not run yet: "
-                         f"point {labels.ids[point]} has {len(labels.labels[point])} labels (frames {frames})")
-    return labels.queries
-
-
 def image_points(labels: PointLabels) -> np.ndarray:
     """(N, 2) x, y of points on an image, from labels with one per point (their frame is ignored: an image is
     one frame). Check them with `check_points`.
@@ -292,14 +277,6 @@ def video_labels(points: str | None, points_file: str | os.PathLike | None, grid
     """`given_labels`, checked against a video of `num_frames` frames of W x H (`check_labels`)."""
     return check_labels(given_labels(points, points_file, grid, ref_frame, size_wh, mask, mask_id, num_frames),
                         num_frames, size_wh)
-
-
-def video_queries(points: str | None, points_file: str | os.PathLike | None, grid: int | None, ref_frame: int,
-                  num_frames: int, size_wh: tuple[int, int], mask: str | os.PathLike | None = None,
-                  mask_id: int | None = None) -> np.ndarray:
-    """(N, 3) t, x, y: `video_labels` for the code that takes one query per point (`single_label_queries`)."""
-    return single_label_queries(video_labels(points, points_file, grid, ref_frame, num_frames, size_wh, mask,
-                                             mask_id))
 
 
 # ------------------------------------------------------------------------------------------------ files
