@@ -19,7 +19,7 @@ from tempfile import TemporaryDirectory
 
 import numpy as np
 
-from vidcorr.io.sample import sample_frames
+from vidcorr.io.sample import synthetic_frames
 
 CRF = 20
 PRESET = "veryfast"
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    clips = {"640x360x300": sample_frames(300, (640, 360))[0], "333x201x60": sample_frames(60, (333, 201))[0]}
+    clips = {"640x360x300": synthetic_frames(300, (640, 360))[0], "333x201x60": synthetic_frames(60, (333, 201))[0]}
     writers = {"pyav": write_pyav, "imageio-ffmpeg": write_imageio_ffmpeg}
     rows = []
     with TemporaryDirectory() as tmp:

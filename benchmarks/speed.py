@@ -4,6 +4,7 @@
                                [--image-size 512] [--repeats 3] [--device auto] [--dtype float32]
                                [--max-batch N] [--what fit,locate] [--fast-levers LEVERS] [--json out.json]
     python -m benchmarks.speed --breakdown [--arch ...] [--batches 1,4] [--pieces 'vae*,*stop*'] ...
+    python -m benchmarks.speed --labels 1,2,4 [--arch ...] [--points 4] [--restarts 1] [--steps 1] ...
 
 Comparison mode runs, in one process and alternating (reference, fast, reference, fast, ...), the
 reference path (`vidcorr.fit_reference` / `vidcorr.locate_reference`: the seed's schedule, one
@@ -31,6 +32,10 @@ after the deepest captured layer; that with channels_last), forward with autogra
 the reference and the fast configurations (the fast one also with channels_last and without
 oneDNN), and the one-off cost of converting the VAE and the UNet to channels_last. Pieces are timed
 round-robin, one of each per repeat; the reference configuration at batch 1 only, as the seed runs.
+
+Labels mode times the joint fit (`vidcorr.fit_labels`) with K labels per point, each on its own frame, for each
+K of `--labels`, alternating the K's within each repeat: K labels put K samples per point and restart through the
+UNet, so a step should cost about K times one label's (the VAE encodes too: each labelled frame has its crops).
 
 `--fast-levers` prototypes levers that keep the math on the fast path only, without touching the
 library: `channels_last_vae`, `channels_last_unet` (module weights converted to channels_last
@@ -66,7 +71,7 @@ import torch
 import torch.nn.functional as F
 
 import vidcorr
-from vidcorr import LDM, Config
+from vidcorr import LDM, Config, PointLabels
 from vidcorr.method.attention import layer_maps
 from vidcorr.method.geometry import CORNER_ANCHORS
 from vidcorr.method.microbatch import auto_batch
@@ -336,6 +341,37 @@ def _summary(samples: list[Sample]) -> dict[str, Any]:
 def _paired_ratio(ref: list[Sample], fast: list[Sample], attr: str) -> float | None:
     """Median over repeats of fast / reference, each pair measured back to back."""
     return _median([_ratio(getattr(f, attr), getattr(r, attr)) for r, f in zip(ref, fast, strict=True)])
+
+
+def run_labels(args: argparse.Namespace, ldm: LDM, device: torch.device) -> dict[str, Any]:
+    """The joint fit with K labels per point (label k of every point on frame k), each K of --labels in turn
+    within each repeat; per K the median wall time, the time per point and step, the ratio to K = 1."""
+    size = args.image_size
+    cfg = Config(image_size=size, restarts=args.restarts, num_steps=args.steps, max_batch=args.max_batch,
+                 seed=args.seed)
+    counts = sorted(set(args.labels))
+    frames = {t: synthetic_image(size, size * 4 // 3, seed=1 + t) for t in range(max(counts))}
+    points = query_points(args.points, size * 4 // 3, size, seed=args.seed)
+    ids = tuple(str(p) for p in range(args.points))
+
+    def labels(k: int) -> PointLabels:
+        return PointLabels(ids, tuple(np.column_stack([np.arange(k, dtype=np.float64), np.repeat(points[p:p + 1], k,
+                                                                                                  axis=0)])
+                                      for p in range(args.points)))
+
+    samples: dict[int, list[Sample]] = {k: [] for k in counts}
+    for round_index in range(args.warmup + args.repeats):
+        for k in counts:
+            _, sample = timed(lambda progress, k=k: vidcorr.fit_labels(ldm, frames, labels(k), cfg, progress), device)
+            if round_index >= args.warmup:
+                samples[k].append(sample)
+    rows = []
+    for k in counts:
+        summary = _summary(samples[k])
+        rows.append({"labels": k, **summary, "per_point_step_s": summary["median_wall_s"] / (args.points * args.steps),
+                     "ratio_to_one_label": _ratio(summary["median_wall_s"], _summary(samples[1])["median_wall_s"])
+                     if 1 in samples else None})
+    return {"rows": rows}
 
 
 def run_comparison(args: argparse.Namespace, ldm: LDM, device: torch.device) -> dict[str, Any]:
@@ -683,6 +719,13 @@ def format_report(report: dict[str, Any]) -> str:
     out = [f"vidcorr speed: arch {s['arch']}, {s['image_size']}px, {s['device']} {s['dtype']}, "
            f"{report['machine']['logical_cpus']} logical CPUs, torch {report['machine']['torch']} "
            f"({report['machine']['torch_threads']} threads)"]
+    if "labels" in report:
+        out.append(f"joint fit: {s['points']} points x {s['restarts']} restarts, {s['steps']} step(s), K labels per "
+                   f"point on K frames; median of {s['repeats']} alternating repeats")
+        rows = [(str(r["labels"]), _fmt(r["median_wall_s"]), _fmt(r["per_point_step_s"]), _fmt(r["ratio_to_one_label"]),
+                 _fmt(r["peak_rss_mib"])) for r in report["labels"]["rows"]]
+        out.append(_table(("K", "median wall s", "s per point and step", "x one label", "peak RSS MiB"), rows))
+        return "\n".join(out)
     if "breakdown" in report:
         rows = [(r["piece"], str(r["batch"]), _fmt(r["median_s"]), _fmt(r["median_per_sample_s"]),
                  _fmt(r.get("median_forward_s")), _fmt(r.get("median_backward_s")), _fmt(r["median_cpu_s"]))
@@ -825,6 +868,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="breakdown batch sizes (default 1 and points x restarts)")
     parser.add_argument("--pieces", type=_csv(str), default=None,
                         help="breakdown pieces to run, comma-separated fnmatch patterns (default all)")
+    parser.add_argument("--labels", type=_csv(int), default=None,
+                        help="time the joint fit with K labels per point for each K given (e.g. 1,2,4) instead")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each timed call to stderr")
     args = parser.parse_args(argv)
@@ -837,6 +882,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.fast_levers) - set(LEVERS))
     if unknown:
         parser.error(f"unknown --fast-levers {unknown}; choose from {', '.join(LEVERS)}")
+    if args.labels is not None and (not args.labels or min(args.labels) < 1):
+        parser.error(f"--labels takes counts >= 1, got {args.labels}")
     if args.warmup is None:
         args.warmup = 1 if args.arch == "tiny" else 0
     return args
@@ -870,6 +917,9 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     }
     if args.breakdown:
         report["breakdown"] = run_breakdown(args, ldm)
+        report["notes"] = []
+    elif args.labels:
+        report["labels"] = run_labels(args, ldm, device)
         report["notes"] = []
     else:
         comparison = run_comparison(args, ldm, device)

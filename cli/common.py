@@ -16,24 +16,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from vidcorr._testhooks import pause_point
-from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
+from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, Config, config_for
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.staging import Terminated, published
-from vidcorr.progress import PlainProgress, format_duration
+from vidcorr.progress import format_duration
 
 console = Console()
 err_console = Console(stderr=True)
@@ -101,7 +89,7 @@ class ModelOptions:
 
     def config(self) -> Config:
         """The preset with the options the user set applied."""
-        return build_config(self.preset or "paper", **self.overrides())
+        return config_for(self.preset, self.overrides())
 
     def load(self, device: Device | None = None) -> Any:
         """The model (see :func:`load_model`), on `device` instead of --device if given."""
@@ -186,13 +174,6 @@ def model_options(*, preset_default: str | None = "paper", preset_help: str | No
 
 OverwriteOpt = Annotated[bool, typer.Option(
     "--overwrite", help="Replace an existing output, whole, instead of refusing to run.", rich_help_panel=OUTPUT)]
-
-
-def build_config(preset: str, **overrides: Any) -> Config:
-    """The preset with only the options the user set applied (None means 'not set')."""
-    if preset not in PRESETS:
-        raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return Config.preset(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def precision(device_type: str, dtype: DType, autocast: Autocast, preset: str = "paper") -> tuple[Any, Any]:
@@ -286,46 +267,6 @@ def status(message: str) -> Iterator[None]:
             yield
     else:
         yield
-
-
-class RateColumn(ProgressColumn):
-    """Units per second of a task (frames/s while tracking)."""
-
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:.2f}/s" if task.speed else "", style="progress.data.speed")
-
-
-class StageProgress:
-    """A rich progress bar per stage (fit steps, locate crops, frames); off a terminal, plain lines on
-    stderr (one per stage's start and end, and every 10 s or 10 % in between)."""
-
-    def __init__(self, labels: dict[str, str] | None = None) -> None:
-        self.labels = labels or {}
-        self.enabled = console.is_terminal
-        self.plain = None if self.enabled else PlainProgress(
-            lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True), self.labels)
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=console, disable=not self.enabled, transient=False)
-        self.tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> StageProgress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        pause_point(stage)
-        if self.plain is not None:
-            self.plain(stage, done, total)
-            return
-        task = self.tasks.get(stage)
-        if task is None or self.progress.tasks[task].completed > done:
-            task = self.progress.add_task(self.labels.get(stage, stage), total=total)
-            self.tasks[stage] = task
-        self.progress.update(task, completed=done, total=total)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 import time
 import typing
 from collections.abc import Callable, Sequence
@@ -17,20 +16,18 @@ import typer
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
 
-from vidcorr.errors import InputError, VidcorrError
+from vidcorr.errors import InputError
 from vidcorr.eval.pairs.pck import DEFAULT_ALPHAS
 from vidcorr.io.outputs import check_out_dir
-from vidcorr.runs.folder import RunOutcome, RunProgress
+from vidcorr.runs.folder import RunOutcome
 from vidcorr.runs.shards import Shard, device_for_rank, parse_shard, resolve_shard, shard_from_env
 
 from .common import (
@@ -40,12 +37,12 @@ from .common import (
     console,
     elapsed,
     err_console,
-    format_seconds,
     handle_errors,
     model_options,
     warn_if_slow,
     warn_skipped_steps,
 )
+from .display import Display
 
 eval_app = typer.Typer(
     help="Run the image-pair benchmarks (SPair-71k, PF-Willow, CUB-200-2011: PCK), TAP-Vid (DAVIS, Kinetics, "
@@ -69,12 +66,6 @@ class TapVidDataset(str, Enum):
 class QueryMode(str, Enum):
     first = "first"
     strided = "strided"
-
-
-class Interrupted(VidcorrError):
-    """Ctrl-C during a run: the finished pairs are saved and a re-run resumes."""
-
-    exit_code = 130
 
 
 DataRootOpt = Annotated[Path | None, typer.Option(
@@ -117,79 +108,6 @@ def _alphas(values: list[float] | None) -> tuple[float, ...]:
         if not 0 < value <= 1:
             raise InputError(f"--alpha must be in (0, 1], got {value:g}")
     return tuple(dict.fromkeys(float(v) for v in values))
-
-
-class RunDisplay:
-    """Items done/total with ETA and the running summary, plus the current item's fit/locate/track steps.
-
-    On a terminal: rich bars. Elsewhere (SLURM logs): a plain line at most every `plain_every_s` seconds, and
-    the last state at the end.
-
-    Args:
-        label: what the run is (``spair test shard 0/2``).
-        unit: what its items are (``pairs``, ``videos``).
-        summary: the run's ``RunProgress.running`` -> text (empty while nothing is finished).
-        plain_every_s: the least time between two plain lines.
-    """
-
-    def __init__(self, label: str, unit: str, summary: Callable[[dict[Any, float]], str],
-                 plain_every_s: float = 30.0) -> None:
-        self.label, self.unit, self.summary = label, unit, summary
-        self.enabled = console.is_terminal
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[summary]}"), console=console, disable=not self.enabled)
-        self.items_task: TaskID | None = None
-        self.stage_task: TaskID | None = None
-        self.last: RunProgress | None = None
-        self.printed: RunProgress | None = None
-        self.plain_every_s = plain_every_s
-        self.last_plain = -math.inf
-        self.start = time.perf_counter()
-
-    def __enter__(self) -> RunDisplay:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
-        if not self.enabled and self.last is not None and self.last is not self.printed and exc[0] is None:
-            self._plain(self.last)
-
-    def __call__(self, update: RunProgress) -> None:
-        """The library's progress callback after each item (and once before the first)."""
-        self.last = update
-        if not self.enabled:
-            if time.perf_counter() - self.last_plain >= self.plain_every_s:
-                self._plain(update)
-            return
-        text = self.summary(update.running) if update.running else ""
-        if self.items_task is None:
-            self.items_task = self.progress.add_task(self.label, total=update.total, completed=update.done,
-                                                     summary=text)
-        self.progress.update(self.items_task, completed=update.done, summary=text)
-
-    def stage(self, stage: str, done: int, total: int) -> None:
-        """The library's progress(stage, done, total) inside one item."""
-        if not self.enabled:
-            return
-        label = {"fit": "  fit steps", "locate": "  locate crops", "track": "  track frames"}.get(stage, f"  {stage}")
-        if self.stage_task is None:
-            self.stage_task = self.progress.add_task(label, total=total, summary="")
-        self.progress.update(self.stage_task, description=label, completed=done, total=total)
-
-    def _plain(self, update: RunProgress) -> None:
-        self.printed = update
-        self.last_plain = time.perf_counter()
-        rate = (update.done - update.resumed) / max(self.last_plain - self.start, 1e-9)
-        eta = f", ETA {format_seconds((update.total - update.done) / rate)}" if rate > 0 else ""
-        if update.item is None:
-            latest = f", {update.resumed} resumed"
-        else:
-            latest = f", {update.item} done in {format_seconds(update.seconds or 0.0)}{eta}"
-        summary = self.summary(update.running) if update.running else ""
-        console.print(f"{self.label}: {update.done}/{update.total} {self.unit}{latest}"
-                      + (f"; {summary}" if summary else ""), highlight=False, soft_wrap=True)
 
 
 def pck_summary(protocol: str) -> Callable[[dict[Any, float]], str]:
@@ -249,7 +167,7 @@ def _shard_label(label: str, placement: Shard) -> str:
     return label + (f" shard {placement.index}/{placement.count}" if placement.count > 1 else "")
 
 
-def _finish(run: Callable[[RunDisplay], RunOutcome], display: RunDisplay, *, out: Path, placement: Shard,
+def _finish(run: Callable[[Display], RunOutcome], display: Display, *, out: Path, placement: Shard,
             results_path: Path, protocol: str, notes: Sequence[str] = ()) -> None:
     """Run the loop under `display`, then say what it did and, for a whole run, print and write the report."""
     start = time.perf_counter()
@@ -257,10 +175,7 @@ def _finish(run: Callable[[RunDisplay], RunOutcome], display: RunDisplay, *, out
         try:
             outcome = run(display)
         except KeyboardInterrupt:
-            last = display.last
-            done, total = (last.done, last.total) if last is not None else (0, 0)
-            raise Interrupted(f"interrupted; {done} of {total} {display.unit} are saved in {results_path}; run "
-                              "the same command again to resume") from None
+            raise display.interrupted(str(results_path)) from None
     console.print(f"{outcome.evaluated} {display.unit} evaluated in {elapsed(start)}, {outcome.resumed} resumed; "
                   f"results in {outcome.results_path}", highlight=False, soft_wrap=True)
     for note in notes:
@@ -355,14 +270,15 @@ def _evaluate_pairs(benchmark: str, run: PairRunOptions, options: ModelOptions,
     if todo:
         warn_if_slow(ldm, cfg, sum(p.num_keypoints for p in todo), 1)
     setup = runner.run_setup(benchmark, run.split, ldm, cfg, alphas=alphas, **reader_options)
-    display = RunDisplay(_shard_label(f"{benchmark} {run.split}", placement), "pairs", pck_summary(run.protocol.value))
+    display = Display(_shard_label(f"{benchmark} {run.split}", placement), "pairs",
+                      summary=pck_summary(run.protocol.value))
 
-    def loop(display: RunDisplay) -> RunOutcome:
+    def loop(display: Display) -> RunOutcome:
         def predict(pair: Any, src: Any, trg: Any) -> Any:
-            return runner.predict_pair(ldm, pair, src, trg, cfg, return_maps=run.visualize, progress=display.stage)
+            return runner.predict_pair(ldm, pair, src, trg, cfg, return_maps=run.visualize, progress=display)
 
         outcome = runner.run_eval(pair_list, out, predict, alphas=alphas, protocol=run.protocol.value,
-                                  shard=shard, setup=setup, visualize=run.visualize, progress=display)
+                                  shard=shard, setup=setup, visualize=run.visualize, progress=display.items)
         warn_skipped_steps(sum(sum(s.extra.get("skipped_steps", [])) for s in outcome.records),
                            sum(s.num_keypoints for s in outcome.records) * cfg.restarts * cfg.num_steps)
         return outcome
@@ -482,17 +398,22 @@ def tapvid(
     visibility_threshold: Annotated[float | None, typer.Option(
         "--visibility-threshold", min=0.0, max=1.0,
         help="A point is predicted visible where its confidence is at least this (default: the tracker's).")] = None,
+    labels: Annotated[int, typer.Option(
+        "--labels", min=1, help="K labels per query from the ground truth: the query plus K-1 visible frames of its "
+        "track evenly spaced over its visible span, fitted jointly; no label frame is scored. 1 is tapnet's "
+        "protocol; K > 1 is reported apart.")] = 1,
     shard: ShardOpt = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Run folder: results, predictions, run.json, report (default: "
-        "vidcorr-eval/tapvid-DATASET-MODE). Re-running into it resumes.", rich_help_panel=OUTPUT)] = None,
+        "vidcorr-eval/tapvid-DATASET-MODE[-KLABELS]). Re-running into it resumes.", rich_help_panel=OUTPUT)] = None,
     *,
     options: ModelOptions,
 ) -> None:
     """TAP-Vid point tracking with tapnet's metrics: AJ, δ_avg and OA per video, then the mean over videos.
 
-    Queries are built as tapnet builds them; each is fitted on its own frame and tracked through the video;
-    predicted occlusion is "not visible". Other trackers' published numbers are shown for scale.
+    Queries are built as tapnet builds them; each is fitted on its own frame (with --labels K, jointly on its K
+    labels) and tracked through the video; predicted occlusion is "not visible". Other trackers' published numbers
+    are shown for scale.
     """
     from vidcorr.eval.tapvid import runner as tapvid_runner
     from vidcorr.eval.tapvid.results import TAPVID_RECORDS
@@ -504,29 +425,32 @@ def tapvid(
     cfg = options.config()
     threshold = {} if visibility_threshold is None else {"visibility_threshold": visibility_threshold}
     mode = query_mode.value
-    out = check_out_dir(out or Path("vidcorr-eval") / f"tapvid-{dataset.value}-{mode}{'-fullres' if full_res else ''}")
+    label_tag = f"-{labels}labels" if labels != 1 else ""
+    out = check_out_dir(out or Path("vidcorr-eval") / f"tapvid-{dataset.value}-{mode}{'-fullres' if full_res else ''}"
+                        f"{label_tag}")
     source = tapvid_runner.TapVidSource(dataset.value, tapvid_runner.resolve_tapvid_path(dataset.value, data_root),
                                         full_res, tuple(_split_list(videos) or ()), limit)
     names = source.names()
     if not names:
         raise InputError(f"no {dataset.value} videos to evaluate: the filters (--videos, --limit) left none")
     shard_videos = (placement.index, placement.count)
-    todo = tapvid_runner.pending_videos(names, out, (dataset.value, mode, full_res), shard_videos)
+    todo = tapvid_runner.pending_videos(names, out, (dataset.value, mode, full_res), shard_videos, labels)
 
     ldm = _load(options, placement, launched)
     if todo and ldm.device.type == "cpu" and ldm.is_full_size:
         err_console.print("[bold yellow]warning:[/] a full-size model on a CPU tracks one TAP-Vid video in hours; "
                           "use a GPU, or --preset fast and --limit for a smoke run", soft_wrap=True)
-    setup = tapvid_runner.tapvid_setup(source, mode, ldm, cfg, **threshold)
-    display = RunDisplay(_shard_label(f"tapvid {dataset.value} {mode}", placement), "videos", tapvid_summary,
+    setup = tapvid_runner.tapvid_setup(source, mode, ldm, cfg, **threshold, labels=labels)
+    display = Display(_shard_label(f"tapvid {dataset.value} {mode}{label_tag}", placement), "videos",
+                      summary=tapvid_summary,
                          plain_every_s=0.0)
 
-    def loop(display: RunDisplay) -> RunOutcome:
+    def loop(display: Display) -> RunOutcome:
         def predict(video: Any, queries: Any) -> Any:
-            return tapvid_runner.predict_video(ldm, video, queries, cfg, progress=display.stage, **threshold)
+            return tapvid_runner.predict_video(ldm, video, queries, cfg, progress=display, **threshold)
 
         return tapvid_runner.run_tapvid(source, out, predict, query_mode=mode, shard=shard_videos, setup=setup,
-                                        names=names, progress=display)
+                                        names=names, progress=display.items, labels=labels)
 
     _finish(loop, display, out=out, placement=placement,
             results_path=TAPVID_RECORDS.results_path(out, shard_videos), protocol=Protocol.official.value)
@@ -617,17 +541,17 @@ def jhmdb(
         err_console.print("[bold yellow]warning:[/] a full-size model on a CPU fits and tracks one JHMDB video in "
                           "hours; use a GPU, or --preset fast and --limit for a smoke run", soft_wrap=True)
     setup = jhmdb_runner.jhmdb_setup(labels, ldm, cfg, **threshold)
-    display = RunDisplay(_shard_label("jhmdb split 1", placement), "videos", jhmdb_summary(protocol.value),
+    display = Display(_shard_label("jhmdb split 1", placement), "videos", summary=jhmdb_summary(protocol.value),
                          plain_every_s=0.0)
 
-    def loop(display: RunDisplay) -> RunOutcome:
+    def loop(display: Display) -> RunOutcome:
         def predict(video: Any, frames: tuple[int, ...]) -> Any:
             vis_dir = jhmdb_runner.vis_folder(out, video.name) if visualize else None
-            return jhmdb_runner.predict_video(ldm, video, frames, cfg, progress=display.stage, vis_dir=vis_dir,
+            return jhmdb_runner.predict_video(ldm, video, frames, cfg, progress=display, vis_dir=vis_dir,
                                               **threshold)
 
         return jhmdb_runner.run_jhmdb(source, out, predict, labels=labels, shard=shard_videos, setup=setup,
-                                      names=names, progress=display)
+                                      names=names, progress=display.items)
 
     notes = [f"pictures per video under {out / 'vis'}: open one with vidcorr view {out / 'vis'}/ACTION_VIDEO"] \
         if visualize else []

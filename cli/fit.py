@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vidcorr.io.points import check_points, given_labels, image_points, video_queries
+from vidcorr.io.points import check_points, given_labels, image_points, video_labels
 from vidcorr.io.staging import check_output, staged_file
 
 from .common import (
@@ -17,7 +17,6 @@ from .common import (
     OverwriteOpt,
     PointsOpt,
     RefFrameOpt,
-    StageProgress,
     console,
     handle_errors,
     model_options,
@@ -25,6 +24,7 @@ from .common import (
     warn_if_slow,
     warn_skipped_steps,
 )
+from .display import Display
 from .points import FpsOpt, MaskIdOpt, MaskOpt
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -65,16 +65,16 @@ def fit(
                           name=f"image {source.name}")
         ldm = options.load()
         warn_if_slow(ldm, cfg, len(xy), 0)
-        with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
+        with Display(stage_labels={"fit": "fitting embeddings (steps)"}) as progress:
             embeddings = vidcorr.fit(ldm, image, xy, cfg, progress=progress)
     else:
         reader = open_video(source, fps=fps)
         info = reader.info
-        queries = video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size, mask, mask_id)
+        labels = video_labels(points, points_file, grid, ref_frame, info.num_frames, info.size, mask, mask_id)
         ldm = options.load()
-        warn_if_slow(ldm, cfg, len(queries), 0)
-        with StageProgress({"fit": "fitting embeddings (steps)"}) as progress:
-            embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)
+        warn_if_slow(ldm, cfg, labels.num_points, 0)
+        with Display(stage_labels={"fit": "fitting embeddings (steps)"}) as progress:
+            embeddings = vidcorr.fit_queries(ldm, reader, labels, cfg, progress=progress)
     warn_skipped_steps(embeddings.total_skipped_steps, embeddings.num_points * cfg.restarts * cfg.num_steps)
     with staged_file(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
         embeddings.save(staged)

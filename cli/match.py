@@ -17,7 +17,6 @@ from .common import (
     OUTPUT,
     ModelOptions,
     OverwriteOpt,
-    StageProgress,
     console,
     elapsed,
     handle_errors,
@@ -26,6 +25,7 @@ from .common import (
     warn_if_slow,
     warn_skipped_steps,
 )
+from .display import Display
 
 STAGE_LABELS = {"fit": "fitting embeddings (steps)", "locate": "locating on target (crops)"}
 
@@ -71,7 +71,7 @@ def match(
     ldm = options.load()
     warn_if_slow(ldm, job.cfg, len(job.src_xy), 1)
     start = time.perf_counter()
-    with StageProgress(STAGE_LABELS) as progress:
+    with Display(stage_labels=STAGE_LABELS) as progress:
         result = run_match(ldm, job, progress=progress)
     outputs_complete()
     emb = result.embeddings

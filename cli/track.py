@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD
 from vidcorr.errors import InputError
-from vidcorr.io.points import video_queries
-from vidcorr.io.reader import VideoInfo
 from vidcorr.pipelines.options import TrackOptions
 from vidcorr.validate import check_fraction, check_frame_index, refuse_options
 from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
@@ -26,7 +22,6 @@ from .common import (
     OverwriteOpt,
     PointsOpt,
     RefFrameOpt,
-    StageProgress,
     console,
     elapsed,
     err_console,
@@ -36,7 +31,8 @@ from .common import (
     warn_if_slow,
     warn_skipped_steps,
 )
-from .points import FpsOpt, MaskIdOpt, MaskOpt
+from .display import Display
+from .points import FpsOpt, MaskIdOpt, MaskOpt, PointsArgs
 
 PRESET_TRACK_HELP = ("paper (5 restarts x 20 crops per frame and point), balanced (2 x 8) or fast (1 x 4); "
                      "default: paper, or the embeddings file's own settings with --embeddings.")
@@ -114,7 +110,7 @@ def track(
         if overwrite:
             raise InputError("--overwrite does not apply to a batch: running it again resumes it (delete its "
                              "folder to start afresh)")
-        from .batch import run_batch_command  # the batch's display: loaded for batches only
+        from .batch import BatchArgs, run_batch_command  # the batch's display: loaded for batches only
 
         run_batch_command(inputs, wanted, embeddings_file, out, track_options, options,
                           BatchArgs(list_file, shard, checkpoint_every))
@@ -124,50 +120,20 @@ def track(
     _track_one(Path(inputs[0]), wanted, embeddings_file, out, overwrite, track_options, options)
 
 
-@dataclass(frozen=True)
-class PointsArgs:
-    """The points options of `vidcorr track` as given (None where not given)."""
-
-    points: str | None
-    points_file: Path | None
-    grid: int | None
-    ref_frame: int
-    mask: Path | None
-    mask_id: int | None
-
-    @property
-    def given(self) -> bool:
-        return any(v is not None for v in (self.points, self.points_file, self.grid, self.mask))
-
-    def queries(self, info: VideoInfo) -> np.ndarray:
-        """(N, 3) t, x, y queries on a video with `info`."""
-        return video_queries(self.points, self.points_file, self.grid, self.ref_frame, info.num_frames, info.size,
-                             self.mask, self.mask_id)
-
-
-@dataclass(frozen=True)
-class BatchArgs:
-    """The batch options of `vidcorr track` as given."""
-
-    list_file: Path | None
-    shard: str | None
-    checkpoint_every: int | None
-
-
 def _track_one(video: Path, wanted: PointsArgs, embeddings_file: Path | None, out: Path | None, overwrite: bool,
                track_options: TrackOptions, options: ModelOptions) -> None:
     """Track one video into --out and print the summary."""
     # The pipeline imports torch: loaded when the command runs, never for --help.
     from vidcorr.pipelines.track import prepare_track, run_track
 
-    queries = wanted.queries if wanted.given or embeddings_file is None else None
+    queries = wanted.labels if wanted.given or embeddings_file is None else None
     job = prepare_track(video, out, queries=queries, embeddings=embeddings_file, preset=options.preset,
                         overrides=options.overrides(), options=track_options, overwrite=overwrite,
                         overwrite_hint="--overwrite")
     ldm = options.load()
     warn_if_slow(ldm, job.cfg, job.points_to_fit, len(job.frames))
     began = time.perf_counter()
-    with StageProgress(STAGE_LABELS) as progress:
+    with Display(stage_labels=STAGE_LABELS) as progress:
         result = run_track(ldm, job, progress=progress)
     outputs_complete()
     if result.fitted:

@@ -116,3 +116,15 @@ def test_autocast_option_runs_the_fast_path_on_a_configured_copy(tmp_path):
     assert 1e-4 < fit["fast"]["embeddings_max_abs_diff"] < 0.05
     assert fit["fast_no_levers"]["embeddings_max_abs_diff"] < 1e-4
     assert "fast (autocast_bfloat16) vs reference" in speed.format_report(report)
+
+
+def test_labels_mode_times_the_joint_fit_per_k():
+    report = speed.main(["--arch", "tiny", "--image-size", "64", "--points", "2", "--restarts", "1", "--steps", "1",
+                         "--repeats", "2", "--warmup", "0", "--device", "cpu", "--threads", "1", "--labels", "2,1"])
+    rows = report["labels"]["rows"]
+    assert [row["labels"] for row in rows] == [1, 2]
+    for row in rows:
+        assert len(row["wall_s"]) == 2
+        assert row["per_point_step_s"] == pytest.approx(row["median_wall_s"] / 2)
+        assert row["ratio_to_one_label"] == pytest.approx(row["median_wall_s"] / rows[0]["median_wall_s"])
+    assert "x one label" in speed.format_report(report)

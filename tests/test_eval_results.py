@@ -10,7 +10,7 @@ from synthetic_pairs import memory_pair
 
 from vidcorr.errors import DataError, InputError
 from vidcorr.eval.pairs.pck import PairScore, score_pair, summarize
-from vidcorr.eval.pairs.results import PAIR_RECORDS, merge_results, read_results
+from vidcorr.eval.pairs.results import PAIR_RECORDS
 from vidcorr.runs.shards import Shard, shard_from_env, shard_of
 
 
@@ -52,7 +52,7 @@ def test_lines_round_trip_exactly(tmp_path: Path) -> None:
     scores = _scores(_pairs(3))
     path = _write(tmp_path / "run" / "results.jsonl", scores)
     assert len(path.read_text().splitlines()) == 3
-    back = read_results(path)
+    back = PAIR_RECORDS.read(path)
     assert [s.pair_id for s in back] == [s.pair_id for s in scores]
     for before, after in zip(scores, back, strict=True):
         np.testing.assert_array_equal(after.pred_xy, before.pred_xy)  # repr floats: bit-exact
@@ -69,14 +69,14 @@ def test_a_truncated_last_line_is_dropped_and_only_the_last(tmp_path: Path) -> N
     path = _write(tmp_path / "r.jsonl", _scores(_pairs(3)))
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 40])  # kill mid-way through the third line
-    assert [s.pair_id for s in read_results(path)] == [p.pair_id for p in _pairs(2)]
+    assert [s.pair_id for s in PAIR_RECORDS.read(path)] == [p.pair_id for p in _pairs(2)]
     lines = data.decode().splitlines()
     path.write_text("\n".join([lines[0], lines[1][:25], lines[2]]) + "\n")
     with pytest.raises(DataError) as info:
-        read_results(path)
+        PAIR_RECORDS.read(path)
     assert f"{path}:2:" in str(info.value)
     with pytest.raises(DataError, match="not found"):
-        read_results(tmp_path / "missing.jsonl")
+        PAIR_RECORDS.read(tmp_path / "missing.jsonl")
 
 
 def test_kill_after_k_pairs_then_resume_gives_each_pair_exactly_once(tmp_path: Path) -> None:
@@ -84,12 +84,12 @@ def test_kill_after_k_pairs_then_resume_gives_each_pair_exactly_once(tmp_path: P
     _write(path, _scores(pairs[:k]))
     with path.open("a") as handle:  # the (k+1)-th line, half written when the process died
         handle.write('{"v":1,"pair_id":"' + pairs[k].pair_id + '","categ')
-    done = {s.pair_id for s in read_results(path)}
+    done = {s.pair_id for s in PAIR_RECORDS.read(path)}
     assert done == {p.pair_id for p in pairs[:k]}
     remaining = [p for p in pairs if p.pair_id not in done]
     assert [p.pair_id for p in remaining] == [p.pair_id for p in pairs[k:]]
     _write(path, _scores(remaining))  # the writer cuts the half line before appending
-    back = read_results(path)
+    back = PAIR_RECORDS.read(path)
     assert [s.pair_id for s in back] == [p.pair_id for p in pairs]
     assert len(path.read_text().splitlines()) == len(pairs)
     assert PAIR_RECORDS.finished(tmp_path / "not-started") == {}
@@ -112,8 +112,8 @@ def test_three_shards_merged_equal_one_unsharded_run(tmp_path: Path) -> None:
     pairs = _pairs(7)
     unsharded = _scores(pairs)
     paths = [_write(tmp_path / f"shard{i}.jsonl", _scores(shard_of(pairs, i, 3))) for i in range(3)]
-    assert [len(read_results(p)) for p in paths] == [3, 2, 2]
-    merged = merge_results(paths)
+    assert [len(PAIR_RECORDS.read(p)) for p in paths] == [3, 2, 2]
+    merged = PAIR_RECORDS.merge(paths)
     assert [s.pair_id for s in merged] == sorted(p.pair_id for p in pairs)
     for protocol in ("official", "seed"):
         assert summarize(merged, protocol) == summarize(unsharded, protocol)
@@ -129,15 +129,15 @@ def test_merge_keeps_identical_duplicates_and_rejects_conflicts(tmp_path: Path) 
     pairs = _pairs(3)
     first = _write(tmp_path / "a.jsonl", _scores(pairs))
     again = _write(tmp_path / "b.jsonl", _scores(pairs[1:]))
-    assert [s.pair_id for s in merge_results([first, again])] == [p.pair_id for p in pairs]
+    assert [s.pair_id for s in PAIR_RECORDS.merge([first, again])] == [p.pair_id for p in pairs]
     moved = score_pair(pairs[2], pairs[2].trg_kps)
     conflict = _write(tmp_path / "c.jsonl", [moved])
     with pytest.raises(DataError) as info:
-        merge_results([first, conflict])
+        PAIR_RECORDS.merge([first, conflict])
     message = str(info.value)
     assert pairs[2].pair_id in message and "a.jsonl" in message and "c.jsonl" in message
     with pytest.raises(InputError, match="no results"):
-        merge_results([])
+        PAIR_RECORDS.merge([])
 
 
 def test_shard_from_env_torchrun_slurm_and_none() -> None:

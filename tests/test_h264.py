@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import vidcorr.io.writer as video_module
 from vidcorr.errors import InputError
 from vidcorr.io.render import render_video
-from vidcorr.io.sample import sample_frames
+from vidcorr.io.sample import synthetic_frames
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
 from vidcorr.io.writer import NO_H264_WARNING, VideoWriter
@@ -46,7 +46,7 @@ def blocky_frames(num_frames: int, width: int, height: int) -> np.ndarray:
 
 
 def test_default_mp4_is_h264_yuv420p(tmp_path):
-    frames = sample_frames(10, (96, 64))[0]
+    frames = synthetic_frames(10, (96, 64))[0]
     with VideoWriter(tmp_path / "out.mp4", fps=25.0, size=(96, 64)) as writer:
         writer.write_batch(frames)
     assert (writer.codec, writer.warning, writer.encoded_size) == ("h264", None, (96, 64))
@@ -80,7 +80,7 @@ def test_odd_size_is_padded_at_the_right_and_bottom(tmp_path):
 
 
 def test_render_video_reports_h264_and_sizes(tmp_path):
-    frames, truth = sample_frames(num_frames=5, size=(333, 201))
+    frames, truth = synthetic_frames(num_frames=5, size=(333, 201))
     result = render_video(frames, truth, tmp_path / "annotated.mp4")
     assert (result.codec, result.warning, result.size, result.encoded_size) == ("h264", None, (333, 201), (334, 202))
     assert probe(result.path)["codec"] == "h264"
@@ -88,7 +88,7 @@ def test_render_video_reports_h264_and_sizes(tmp_path):
 
 def test_without_an_encoder_mp4v_is_written_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setattr(video_module, "h264_available", lambda: False)
-    frames, truth = sample_frames(num_frames=4, size=(64, 48))
+    frames, truth = synthetic_frames(num_frames=4, size=(64, 48))
     with VideoWriter(tmp_path / "a.mp4", fps=10.0, size=(64, 48)) as writer:
         writer.write_batch(frames)
     assert (writer.codec, writer.warning) == ("mp4v", NO_H264_WARNING)
@@ -125,7 +125,7 @@ PLAY = """src => new Promise(resolve => {
 
 
 def test_chromium_plays_the_h264_output_and_not_mp4v(tmp_path, session, monkeypatch):  # noqa: F811
-    frames, truth = sample_frames(num_frames=8, size=(333, 201))
+    frames, truth = synthetic_frames(num_frames=8, size=(333, 201))
     render_video(frames, truth, tmp_path / "h264.mp4")
     monkeypatch.setattr(video_module, "h264_available", lambda: False)
     render_video(frames, truth, tmp_path / "mp4v.mp4")
@@ -169,7 +169,7 @@ def test_viewer_notes_an_mp4v_video_instead_of_playing_it(tmp_path, session, mon
 
 
 def test_writing_and_probing_print_nothing(tmp_path, capfd):
-    frames, truth = sample_frames(num_frames=4, size=(65, 33))
+    frames, truth = synthetic_frames(num_frames=4, size=(65, 33))
     render_video(frames, truth, tmp_path / "a.mp4")
     (tmp_path / "notes.mkv").write_text("not a video\n")
     with pytest.raises(InputError):

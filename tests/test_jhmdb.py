@@ -291,9 +291,7 @@ def test_label_frames_and_their_exclusion_from_scoring() -> None:
     counts = score_video(truth, np.ones((10, 15), bool), truth + 0.5, (W, H), label_frames=(0, 4, 9))
     assert counts["crw"].scored.tolist() == [7] * 15  # frames 1-3 and 5-8
     assert counts["tapnet"].scored.tolist() == [8] * 15  # frame 0 too, as tapnet scores its query frame
-    with pytest.raises(InputError) as info:
-        jhmdb_runner.check_labels(2)
-    assert str(info.value) == jhmdb_runner.SEVERAL_LABELS_MISSING
+    jhmdb_runner.check_labels(2)  # several labels per joint: the joint fit takes them
     with pytest.raises(InputError, match="--labels must be at least 1"):
         jhmdb_runner.check_labels(0)
 
@@ -428,7 +426,7 @@ def test_tiny_model_end_to_end_through_the_cli_with_report_picture_and_pages(jhm
     args = ["eval", "jhmdb", "--data-root", str(jhmdb_root), "--limit", "2", "--out", str(out), *TINY]
     result = cli.invoke(app, [*args, "--visualize"])
     assert result.exit_code == 0, result.output
-    assert "jhmdb split 1: 2/2 videos, clap/b_clap done in" in result.stdout
+    assert "jhmdb split 1: 2/2 videos; clap/b_clap done in" in result.stdout
     assert "66.4" in result.stdout and "HVC" in result.stdout  # the published rows, in a narrow terminal too
     lines = [json.loads(line) for line in (out / "jhmdb.jsonl").read_text().splitlines()]
     assert [(line["video"], line["num_frames"], line["labels"]) for line in lines] == [("clap/a_clap", 3, 1),
@@ -478,13 +476,18 @@ def test_tiny_model_end_to_end_through_the_cli_with_report_picture_and_pages(jhm
     assert all(frame["heat"][0] for frame in tracks["frames"])  # every key frame has each joint's attention map
 
 
-def test_several_labels_per_joint_are_a_one_line_error_until_the_tracker_takes_them(jhmdb_root: Path,
-                                                                                    tmp_path: Path) -> None:
-    result = cli.invoke(app, ["eval", "jhmdb", "--data-root", str(jhmdb_root), "--labels", "2",
-                              "--out", str(tmp_path / "o"), *TINY])
-    assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == [f"error: {jhmdb_runner.SEVERAL_LABELS_MISSING}"]
-    assert not (tmp_path / "o").exists()
+def test_several_labels_per_joint_are_fitted_jointly_and_reported_apart(jhmdb_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    result = cli.invoke(app, ["eval", "jhmdb", "--data-root", str(jhmdb_root), "--labels", "2", "--limit", "1",
+                              "--out", str(out), *TINY])
+    assert result.exit_code == 0, result.output
+    line = json.loads((out / "jhmdb.jsonl").read_text().splitlines()[0])
+    assert (line["video"], line["labels"]) == ("clap/a_clap", 2)
+    saved = np.load(out / "predictions" / "clap_a_clap.npz")
+    # Both label frames (frame 1 and the last of 3) hold the ground truth: each joint was tracked from its labels.
+    np.testing.assert_allclose(saved["points"][[0, 2]], saved["joints_matlab"][[0, 2]] - 0.5)
+    built = json.loads((out / "report.json").read_text())["jhmdb"][0]
+    assert built["labels"] == 2 and "2 labels per joint" in (out / "report.md").read_text()
 
 
 def test_an_unreadable_frame_and_a_missing_joints_file_are_one_line(jhmdb_root: Path, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from vidcorr.io.render import (
     render_video,
     side_by_side,
 )
-from vidcorr.io.sample import make_sample_clip, sample_frames, write_synthetic_video
+from vidcorr.io.sample import make_sample_clip, synthetic_frames, write_synthetic_video
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
 from vidcorr.io.writer import default_codec
@@ -136,7 +136,7 @@ def test_side_by_side():
 
 
 def test_render_video_keeps_frame_count_size_and_fps(tmp_path):
-    frames, truth = sample_frames(num_frames=20, size=(96, 64))
+    frames, truth = synthetic_frames(num_frames=20, size=(96, 64))
     source = write_synthetic_video(tmp_path / "in.mp4", frames, fps=12.5)
     calls = []
     result = render_video(source, truth, tmp_path / "annotated.mp4", progress=lambda *a: calls.append(a))
@@ -283,14 +283,14 @@ def test_sample_clip_is_deterministic(tmp_path):
     again = make_sample_clip(tmp_path / "b.mp4", **kwargs)
     assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
     np.testing.assert_array_equal(truth.points, again.points)
-    frames, in_memory = sample_frames(**kwargs)
+    frames, in_memory = synthetic_frames(**kwargs)
     np.testing.assert_array_equal(in_memory.points, truth.points)
     _, decoded = next(open_video(tmp_path / "a.mp4").iter_frames(batch_size=12))
     assert np.abs(decoded.astype(np.int16) - frames).mean() < 12  # the same scene, through mp4v
 
 
 def test_sample_ground_truth_marks_the_texture():
-    frames, truth = sample_frames(num_frames=8, size=(160, 96), seed=1)
+    frames, truth = synthetic_frames(num_frames=8, size=(160, 96), seed=1)
     # the square's inner point sits on a checker cell: the same colour wherever the square has moved,
     # except where the disc hides it
     x, y = np.floor(truth.points[:, 1]).astype(int).T

@@ -27,8 +27,6 @@ from vidcorr.eval.tapvid.metrics import metric_names
 from vidcorr.eval.tapvid.results import (
     TAPVID_RECORDS,
     TapVidPrediction,
-    merge_video_results,
-    read_video_results,
     score_from_json,
     score_to_json,
 )
@@ -79,7 +77,7 @@ def test_davis_and_kinetics_end_to_end_with_the_tiny_model_shards_and_report(tmp
             "--out", str(out), *TINY]
     result = cli.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "tapvid davis first: 2/2 videos, camel done in" in result.stdout
+    assert "tapvid davis first: 2/2 videos; camel done in" in result.stdout
     assert "mean over 2 videos" in result.stdout and "TAPIR (reference, other" in result.stdout
     lines = _lines(out / "tapvid.jsonl")
     assert [(line["video"], line["num_queries"]) for line in lines] == [("bear", 2), ("camel", 2)]
@@ -101,7 +99,7 @@ def test_davis_and_kinetics_end_to_end_with_the_tiny_model_shards_and_report(tmp
 
     again = cli.invoke(app, args)  # every video is done: nothing is computed, nothing is appended
     assert again.exit_code == 0, again.output
-    assert "tapvid davis first: 2/2 videos, 2 resumed; mean so far AJ" in again.stdout
+    assert "tapvid davis first: 2/2 videos; 2 done before; mean so far AJ" in again.stdout
     assert "0 videos evaluated" in again.stdout and "2 resumed" in again.stdout
     assert len(_lines(out / "tapvid.jsonl")) == 2
 
@@ -111,7 +109,7 @@ def test_davis_and_kinetics_end_to_end_with_the_tiny_model_shards_and_report(tmp
         shard = cli.invoke(app, [*args[:-len(TINY) - 2], "--out", str(sharded), "--shard", f"{index}/2", *TINY])
         assert shard.exit_code == 0, shard.output
         assert f"shard {index}/2 done" in shard.stdout
-    merged = merge_video_results(sorted(sharded.glob("tapvid-shard*.jsonl")))
+    merged = TAPVID_RECORDS.merge(sorted(sharded.glob("tapvid-shard*.jsonl")))
     assert [(s.video, s.predictions_sha256, s.metrics) for s in merged] == [
         (line["video"], line["predictions_sha256"], line["metrics"]) for line in lines]
 
@@ -279,8 +277,8 @@ def test_results_lines_round_trip_nan_and_a_torn_last_line(tmp_path: Path) -> No
     with TAPVID_RECORDS.writer(path, fsync=False) as writer:
         writer.write(score)
     path.write_text(path.read_text() + '{"v": 1, "benchmark": "tapvid", "vid')
-    assert [s.video for s in read_video_results(path)] == ["bear"]
-    assert tapvid_results.is_tapvid_results_file(path)
+    assert [s.video for s in TAPVID_RECORDS.read(path)] == ["bear"]
+    assert TAPVID_RECORDS.holds(path)
     with TAPVID_RECORDS.writer(path, fsync=False):
         pass
     assert path.read_text().count("\n") == 1 and path.read_text().endswith("}\n")
@@ -289,10 +287,10 @@ def test_results_lines_round_trip_nan_and_a_torn_last_line(tmp_path: Path) -> No
     other.write_text(json.dumps(score_to_json(tapvid_results.VideoScore(
         "davis", "bear", "first", False, metrics, 3, 2, 2, (32, 48), "cd" * 32))) + "\n")
     with pytest.raises(DataError, match="'bear' .* has different predictions in"):
-        merge_video_results([path, other])
+        TAPVID_RECORDS.merge([path, other])
     other.write_text("not json\n" + other.read_text())
     with pytest.raises(DataError, match=r"other.jsonl:1: not a TAP-Vid results line"):
-        read_video_results(other)
+        TAPVID_RECORDS.read(other)
     assert not report.build_report([path]).benchmarks
 
 
@@ -305,7 +303,8 @@ def test_tapvid_streams_are_keyed_by_video_and_query(tiny, monkeypatch: pytest.M
 
     cfg = Config(image_size=64, num_steps=1, restarts=1, crops=4, lr=0.05)
     frames = _video(3)["video"]
-    queries = SimpleNamespace(num_queries=2, query_points=np.array([[0.0, 10.0, 12.0], [1.0, 30.0, 20.0]]))
+    queries = SimpleNamespace(num_queries=2, query_points=np.array([[0.0, 10.0, 12.0], [1.0, 30.0, 20.0]]),
+                              label_points=None)
     seen = []
     original = tapvid_runner.track
     monkeypatch.setattr(tapvid_runner, "track", lambda *a, point_ids=None, **k: seen.append(point_ids) or original(

@@ -121,6 +121,19 @@ def quiet_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+def evenly_spaced(n: int, count: int) -> list[int]:
+    """`count` positions spread evenly over 0..n-1, first and last included, ascending and distinct (all of
+    them when there are no more than `count`): the one rule for choosing frames to show (the picker's frames,
+    the viewer's key frames, the review page's)."""
+    if n <= 0 or count <= 0:
+        return []
+    if count >= n:
+        return list(range(n))
+    if count == 1:
+        return [0]
+    return sorted({round(i * (n - 1) / (count - 1)) for i in range(count)})
+
+
 class VideoReader(ABC):
     """A video as frames: `info` up front, `iter_frames` to stream, `get_frame` for one frame.
 

@@ -105,6 +105,16 @@ def draw_marker(
         cv2.circle(image, center, r, _color(rgb), ring, cv2.LINE_AA, _SHIFT)
 
 
+def draw_label_marker(image: np.ndarray, xy: Sequence[float], rgb: Sequence[int], radius: int) -> None:
+    """Draw a labelled point's marker in place: a filled square (half-side `radius`) with a thin black outline,
+    so that a frame where the user placed the point reads apart from the tracked frames' discs."""
+    x, y = _fixed(float(xy[0]), float(xy[1]))
+    r = radius * _ONE
+    cv2.rectangle(image, (x - r - _ONE, y - r - _ONE), (x + r + _ONE, y + r + _ONE), _OUTLINE_RGB, -1,
+                  cv2.LINE_AA, _SHIFT)
+    cv2.rectangle(image, (x - r, y - r), (x + r, y + r), _color(rgb), -1, cv2.LINE_AA, _SHIFT)
+
+
 def _draw_label(image: np.ndarray, text: str, xy: Sequence[float], rgb: Sequence[int], radius: int) -> None:
     """Write `text` up and to the right of a marker, coloured with a black outline."""
     scale = max(0.3, radius / 12)
@@ -165,9 +175,9 @@ def draw_tracks(
     """Draw one row of `tracks` on a frame.
 
     Layers, bottom to top: the heat map; trails (segments between consecutive rows of the last
-    `trail` rows where the point is visible at both ends); markers (filled where visible, a ring
-    where not); point ids. Points with non-finite coordinates, or more than one frame size outside the frame,
-    are skipped.
+    `trail` rows where the point is visible at both ends); markers (a filled square on the point's labelled
+    frames (`Tracks.labelled_at`), a filled disc where tracked and visible, a ring where not); point ids. Points
+    with non-finite coordinates, or more than one frame size outside the frame, are skipped.
 
     Args:
         frame: uint8 (H, W, 3) RGB of the video the tracks were made on ((W, H) == tracks.size).
@@ -214,8 +224,11 @@ def draw_tracks(
     # Hollow markers first so that a visible point is never hidden under an occluded one's ring.
     for i in np.flatnonzero(finite & ~visible).tolist():
         draw_marker(out, points[i], colors[i], radius, filled=False)
-    for i in np.flatnonzero(finite & visible).tolist():
+    labelled = tracks.labelled_at(row)
+    for i in np.flatnonzero(finite & visible & ~labelled).tolist():
         draw_marker(out, points[i], colors[i], radius, filled=True)
+    for i in np.flatnonzero(finite & labelled).tolist():
+        draw_label_marker(out, points[i], colors[i], radius)
     if show_ids:
         for i in np.flatnonzero(finite).tolist():
             _draw_label(out, str(i), points[i], colors[i], radius)

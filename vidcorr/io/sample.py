@@ -183,7 +183,7 @@ def _ground_truth(scene: _Scene, fps: float, seed: int) -> Tracks:
     )
 
 
-def sample_frames(
+def synthetic_frames(
     num_frames: int = 72, size: tuple[int, int] = (320, 192), fps: float = 24.0, seed: int = 0
 ) -> tuple[np.ndarray, Tracks]:
     """The scene of `make_sample_clip` in memory, without encoding: exact frames and ground truth.

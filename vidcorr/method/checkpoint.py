@@ -45,6 +45,7 @@ import numpy as np
 from vidcorr.config import setting_differences
 from vidcorr.errors import InputError
 from vidcorr.io.atomic import partial_path
+from vidcorr.io.points import PointLabels
 from vidcorr.method.embeddings import Embeddings
 
 FORMAT_VERSION = 1
@@ -349,12 +350,14 @@ class Checkpointer:
 
 def track_identity(ldm: Any, cfg: Any, video: Mapping[str, Any], tracked: np.ndarray, stride: int, *,
                    visibility_threshold: float, global_search: bool, queries: np.ndarray | None = None,
-                   embeddings: Embeddings | None = None, point_ids: Sequence[int] | None = None) -> dict[str, Any]:
+                   embeddings: Embeddings | None = None, point_ids: Sequence[int] | None = None,
+                   labels: PointLabels | None = None) -> dict[str, Any]:
     """The settings that determine a track's result, as a checkpoint records them.
 
     The whole config counts (micro-batch size included: it can change float rounding), and so do the
     model's fingerprint, weights' dtype, autocast and device type. `queries` when the run fits its own
-    embeddings (they are then kept beside the checkpoint), else the digest of the given `embeddings`.
+    embeddings (they are then kept beside the checkpoint), else the digest of the given `embeddings`; and
+    every point's labels (t, x, y rows) when some point has more than one (`queries` are the first labels).
     """
     return {
         "format": FORMAT_VERSION,
@@ -373,4 +376,6 @@ def track_identity(ldm: Any, cfg: Any, video: Mapping[str, Any], tracked: np.nda
         "queries": None if queries is None else np.asarray(queries, dtype=np.float64).tolist(),
         "embeddings": None if embeddings is None else embeddings_digest(embeddings),
         **({} if point_ids is None else {"point_ids": [int(i) for i in point_ids]}),
+        **({} if labels is None or max(labels.counts, default=1) <= 1
+           else {"labels": [rows.tolist() for rows in labels.labels]}),
     }

@@ -391,36 +391,48 @@ def _kept(kind: RecordKind[R], out_dir: Path, redo: Callable[[R], bool]) -> dict
     return found
 
 
-def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, keys: Sequence[Hashable],
-              read_items: Callable[[set[Hashable]], Iterable[T]], item_key: Callable[[T], Hashable],
-              process: Callable[[T], R | None], *, shard: tuple[int, int] = (0, 1),
-              setup: Mapping[str, Any] | None = None, summary: RunningSummary[R] | None = None,
+@dataclass(frozen=True)
+class Items(Generic[T]):
+    """A run's items, as the run loop needs them.
+
+    Attributes:
+        keys: every item's key, in the data's deterministic order (every shard must get the same list).
+        read: called once, with the keys still to do, if any; yields the items (lazily, if it likes) in any
+            order and may yield others, which are skipped. Reading stops once every pending item is done.
+        key: an item -> its key.
+        name: a key -> how progress and errors name its item.
+        source, noun: how an error names where the items come from, and what they are.
+        mine: this shard's keys, in order, where the kind assigns items to shards its own way (a batch of videos
+            balances them by frame count); default: ``shard_of(keys, *shard)``.
+    """
+
+    keys: Sequence[Hashable]
+    read: Callable[[set[Hashable]], Iterable[T]]
+    key: Callable[[T], Hashable]
+    name: Callable[[Hashable], str] = str
+    source: str = "the data"
+    noun: str = "items"
+    mine: Sequence[Hashable] | None = None
+
+
+def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, items: Items[T], process: Callable[[T], R | None], *,
+              shard: tuple[int, int] = (0, 1), summary: RunningSummary[R] | None = None,
               progress: Callable[[RunProgress], None] | None = None, fsync: bool = True,
-              name: Callable[[Hashable], str] = str, source: str = "the data", noun: str = "items",
-              mine: Sequence[Hashable] | None = None, redo: Callable[[R], bool] | None = None
-              ) -> RunOutcome[R]:
-    """Run shard `shard` of the items `keys` into the run folder `out_dir`, resuming what is there.
+              redo: Callable[[R], bool] | None = None) -> RunOutcome[R]:
+    """Run shard `shard` of `items` into the run folder `out_dir` (its ``run.json`` checked by the caller with
+    :func:`check_setup`), resuming what is there.
 
     Args:
         kind: how records are stored.
         out_dir: the run folder.
-        keys: every item's key, in the data's deterministic order (every shard must get the same list).
-        read_items: called once, with the keys still to do, if any; yields the items (lazily, if it likes)
-            in any order and may yield others, which are skipped. Reading stops once every pending item is done.
-        item_key: an item -> its key.
+        items: the items, how to read and name them (:class:`Items`).
         process: an item -> its record (predict and score); its wall time is measured. None: another process
             has the item (a claim, see ``runs.claims``): no record is written and it is not waited for.
-        shard: (index, count) of this process.
-        setup: written to ``run.json``, or compared with the one there (see :func:`check_setup`).
+        shard: (index, count) of this process; it names the records file.
         summary: fed every finished record of this shard, for `progress`.
         progress: called once before the first item and after each one (a KeyboardInterrupt raised there
             stops the run with every finished item saved).
         fsync: fsync each appended line (off for tests).
-        name: a key -> how progress names its item.
-        source, noun: how an error names where the items come from, and what they are.
-        mine: this shard's keys, in order, where the kind assigns items to shards its own way (a batch of
-            videos balances them by frame count); default: ``shard_of(keys, *shard)``. `shard` still names
-            the records file.
         redo: records for which this is true do not count as finished: their item is computed again and
             its new record appended (a batch retries the videos that failed).
 
@@ -428,56 +440,63 @@ def run_items(kind: RecordKind[R], out_dir: str | os.PathLike, keys: Sequence[Ha
         The :class:`RunOutcome`. Raises whatever `process` raises; the items finished before stay saved.
 
     Raises:
-        DataError: `read_items` ended with items still pending.
+        DataError: `items.read` ended with items still pending.
     """
     out_dir = Path(out_dir)
-    mine = shard_of(list(keys), *shard) if mine is None else list(mine)
-    if setup is not None:
-        check_setup(out_dir, setup)
+    mine = shard_of(list(items.keys), *shard) if items.mine is None else list(items.mine)
     path = kind.results_path(out_dir, shard)
-    records: dict[Hashable, R] = {}
     with kind.writer(path, fsync=fsync) as writer:
-        finished = kind.finished(out_dir)  # after the writer repaired this shard's own tail
-        if redo is not None:
-            finished = _kept(kind, out_dir, redo)
-        for key in mine:
-            if key in finished:
-                records[key] = finished[key]
-                if summary is not None:
-                    summary.add(finished[key])
-        resumed = len(records)
-
-        def report(item: str | None, seconds: float | None) -> None:
-            if progress is not None:
-                running = summary.values() if summary is not None and records else {}
-                progress(RunProgress(len(records), len(mine), resumed, item, seconds, running))
-
-        report(None, None)
-        todo = {key for key in mine if key not in records}
-        elsewhere: list[Hashable] = []
-        for item in read_items(set(todo)) if todo else ():
-            key = item_key(item)
-            if key not in todo:
-                continue
-            start = time.perf_counter()
-            record = process(item)
-            seconds = time.perf_counter() - start
-            if record is None:
-                elsewhere.append(key)
+        # Read after the writer repaired this shard's own tail.
+        finished = kind.finished(out_dir) if redo is None else _kept(kind, out_dir, redo)
+        loop = _ItemLoop(mine, {key: finished[key] for key in mine if key in finished}, summary, progress)
+        loop.report(None, None)
+        todo = loop.todo()
+        for item in items.read(set(todo)) if todo else ():
+            key = items.key(item)
+            if key in todo:
+                loop.run(key, item, process, writer, items.name)
                 todo.discard(key)
                 if not todo:
                     break
-                continue
-            writer.write(record)
-            records[key] = record
-            if summary is not None:
-                summary.add(record)
-            todo.discard(key)
-            report(name(key), seconds)
-            if not todo:
-                break
     if todo:
-        raise DataError(f"{source}: {noun} {', '.join(sorted(name(k) for k in todo))} were listed but not read")
-    ordered = [records[key] for key in mine if key in records]
-    return RunOutcome(path, (shard[0], shard[1]), len(mine), resumed, len(ordered) - resumed, ordered,
-                      [key for key in mine if key in set(elsewhere)])
+        raise DataError(f"{items.source}: {items.noun} {', '.join(sorted(items.name(k) for k in todo))} were listed "
+                        "but not read")
+    ordered = [loop.records[key] for key in mine if key in loop.records]
+    return RunOutcome(path, (shard[0], shard[1]), len(mine), loop.resumed, len(ordered) - loop.resumed, ordered,
+                      [key for key in mine if key in loop.elsewhere])
+
+
+class _ItemLoop(Generic[R]):
+    """This shard's records as the loop fills them, and its progress reports."""
+
+    def __init__(self, mine: list[Hashable], resumed: dict[Hashable, R], summary: RunningSummary[R] | None,
+                 progress: Callable[[RunProgress], None] | None) -> None:
+        self.mine, self.records, self.summary, self.progress = mine, dict(resumed), summary, progress
+        self.resumed = len(resumed)
+        self.elsewhere: set[Hashable] = set()  # left to another process
+        if summary is not None:
+            for record in resumed.values():
+                summary.add(record)
+
+    def todo(self) -> set[Hashable]:
+        return {key for key in self.mine if key not in self.records and key not in self.elsewhere}
+
+    def report(self, item: str | None, seconds: float | None) -> None:
+        if self.progress is not None:
+            running = self.summary.values() if self.summary is not None and self.records else {}
+            self.progress(RunProgress(len(self.records), len(self.mine), self.resumed, item, seconds, running))
+
+    def run(self, key: Hashable, item: Any, process: Callable[[Any], R | None], writer: JsonLinesWriter[R],
+            name: Callable[[Hashable], str]) -> None:
+        """Process one item, append its record durably, report (nothing where another process has it)."""
+        start = time.perf_counter()
+        record = process(item)
+        seconds = time.perf_counter() - start
+        if record is None:
+            self.elsewhere.add(key)
+            return
+        writer.write(record)
+        self.records[key] = record
+        if self.summary is not None:
+            self.summary.add(record)
+        self.report(name(key), seconds)

@@ -42,7 +42,7 @@ from PIL import Image
 from vidcorr.errors import InputError
 from vidcorr.io.atomic import atomic_path
 from vidcorr.io.points import POINTS_FORMAT, POINTS_VERSION
-from vidcorr.io.reader import VideoReader
+from vidcorr.io.reader import VideoReader, evenly_spaced
 from vidcorr.io.render import point_colors
 from vidcorr.io.staging import check_output
 from vidcorr.io.video import open_video
@@ -66,11 +66,7 @@ def sample_frames(num_frames: int, count: int) -> list[int]:
         raise InputError("the video has no frames")
     if count < 1:
         raise InputError(f"frame count {count} is invalid: it must be >= 1")
-    if count >= num_frames:
-        return list(range(num_frames))
-    if count == 1:
-        return [0]
-    return sorted({round(i * (num_frames - 1) / (count - 1)) for i in range(count)})
+    return evenly_spaced(num_frames, count)
 
 
 def palette_hex(n: int = PALETTE_SIZE) -> list[str]:

@@ -42,7 +42,7 @@ from vidcorr.errors import InputError
 from vidcorr.io.atomic import atomic_path, write_json
 from vidcorr.io.images import write_image
 from vidcorr.io.names import KEYFRAMES_DIR, VIEW_INDEX, safe_name
-from vidcorr.io.reader import VideoReader
+from vidcorr.io.reader import VideoReader, evenly_spaced
 from vidcorr.io.render import blend_heatmap, default_radius, draw_marker, point_colors, side_by_side
 from vidcorr.io.tracks import Tracks
 
@@ -173,8 +173,7 @@ def choose_key_frames(frame_indices: Sequence[int] | np.ndarray, count: int,
     if count < 0:
         raise InputError(f"key frame count {count} is invalid: it must be >= 0")
     tracked = [int(f) for f in frame_indices]
-    chosen = {tracked[round(i)] for i in np.linspace(0, len(tracked) - 1, min(count, len(tracked)))} \
-        if tracked and count else set()
+    chosen = {tracked[i] for i in evenly_spaced(len(tracked), count)}
     members = set(tracked)
     chosen |= {int(f) for f in always if int(f) in members}
     return sorted(chosen)

@@ -53,28 +53,24 @@ from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
 from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.track import add_reference_maps
-from vidcorr.runs.folder import RunOutcome, RunProgress, run_items
+from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
 from vidcorr.web.visuals import DEFAULT_KEY_FRAMES, KeyFrameMaps, choose_key_frames, write_track_visuals
 
 JhmdbPredictor = Callable[[JhmdbVideo, tuple[int, ...]], JhmdbPrediction]
 """predict(video, label frames) -> JhmdbPrediction (see :func:`predict_video`; tests pass their own)."""
-SEVERAL_LABELS_MISSING = ("--labels K > 1 needs a fit on several labels per joint, which vidcorr's tracker does not "
-                          "have yet; run with --labels 1")
 
 
 # --------------------------------------------------------------------------------------------- labels
 
 
 def check_labels(labels: int) -> None:
-    """Refuse a labels count the tracker cannot take (K < 1; K > 1 until the several-label fit exists).
+    """Refuse a labels count below 1 (frame 1's labels are always given).
 
     Raises:
         InputError: one line saying why.
     """
     if labels < 1:
         raise InputError(f"--labels must be at least 1 (frame 1's labels), got {labels}")
-    if labels > 1:
-        raise InputError(SEVERAL_LABELS_MISSING)
 
 
 def label_frames(num_frames: int, labels: int) -> tuple[int, ...]:
@@ -99,24 +95,17 @@ def joint_labels(video: JhmdbVideo, frames: Sequence[int]) -> PointLabels:
 def track_joints(ldm: Any, video: JhmdbVideo, labels: PointLabels, cfg: Config, *,
                  visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD, progress: Progress | None = None,
                  on_frame: Any = None, return_maps: bool | set[int] = False) -> tuple[Tracks, Embeddings]:
-    """The one call into the tracker: fit one embedding per point on its labels (all points in one fit call
-    per label frame), then track every point through the clip.
+    """The one call into the tracker: fit one embedding per point on all its labels (the joint fit, every point
+    in one call), then track every point through the clip from its nearest label.
 
     Random streams are keyed by (video name, joint index), so a video's predictions depend on it alone.
-
-    Raises:
-        InputError: a point with several labels (:data:`SEVERAL_LABELS_MISSING`: the tracker takes one label
-            per point until the several-label fit lands).
     """
-    if int(labels.counts.max()) > 1:
-        raise InputError(SEVERAL_LABELS_MISSING)
     # torch, loaded only when this runs: the module stays importable without the model stack
     from vidcorr.method.streams import item_point_ids
 
     reader = open_video(list(video.frames))
-    queries = np.stack([rows[0] for rows in labels.labels])
     ids = item_point_ids(video.name, labels.num_points)
-    embeddings = fit_queries(ldm, reader, queries, cfg, progress, ids)
+    embeddings = fit_queries(ldm, reader, labels, cfg, progress, ids)
     tracks = track(ldm, reader, cfg=cfg, embeddings=embeddings, visibility_threshold=visibility_threshold,
                    progress=progress, on_frame=on_frame, return_maps=return_maps, point_ids=ids)
     return tracks, embeddings
@@ -263,7 +252,9 @@ def run_jhmdb(
         return score
 
     keys = [(labels, name) for name in names]
-    return run_items(JHMDB_RECORDS, out_dir, keys, lambda todo: source.read({_video_name(k) for k in todo}, names),
-                     lambda video: (labels, video.name), process, shard=shard, setup=setup,
-                     summary=_RunningPCK(), progress=progress, fsync=fsync, name=_video_name,
-                     source=str(source.root), noun="videos")
+    if setup is not None:
+        check_setup(out_dir, setup)
+    items = Items(keys, lambda todo: source.read({_video_name(k) for k in todo}, names),
+                  lambda video: (labels, video.name), name=_video_name, source=str(source.root), noun="videos")
+    return run_items(JHMDB_RECORDS, out_dir, items, process, shard=shard, summary=_RunningPCK(), progress=progress,
+                     fsync=fsync)

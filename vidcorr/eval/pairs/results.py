@@ -92,6 +92,3 @@ PAIR_RECORDS: RecordKind[PairScore] = RecordKind(
     prefix="results", noun="results line", to_json=score_to_json, from_json=score_from_json,
     key=lambda score: score.pair_id, fingerprint=_prediction, describe=lambda score: f"pair {score.pair_id!r}")
 """The pair benchmarks' records: ``results.jsonl`` / ``results-shard<i>of<n>.jsonl``, keyed by pair id."""
-
-read_results = PAIR_RECORDS.read
-merge_results = PAIR_RECORDS.merge

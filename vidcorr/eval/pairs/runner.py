@@ -45,7 +45,7 @@ from vidcorr.io.names import VIS_DIR
 from vidcorr.method.correspond import correspond
 from vidcorr.method.fit import Progress
 from vidcorr.method.streams import item_point_ids
-from vidcorr.runs.folder import RunOutcome, RunProgress, run_items
+from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
 from vidcorr.web.visuals import write_index
 
 EXECUTION_FIELDS = ("max_batch", "stop_early")
@@ -206,10 +206,12 @@ def run_eval(
         return score
 
     try:
-        return run_items(PAIR_RECORDS, out_dir, [p.pair_id for p in pairs],
-                         lambda todo: (p for p in pairs if p.pair_id in todo), lambda pair: pair.pair_id, process,
-                         shard=shard, setup=setup, summary=_RunningPCK(alphas, protocol), progress=progress,
-                         fsync=fsync, noun="pairs")
+        if setup is not None:
+            check_setup(out_dir, setup)
+        items = Items([p.pair_id for p in pairs], lambda todo: (p for p in pairs if p.pair_id in todo),
+                      lambda pair: pair.pair_id, noun="pairs")
+        return run_items(PAIR_RECORDS, out_dir, items, process, shard=shard, summary=_RunningPCK(alphas, protocol),
+                         progress=progress, fsync=fsync)
     finally:
         if drawn:
             write_index(out_dir / VIS_DIR)
