@@ -425,7 +425,7 @@ def tapvid(
     cfg = options.config()
     threshold = {} if visibility_threshold is None else {"visibility_threshold": visibility_threshold}
     mode = query_mode.value
-    label_tag = f"-{labels}labels" if labels != 1 else ""
+    label_tag = f"-labels{labels}" if labels != 1 else ""
     out = check_out_dir(out or Path("vidcorr-eval") / f"tapvid-{dataset.value}-{mode}{'-fullres' if full_res else ''}"
                         f"{label_tag}")
     source = tapvid_runner.TapVidSource(dataset.value, tapvid_runner.resolve_tapvid_path(dataset.value, data_root),

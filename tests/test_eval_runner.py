@@ -31,7 +31,7 @@ from vidcorr.eval.pairs import runner
 from vidcorr.eval.pairs.pair import Prediction
 from vidcorr.eval.pairs.pck import summarize
 from vidcorr.eval.pairs.readers import read_benchmark
-from vidcorr.eval.pairs.results import PAIR_RECORDS, merge_results, read_results
+from vidcorr.eval.pairs.results import PAIR_RECORDS
 from vidcorr.runs.folder import RunProgress
 from vidcorr.runs.shards import Shard, device_for_rank, parse_shard, resolve_shard
 
@@ -89,7 +89,7 @@ class Counting:
 def lines_per_pair(out: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     for path in PAIR_RECORDS.results_files(out):
-        for score in read_results(path):
+        for score in PAIR_RECORDS.read(path):
             counts[score.pair_id] = counts.get(score.pair_id, 0) + 1
     return counts
 
@@ -121,7 +121,7 @@ def test_ground_truth_scores_100_under_every_protocol(tmp_path: Path) -> None:
 def test_results_lines_hold_the_predictions_and_the_scores(spair_root: Path, tmp_path: Path) -> None:
     pairs = read_benchmark("spair", spair_root)
     run = runner.run_eval(pairs, tmp_path / "out", off_by_some, fsync=False)
-    back = read_results(tmp_path / "out" / "results.jsonl")
+    back = PAIR_RECORDS.read(tmp_path / "out" / "results.jsonl")
     assert [s.pair_id for s in back] == [p.pair_id for p in pairs]
     for pair, score in zip(pairs, back, strict=True):
         np.testing.assert_array_equal(score.pred_xy, off_by_some(pair, None, None).trg_xy)
@@ -150,7 +150,7 @@ def test_three_shards_merged_equal_one_unsharded_run(spair_root: Path, tmp_path:
     assert len(three.files) == 3
     assert report.report_json(one)["benchmarks"] == report.report_json(three)["benchmarks"]
     assert one.benchmarks[0].tables() == three.benchmarks[0].tables()
-    merged = merge_results(PAIR_RECORDS.results_files(tmp_path / "sharded"))
+    merged = PAIR_RECORDS.merge(PAIR_RECORDS.results_files(tmp_path / "sharded"))
     for a, b in zip(sorted(whole.scores, key=lambda s: s.pair_id), merged, strict=True):
         assert a.pair_id == b.pair_id
         np.testing.assert_array_equal(a.pred_xy, b.pred_xy)

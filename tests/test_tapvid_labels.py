@@ -153,7 +153,7 @@ def test_the_run_folder_is_keyed_by_k(data, tmp_path, monkeypatch):
     result = cli.invoke(app, ["eval", "tapvid", "--dataset", "davis", "--data-root", str(data), "--labels", "3",
                               *TINY])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "vidcorr-eval" / "tapvid-davis-first-3labels" / "tapvid.jsonl").is_file()
+    assert (tmp_path / "vidcorr-eval" / "tapvid-davis-first-labels3" / "tapvid.jsonl").is_file()
     # A folder run with K = 2 refuses to resume as K = 3.
     again = cli.invoke(app, ["eval", "tapvid", "--dataset", "davis", "--data-root", str(data), "--labels", "3",
                              "--out", str(tmp_path / "explicit"), *TINY])

@@ -44,7 +44,6 @@ from typing import Any
 
 import numpy as np
 
-from vidcorr._version import __version__
 from vidcorr.config import Config, config_for
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.atomic import write_json
@@ -55,7 +54,7 @@ from vidcorr.io.video import open_video
 from vidcorr.method.embeddings import Embeddings
 from vidcorr.pipelines.options import TrackOptions
 from vidcorr.runs.claims import CLAIM_SUFFIX, Claim, claim
-from vidcorr.runs.folder import Items, RecordKind, RunProgress, check_setup, read_setup, run_items
+from vidcorr.runs.folder import Items, RecordKind, RunProgress, check_setup, model_setup, read_setup, run_items
 from vidcorr.runs.inputs import expand_inputs, output_names
 from vidcorr.runs.outcome import DONE, FAILED, one_line, run_video
 from vidcorr.runs.shards import Shard, resolve_shard, shard_of
@@ -257,16 +256,11 @@ class BatchJob:
         options["visibility_threshold"] = float(options["visibility_threshold"])
         return {
             "kind": SETUP_KIND,
-            "model": ldm.model_id,
-            "model_fingerprint": ldm.fingerprint(),
-            "dtype": str(ldm.dtype).removeprefix("torch."),
-            "autocast": ldm.autocast_name,
             # The whole config, as each video's checkpoint records it (micro-batching can change rounding).
-            "config": self.cfg.at_size(ldm.native_image_size).to_dict(),
+            **model_setup(ldm, self.cfg, execution_fields=True),
             "points": "embeddings" if self.embeddings is not None else "queries",
             "embeddings": None if self.embeddings is None else queries_digest(None, self.embeddings),
             **options,
-            "vidcorr_version": __version__,
         }
 
 

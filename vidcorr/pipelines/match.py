@@ -1,13 +1,9 @@
-"""The pipelines behind ``vidcorr track`` and ``vidcorr match``: inputs checked, the method run, outputs written.
+"""The pipeline behind ``vidcorr match``: one image pair, inputs checked, the method run, outputs written.
 
-Each pipeline has two steps, so that a caller (the CLI, a notebook) can check everything before it loads a
-model: ``prepare_*`` reads and validates the inputs and the output folder and builds the config (no model,
-no torch work); ``run_*`` runs the method with a model and writes every output through one
-:class:`~vidcorr.outputs.OutputFolder`. :func:`track_to_folder` and :func:`match` do both in one call.
-
-    job = prepare_track("clip.mp4", "clip_vidcorr", queries=[[0, 60, 90]])
-    ldm = vidcorr.LDM.from_pretrained(vidcorr.DEFAULT_MODEL, device="cuda")
-    result = run_track(ldm, job)            # result.tracks.points (T, N, 2); result.written
+``prepare_match`` reads and checks the two images, the points and the output folder and builds the config (no
+model); ``run_match`` fits on the source, locates on the target and writes ``matches.json``, ``matches.csv``,
+``matches.jpg`` (and ``vis/`` with ``visualize``) through one :class:`~vidcorr.io.outputs.OutputFolder`;
+:func:`match` does both.
 """
 
 from __future__ import annotations

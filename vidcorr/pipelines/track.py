@@ -1,9 +1,9 @@
-"""The pipelines behind ``vidcorr track`` and ``vidcorr match``: inputs checked, the method run, outputs written.
+"""The pipeline behind ``vidcorr track``: inputs checked, the method run, outputs written.
 
-Each pipeline has two steps, so that a caller (the CLI, a notebook) can check everything before it loads a
-model: ``prepare_*`` reads and validates the inputs and the output folder and builds the config (no model,
-no torch work); ``run_*`` runs the method with a model and writes every output through one
-:class:`~vidcorr.outputs.OutputFolder`. :func:`track_to_folder` and :func:`match` do both in one call.
+Two steps, so that a caller (the CLI, a notebook) can check everything before it loads a model:
+:func:`prepare_track` reads and validates the video, the points (or embeddings), the frame range and the output
+folder and builds the config (no model, no torch work); :func:`run_track` fits, tracks and writes every output
+through one :class:`~vidcorr.io.outputs.OutputFolder`. :func:`track_to_folder` does both.
 
     job = prepare_track("clip.mp4", "clip_vidcorr", queries=[[0, 60, 90]])
     ldm = vidcorr.LDM.from_pretrained(vidcorr.DEFAULT_MODEL, device="cuda")

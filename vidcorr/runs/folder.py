@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from vidcorr._version import __version__
 from vidcorr.config import setting_differences
 from vidcorr.errors import DataError, InputError
 from vidcorr.io.atomic import write_json
@@ -48,6 +49,21 @@ T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------- identity
+
+
+EXECUTION_FIELDS = ("max_batch", "stop_early")
+"""Config fields that change how a run computes, not what (micro-batch size, early stop)."""
+
+
+def model_setup(ldm: Any, cfg: Any, *, execution_fields: bool = False) -> dict[str, Any]:
+    """The model's part of a run's identity (``run.json``): the model's id and fingerprint, dtype and autocast, the
+    config at the model's native size (``image_size`` None recorded as what it resolves to) without the
+    :data:`EXECUTION_FIELDS` unless `execution_fields`, and vidcorr's version."""
+    config = cfg.at_size(ldm.native_image_size).to_dict()
+    return {"model": ldm.model_id, "model_fingerprint": ldm.fingerprint(),
+            "dtype": str(ldm.dtype).removeprefix("torch."), "autocast": ldm.autocast_name,
+            "config": config if execution_fields else {k: v for k, v in config.items() if k not in EXECUTION_FIELDS},
+            "vidcorr_version": __version__}
 
 
 def setup_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

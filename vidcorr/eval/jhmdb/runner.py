@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from vidcorr._version import __version__
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from vidcorr.errors import InputError
 from vidcorr.eval.jhmdb.data import JOINTS, JhmdbSource, JhmdbVideo
@@ -44,7 +43,6 @@ from vidcorr.eval.jhmdb.results import (
     predictions_path,
     save_predictions,
 )
-from vidcorr.eval.pairs.runner import EXECUTION_FIELDS
 from vidcorr.io.names import VIS_DIR, safe_name
 from vidcorr.io.points import PointLabels
 from vidcorr.io.tracks import Tracks
@@ -53,7 +51,7 @@ from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
 from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.track import add_reference_maps
-from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
+from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, model_setup, run_items
 from vidcorr.web.visuals import DEFAULT_KEY_FRAMES, KeyFrameMaps, choose_key_frames, write_track_visuals
 
 JhmdbPredictor = Callable[[JhmdbVideo, tuple[int, ...]], JhmdbPrediction]
@@ -158,13 +156,7 @@ def jhmdb_setup(labels: int, ldm: Any, cfg: Config, *,
         "split": 1,
         "labels": int(labels),
         "visibility_threshold": float(visibility_threshold),
-        "model": ldm.model_id,
-        "model_fingerprint": ldm.fingerprint(),
-        "dtype": str(ldm.dtype).removeprefix("torch."),
-        "autocast": ldm.autocast_name,
-        "config": {k: v for k, v in cfg.at_size(ldm.native_image_size).to_dict().items()
-                   if k not in EXECUTION_FIELDS},
-        "vidcorr_version": __version__,
+        **model_setup(ldm, cfg),
     }
 
 

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vidcorr._version import __version__
 from vidcorr.config import Config
 from vidcorr.errors import DataError
 from vidcorr.eval.pairs.pair import Pair, Prediction
@@ -45,10 +44,9 @@ from vidcorr.io.names import VIS_DIR
 from vidcorr.method.correspond import correspond
 from vidcorr.method.fit import Progress
 from vidcorr.method.streams import item_point_ids
-from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
+from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, model_setup, run_items
 from vidcorr.web.visuals import write_index
 
-EXECUTION_FIELDS = ("max_batch", "stop_early")
 """Config fields that change how, never what, is computed: left out of the resume check."""
 
 Predictor = Callable[[Pair, np.ndarray, np.ndarray], Prediction]
@@ -87,20 +85,12 @@ def run_setup(benchmark: str, split: str, ldm: Any, cfg: Config, *, alphas: Sequ
 
     Execution-only config fields (micro-batch size, early stop) are left out: they change how, not what.
     """
-
-    # image_size None is recorded as what it resolves to on this model (its native resolution).
-    config = {k: v for k, v in cfg.at_size(ldm.native_image_size).to_dict().items() if k not in EXECUTION_FIELDS}
     return {
         "benchmark": benchmark,
         "split": split,
         "reader_options": {k: v for k, v in reader_options.items() if v is not None},
-        "model": ldm.model_id,
-        "model_fingerprint": ldm.fingerprint(),
-        "dtype": str(ldm.dtype).removeprefix("torch."),
-        "autocast": ldm.autocast_name,
-        "config": config,
+        **model_setup(ldm, cfg),
         "alphas": [float(a) for a in alphas],
-        "vidcorr_version": __version__,
     }
 
 

@@ -41,10 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from vidcorr._version import __version__
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from vidcorr.errors import DataError, InputError
-from vidcorr.eval.pairs.runner import EXECUTION_FIELDS
 from vidcorr.eval.tapvid.data import (
     DATASETS,
     QUERY_STRIDE,
@@ -69,7 +67,7 @@ from vidcorr.eval.tapvid.results import (
 from vidcorr.io.points import PointLabels
 from vidcorr.method.fit import Progress
 from vidcorr.method.track import track
-from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
+from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, model_setup, run_items
 
 DATASET_FILES: dict[str, tuple[str, ...]] = {
     "davis": ("tapvid_davis.pkl", "tapvid_davis/tapvid_davis.pkl"),
@@ -236,13 +234,7 @@ def tapvid_setup(source: TapVidSource, query_mode: str, ldm: Any, cfg: Config, *
         "query_stride": QUERY_STRIDE,
         "full_res": bool(source.full_res),
         "visibility_threshold": float(visibility_threshold),
-        "model": ldm.model_id,
-        "model_fingerprint": ldm.fingerprint(),
-        "dtype": str(ldm.dtype).removeprefix("torch."),
-        "autocast": ldm.autocast_name,
-        "config": {k: v for k, v in cfg.at_size(ldm.native_image_size).to_dict().items()
-                   if k not in EXECUTION_FIELDS},
-        "vidcorr_version": __version__,
+        **model_setup(ldm, cfg),
         **({"labels": int(labels)} if labels != 1 else {}),
     }
 
