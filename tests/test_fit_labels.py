@@ -19,7 +19,7 @@ import vidcorr
 from vidcorr import Config, PointLabels
 from vidcorr.method import streams
 
-CFG = Config(image_size=S, num_steps=3, restarts=2, crops=4, lr=0.05, sigma=6.0, flip_prob=0.5)
+CFG = Config(image_size=S, num_steps=3, restarts=2, crops=4, lr=0.05, sigma=48.0, flip_prob=0.5)  # 6 px at S
 FRAMES = {t: random_image(S, S, seed=10 + t) for t in range(6)}
 # Point "a" on frames 1 and 4, point "b" on frames 4 and 5 (frame 4 is shared by both).
 LABELS = PointLabels(("a", "b"), (np.array([[1, 10.5, 20.5], [4, 40.0, 12.25]]),

@@ -99,3 +99,45 @@ def test_check_points_messages():
         check_points([[1, 1], [81, 3]], (80, 48))
     with pytest.raises(InputError, match=r"must be a non-empty \(N, 2\) array"):
         check_points(np.zeros((0, 2)), (80, 48))
+
+
+# --------------------------------------------------------------------------------------------- sigma at other sizes
+
+
+SEED_SIGMA_512 = 27.97853316316864  # the seed's default, in pixels of its 512 x 512 space
+
+
+def test_sigma_is_the_seeds_at_512_bit_for_bit_and_scales_with_the_image_size():
+    from vidcorr import Config
+
+    assert Config().sigma_px(512) == SEED_SIGMA_512  # the paper preset, unchanged
+    assert Config.preset("paper").sigma_px(512) == SEED_SIGMA_512
+    assert Config(image_size=768).sigma_px(768) == SEED_SIGMA_512 * 768 / 512 == 41.96779974475296
+    assert Config().sigma_px(64) == SEED_SIGMA_512 / 8  # the tiny model's native size
+
+
+def test_the_fit_at_768_draws_its_target_with_the_scaled_sigma(tiny, monkeypatch):
+    """A one-step fit at 768: the Gaussian target it trains on has sigma = 27.978... * 768 / 512, and its value
+    30 pixels right of and 40 below the point's crop position is exp(-2500 / (2 sigma^2)) = 0.49179, computed here."""
+    import vidcorr
+    from vidcorr import Config
+    from vidcorr.method import fit as fit_module
+
+    seen = []
+
+    def recording(centers_xy, size, sigma):
+        maps = gaussian_targets(centers_xy, size, sigma)
+        seen.append((centers_xy.clone(), size, sigma, maps))
+        return maps
+
+    monkeypatch.setattr(fit_module, "gaussian_targets", recording)
+    cfg = Config(image_size=768, num_steps=1, restarts=1, noise="none", crop_percent=100.0)
+    image = np.zeros((96, 96, 3), dtype=np.uint8)
+    vidcorr.fit(tiny, image, np.array([[30.0, 20.0]]), cfg)  # (240, 160) in the 768 space, one full-frame crop
+    (centers, size, sigma, maps), = seen
+    sigma_768 = 27.97853316316864 * 768 / 512
+    assert (size, sigma) == (768, sigma_768)
+    assert centers.tolist() == [[240.0, 160.0]]
+    expected = np.exp(-(30**2 + 40**2) / (2 * sigma_768**2))  # 0.49179...
+    assert float(maps[0, 160 + 40, 240 + 30]) == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx(0.4917895, rel=1e-6)

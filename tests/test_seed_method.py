@@ -25,7 +25,8 @@ from vidcorr.method import streams
 from vidcorr.method.embeddings import Embeddings
 
 S = 64
-CFG = Config(image_size=S, num_steps=3, restarts=2, crops=7, lr=0.05, sigma=6.0, flip_prob=0.5)
+# sigma is given at 512 and scales with the model space: 48 at 512 is 6 pixels at S = 64 (see step_loss).
+CFG = Config(image_size=S, num_steps=3, restarts=2, crops=7, lr=0.05, sigma=48.0, flip_prob=0.5)
 POINTS = np.array([[10.5, 20.5], [40.0, 52.25]])
 
 
@@ -157,7 +158,8 @@ class Seed:
         noisy = self.scheduler.add_noise(latent, torch.rand(latent.shape, generator=g), t)
         self.run_unet(noisy, context, t)
         maps = self.upscale_to_img_size(S, cfg.layers).mean(dim=1)
-        gt = self.gaussian_circle(cropped_pixel, S, cfg.sigma).reshape(1, -1).repeat(len(maps), 1)
+        # The seed's sigma is in pixels of its 512 space; at S the same relative width is sigma * S / 512.
+        gt = self.gaussian_circle(cropped_pixel, S, cfg.sigma * S / 512).reshape(1, -1).repeat(len(maps), 1)
         return torch.nn.MSELoss()(maps.reshape(len(maps), -1), gt)
 
     def optimize_prompt(self, image: np.ndarray, pixel_loc: torch.Tensor, context: torch.Tensor,

@@ -20,6 +20,9 @@ DEFAULT_MODEL = "CompVis/stable-diffusion-v1-4"
 DEFAULT_VISIBILITY_THRESHOLD = 0.5
 """A tracked point is visible where its confidence is at least this (``vidcorr.track``)."""
 
+SIGMA_SIZE = 512
+"""The model-space side `Config.sigma` is given at (the seed's); it scales with the image size from there."""
+
 NoiseKind = Literal["uniform", "gaussian", "none"]
 HeadsRule = Literal["second_half", "all"]
 
@@ -59,7 +62,9 @@ class Config:
     # The seed's defaults.
     num_steps: int = 129
     lr: float = 0.0023755632081200314
-    # Gaussian target std in pixels at image_size (the seed's default).
+    # Gaussian target std in pixels of a 512 x 512 model space (the seed's default, at the seed's size).
+    # Like the crop side, margin and corner anchors it is relative: at another image_size the target's
+    # std is sigma * image_size / 512 pixels (`sigma_px`), so SD 2.x at 768 gets the seed's relative width.
     sigma: float = 27.97853316316864
     # Side of a random crop as a percentage of the image side (the seed's default).
     crop_percent: float = 93.16549294381423
@@ -114,6 +119,11 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with `changes` applied (validated like any Config)."""
         return dataclasses.replace(self, **changes)
+
+    def sigma_px(self, image_size: int) -> float:
+        """The Gaussian target's std in pixels of an `image_size` x `image_size` model space: sigma * size / 512
+        (exactly sigma at 512)."""
+        return self.sigma * (image_size / SIGMA_SIZE)
 
     def at_size(self, native_image_size: int) -> Config:
         """This config with image_size resolved: `native_image_size` where image_size is None."""

@@ -278,7 +278,7 @@ def _optimise(ldm: LDM, cfg: Config, model_images: Mapping[int, torch.Tensor], s
                                   [d.window for d in draws])
             latents = ldm.add_noise(clean, torch.stack([d.noise for d in draws]), plan.timestep)
             targets = gaussian_targets(torch.tensor([d.target_xy for d in draws], device=ldm.device),
-                                       plan.size, cfg.sigma)
+                                       plan.size, plan.sigma)
         for part in chunks(len(draws), batch):
             contexts = torch.stack([params[owner[i]] for i in range(part.start, part.stop)])
             maps = ldm.attention_maps(latents[part], plan.timestep, contexts, plan.layers, cfg.heads,
@@ -330,7 +330,7 @@ def fit_reference(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Confi
                 maps = ldm.attention_maps(latent, plan.timestep, context, plan.layers, cfg.heads, cfg.token_index,
                                           stop_early=False, explicit_everywhere=True)
                 predicted = layer_maps(maps, cfg.layers, plan.size, heads_first=False)[0]
-                target = gaussian_targets(torch.tensor([draw.target_xy], device=ldm.device), plan.size, cfg.sigma)
+                target = gaussian_targets(torch.tensor([draw.target_xy], device=ldm.device), plan.size, plan.sigma)
                 loss = torch.nn.functional.mse_loss(predicted, target.expand_as(predicted))
                 loss.backward()
                 optimizer.step()

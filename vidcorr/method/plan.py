@@ -14,13 +14,15 @@ from vidcorr.threads import ensure_threads
 @dataclass(frozen=True)
 class Plan:
     """size: S, the model space's side; side: a crop's side in that space; latent_shape: (4, S/8,
-    S/8); layers: the numbered layers cfg.layers names; timestep: the DDIM timestep used."""
+    S/8); layers: the numbered layers cfg.layers names; timestep: the DDIM timestep used; sigma: the fit
+    target's std in pixels of that space (`Config.sigma_px`)."""
 
     size: int
     side: int
     latent_shape: tuple[int, int, int]
     layers: list[CrossAttentionLayer]
     timestep: int
+    sigma: float
 
 
 def prepare(ldm: LDM, cfg: Config | None) -> Config:
@@ -42,4 +44,4 @@ def make_plan(ldm: LDM, cfg: Config, timestep_index: int) -> Plan:
     size = image_size(cfg)
     latent = size // ldm.latent_factor
     return Plan(size, crop_side(size, cfg.crop_percent), (4, latent, latent), ldm.select_layers(size, cfg.layers),
-                ldm.timestep(cfg.num_inference_steps, timestep_index))
+                ldm.timestep(cfg.num_inference_steps, timestep_index), cfg.sigma_px(size))
