@@ -14,9 +14,15 @@ point of a call in one batch). Then every label is an anchor:
 
 Confidence per frame and point (documented rule, `CONFIDENCE_RULE`): the attention probability of the point's
 token at the located pixel (restart- and layer-averaged, as `Location.confidence`), divided by the point's
-reference attention, clipped to [0, 1]. The reference attention is measured at fit time at every label (the
-label's frame located from the label's position) and averaged over the point's labels. 1 means "claimed as
-strongly as at the labels"; `visible = confidence >= visibility_threshold`.
+reference attention, clipped to [0, 1]. The reference attention is the same quantity on the point's labelled
+frames, measured at fit time: each label's frame is located as a tracked frame is (the first crop anchored at
+the label) and its `Location.confidence`, the attention at the pixel located there, is taken; then the mean
+over the point's labels. Both ends of the ratio are thus read at a located pixel, the way every frame is read:
+re-locating a labelled frame gives 1, and a frame whose point is claimed as strongly as on the labelled frames
+is visible. (The attention at the label's own pixel would be the wrong scale: a located pixel's attention is a
+maximum over the frame, which is never below one pixel's, so the ratio would sit at 1 wherever the fit's peak
+is a pixel off.) `visible = confidence >= visibility_threshold`, on the confidence as saved (float32): the rule
+holds on the saved values, and a confidence equal to the threshold is visible.
 """
 
 from __future__ import annotations
@@ -44,8 +50,8 @@ from vidcorr.method.plan import prepare
 from vidcorr.validate import check_fraction
 
 CONFIDENCE_RULE = ("attention probability of the point's token at the located pixel (mean over restarts and "
-                   "layers) divided by the same measured at each of the point's labels on its frame and averaged over "
-                   "the labels, clipped to [0, 1]")
+                   "layers) divided by the same at the pixel located on each labelled frame (located from the label) "
+                   "averaged over the point's labels, clipped to [0, 1]")
 
 FrameCallback = Callable[[int, np.ndarray, Location], None]
 """on_frame(frame_index, point indices (M,), Location of those points on that frame)."""
@@ -66,9 +72,9 @@ def fit_queries(ldm: LDM, video: Any, queries: PointLabels | np.ndarray, cfg: Co
 
     Returns:
         Embeddings (N, R, 77, D) in point order with `labels` (and `frames`, `points`: the first labels) set, and
-        the confidence scale in `extra`: ``label_ref_attention``, per point and label the attention the point's
-        embedding gives its label when located on the label's frame from there, and ``ref_attention``, per point
-        the mean over its labels (see `CONFIDENCE_RULE`).
+        the confidence scale in `extra`: ``label_ref_attention``, per point and label the attention at the pixel
+        located on the label's frame when it is located from the label (its `Location.confidence`), and
+        ``ref_attention``, per point the mean over its labels (see `CONFIDENCE_RULE`).
     """
     cfg = prepare(ldm, cfg)
     reader = open_video(video)
@@ -290,7 +296,9 @@ class _Tracker:
         # Fit steps each point skipped (non-finite fp16 gradients), summed over restarts; None if unknown.
         skipped = None if embeddings.skipped_steps is None else embeddings.skipped_steps.tolist()
         info = self.reader.info
-        return Tracks(points=self.state.points, visible=confidence >= visibility_threshold, confidence=confidence,
+        saved = confidence.astype(np.float32)  # the rule holds on the values the tracks keep
+        return Tracks(points=self.state.points, visible=saved.astype(np.float64) >= visibility_threshold,
+                      confidence=saved,
                       queries=np.column_stack([self.query_t, self.query_xy]), frame_indices=self.tracked,
                       fps=info.fps, size=info.size,
                       meta={"model": self.ldm.model_id, "autocast": self.ldm.autocast_name,
