@@ -58,6 +58,10 @@ def track(
     fps: FpsOpt = None,
     embeddings_file: Annotated[Path | None, typer.Option(
         "--embeddings", help="Track with embeddings from `vidcorr fit` instead of fitting.")] = None,
+    same_video: Annotated[bool | None, typer.Option(
+        "--same-video/--other-video", help="With --embeddings: they were fitted on this video (anchor on their "
+        "labelled frames) or on another one (search every point globally) \\[default: decided from the labelled "
+        "frames' pixels, recorded when fitted].", show_default=False)] = None,
     start: Annotated[int, typer.Option("--start", help="First frame tracked.")] = 0,
     end: Annotated[int | None, typer.Option("--end", help="One past the last frame tracked.")] = None,
     stride: Annotated[int, typer.Option("--stride", help="Track every k-th frame.")] = 1,
@@ -104,7 +108,7 @@ def track(
                        "applies to fitting; it has no effect with --embeddings")
     wanted = PointsArgs(points, points_file, grid, ref_frame, mask, mask_id)
     track_options = TrackOptions(start, end, stride, visibility_threshold, not no_video, trail, heatmap, keyframes,
-                                 fps)
+                                 fps, same_video)
     inputs = inputs or []
     if is_batch(inputs, list_file, shard, checkpoint_every, as_batch):
         if overwrite:

@@ -1,6 +1,7 @@
 """The tracker's rules against values computed here, outside the code under test: the confidence scale (the attention
-at the pixel located on the reference frame), the visibility threshold at its boundary, and the per-frame anchor of the
-first crop (in image pixels on the tracker's side, squashed into the model space inside locate).
+at the pixel located on the reference frame), the visibility threshold at its boundary, the per-frame anchor of the
+first crop (in image pixels on the tracker's side, squashed into the model space inside locate), and what makes
+reused embeddings "the same video" (their reference frames' content).
 
 Frames are 64 x 48 and the model space 64 x 64 (the tiny model's), so a point (x, y) of a frame is (x, y * 4 / 3)
 there: a rule applied in the wrong space shows.
@@ -8,14 +9,23 @@ there: a rule applied in the wrong space shows.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+
 import numpy as np
 import pytest
 from conftest import random_image
+from equivariant import write_lossless_video
+from typer.testing import CliRunner
 
 import vidcorr
-from vidcorr import Config
+from vidcorr import Config, InputError
 from vidcorr.method import locate as locate_module
 from vidcorr.method import track as track_module
+from vidcorr.pipelines.options import TrackOptions
+from vidcorr.pipelines.track import prepare_track
+from vidcorr_cli.app import app
 
 S, W, H = 64, 64, 48
 CFG = Config(image_size=S, num_steps=3, restarts=2, crops=5, lr=0.05, seed=3)
@@ -142,3 +152,70 @@ def test_each_frames_first_crop_is_anchored_at_the_label_then_at_the_previous_fr
                     lo, hi = int(min(max(0.0, a - 59 + 8), 5)), int(min(max(0.0, a - 8), 5))
                     assert lo <= corner <= hi
             position[(sweep, p)] = loc.points[j]
+
+
+# --------------------------------------------------------------------------------------------- same video
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """The frames above as a lossless clip, and another clip of the same size and length."""
+    folder = tmp_path_factory.mktemp("clips")
+    write_lossless_video(folder / "clip.avi", FRAMES)
+    write_lossless_video(folder / "other.avi", [random_image(H, W, seed=90 + t) for t in range(len(FRAMES))])
+    return folder / "clip.avi", folder / "other.avi"
+
+
+def _digest(frame: np.ndarray) -> str:
+    """sha256 of the frame's shape (int64) then its pixels, by hand."""
+    return hashlib.sha256(np.asarray(frame.shape, dtype=np.int64).tobytes() + frame.tobytes()).hexdigest()
+
+
+def test_embeddings_record_their_reference_frames_and_a_same_size_other_clip_is_searched_globally(tiny, clips,
+                                                                                                  tmp_path):
+    clip, other = clips
+    embeddings = vidcorr.fit_queries(tiny, clip, QUERIES, CFG)
+    assert embeddings.extra["frame_sha256"] == {"1": _digest(FRAMES[1]), "3": _digest(FRAMES[3])}
+
+    def global_search(video, **options):
+        return prepare_track(video, tmp_path / "out", embeddings=embeddings, options=TrackOptions(**options)
+                             ).global_search
+
+    assert global_search(clip) is False  # its own clip: anchored on frames 1 and 3
+    assert global_search(other) is True  # same size, same length, other content: no frame is a reference
+    assert global_search(other, same_video=True) is False  # forced either way
+    assert global_search(clip, same_video=False) is True
+    # A file from before the digests: the frame size and count decide, as they used to.
+    old = dataclasses.replace(embeddings, extra={k: v for k, v in embeddings.extra.items() if k != "frame_sha256"})
+    assert prepare_track(other, tmp_path / "out", embeddings=old).global_search is False
+    # One changed pixel on a reference frame is another video.
+    changed = [f.copy() for f in FRAMES]
+    changed[3][0, 0, 0] ^= 1
+    write_lossless_video(tmp_path / "changed.avi", changed)
+    assert global_search(tmp_path / "changed.avi") is True
+
+
+def test_the_same_video_flags_are_refused_without_embeddings_and_for_an_image_fit(tiny, clips, tmp_path):
+    clip, _ = clips
+    with pytest.raises(InputError) as caught:
+        prepare_track(clip, tmp_path / "out", queries=QUERIES, options=TrackOptions(same_video=True))
+    assert str(caught.value) == ("--same-video and --other-video apply to --embeddings (points fitted here are on this "
+                                 "video)")
+    image_fit = vidcorr.fit(tiny, FRAMES[0], np.array([[10.5, 10.5]]), CFG.replace(num_steps=1))
+    with pytest.raises(InputError) as caught:
+        prepare_track(clip, tmp_path / "out", embeddings=image_fit, options=TrackOptions(same_video=True))
+    assert str(caught.value) == ("these embeddings were fitted on an image, not on a video's frames: they cannot be "
+                                 "anchored on this video's frames (drop --same-video)")
+
+
+def test_the_cli_flags_force_the_mode(tiny, clips, tmp_path):
+    clip, other = clips
+    embeddings = tmp_path / "e.safetensors"
+    vidcorr.fit_queries(tiny, clip, QUERIES, CFG).save(embeddings)
+    common = ["--embeddings", str(embeddings), "--no-video", "--keyframes", "0", "--model", "tiny", "--device", "cpu"]
+    for video, flag, expected in ((other, [], True), (other, ["--same-video"], False), (clip, [], False),
+                                  (clip, ["--other-video"], True)):
+        out = tmp_path / f"out-{video.stem}-{len(flag)}"
+        result = CliRunner().invoke(app, ["track", str(video), "-o", str(out), *flag, *common])
+        assert result.exit_code == 0, result.output
+        assert json.loads((out / "tracks.json").read_text())["meta"]["global_search"] is expected

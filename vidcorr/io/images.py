@@ -8,6 +8,7 @@ their relative brightness.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -41,6 +42,15 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise InputError(f"{name} is too small: {image.shape[1]}x{image.shape[0]} pixels")
     return np.ascontiguousarray(image)
+
+
+def frame_digest(image: np.ndarray) -> str:
+    """sha256 of an (H, W, 3) uint8 image's shape and pixels: what identifies a reference frame (embeddings record
+    their frames' digests, so that reusing them tells the video they were fitted on from another one)."""
+    image = np.ascontiguousarray(check_image(image))
+    digest = hashlib.sha256(np.asarray(image.shape, dtype=np.int64).tobytes())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

@@ -16,7 +16,9 @@ from safetensors.torch import load_file, safe_open, save_file
 from vidcorr.config import Config
 from vidcorr.errors import EmbeddingsMismatchError, InputError
 from vidcorr.io.atomic import atomic_path
+from vidcorr.io.images import frame_digest
 from vidcorr.io.points import PointLabels
+from vidcorr.io.reader import VideoReader
 
 FORMAT = "vidcorr.embeddings/1"
 
@@ -114,6 +116,21 @@ class Embeddings:
         if self.frames is None:
             raise InputError("these embeddings were fitted on an image, not on a video's frames: they have no labels")
         return PointLabels.from_queries(np.column_stack([self.frames, self.points]))
+
+    def fitted_on(self, video: VideoReader) -> bool:
+        """Whether these embeddings were fitted on `video`'s frames, decided from content: each reference frame's
+        digest, recorded at fit time in ``extra["frame_sha256"]`` (`vidcorr.fit_queries`), must be that of the
+        video's frame of the same index (decoded here). Embeddings fitted on an image are fitted on no video; a
+        file from a vidcorr that recorded no digests falls back to the frame size and count alone.
+        """
+        if self.frames is None:
+            return False
+        info = video.info
+        digests = self.extra.get("frame_sha256")
+        if not isinstance(digests, dict):
+            return self.extra.get("video_size") == list(info.size) and self.extra.get("video_frames") == info.num_frames
+        return all(0 <= int(t) < info.num_frames and frame_digest(video.get_frame(int(t))) == digest
+                   for t, digest in sorted(digests.items(), key=lambda item: int(item[0])))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write a safetensors file with the config, model, image size and points in its metadata.

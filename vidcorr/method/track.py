@@ -36,6 +36,7 @@ import numpy as np
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from vidcorr.errors import InputError
+from vidcorr.io.images import frame_digest
 from vidcorr.io.points import PointLabels, check_labels
 from vidcorr.io.reader import VideoReader
 from vidcorr.io.tracks import Tracks
@@ -72,9 +73,10 @@ def fit_queries(ldm: LDM, video: Any, queries: PointLabels | np.ndarray, cfg: Co
 
     Returns:
         Embeddings (N, R, 77, D) in point order with `labels` (and `frames`, `points`: the first labels) set, and
-        the confidence scale in `extra`: ``label_ref_attention``, per point and label the attention at the pixel
-        located on the label's frame when it is located from the label (its `Location.confidence`), and
-        ``ref_attention``, per point the mean over its labels (see `CONFIDENCE_RULE`).
+        in `extra` what identifies the labelled frames, ``frame_sha256`` (frame -> `frame_digest`, see
+        `Embeddings.fitted_on`), and the confidence scale: ``label_ref_attention``, per point and label the
+        attention at the pixel located on the label's frame when it is located from the label (its
+        `Location.confidence`), and ``ref_attention``, per point the mean over its labels (see `CONFIDENCE_RULE`).
     """
     cfg = prepare(ldm, cfg)
     reader = open_video(video)
@@ -94,7 +96,8 @@ def fit_queries(ldm: LDM, video: Any, queries: PointLabels | np.ndarray, cfg: Co
             at_label[n][k] = confidence
     embeddings.extra.update({"ref_attention": [float(np.mean(a)) for a in at_label],
                              "label_ref_attention": [[float(c) for c in a] for a in at_label],
-                             "video_size": list(info.size), "video_frames": int(info.num_frames)})
+                             "video_size": list(info.size), "video_frames": int(info.num_frames),
+                             "frame_sha256": {str(t): frame_digest(image) for t, image in images.items()}})
     return embeddings
 
 

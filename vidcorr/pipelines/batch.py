@@ -313,6 +313,7 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
         raise InputError("give either embeddings or points to fit for every video, not both" if points is not None
                          else "give the points to track (queries) or fitted embeddings")
     options, run = options or TrackOptions(), run or BatchOptions()
+    options.check_same_video(embeddings is not None)
     every = run.checkpoint_every
     if every is not None and (isinstance(every, bool) or every < 1):
         raise InputError(f"--checkpoint-every must be a whole number of frames >= 1, got {every!r}")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD
+from vidcorr.errors import InputError
 from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
 
 
@@ -24,6 +25,9 @@ class TrackOptions:
             map it blends in (None for none).
         keyframes: key frames saved for ``vidcorr view`` (evenly spaced, plus the query frames); 0 for none.
         fps: the frame rate of a folder of frames (None: 30); a video file has its own.
+        same_video: with embeddings, whether they were fitted on this video (True: anchor on their labelled
+            frames; False: search every point globally, as for another video); None decides from the content
+            (`Embeddings.fitted_on`: the labelled frames' pixels, recorded at fit time).
     """
 
     start: int = 0
@@ -35,6 +39,13 @@ class TrackOptions:
     heatmap: int | None = None
     keyframes: int = DEFAULT_KEY_FRAMES
     fps: float | None = None
+    same_video: bool | None = None
+
+    def check_same_video(self, with_embeddings: bool) -> None:
+        """Refuse `same_video` without embeddings (points fitted in the run are on its video)."""
+        if self.same_video is not None and not with_embeddings:
+            raise InputError("--same-video and --other-video apply to --embeddings (points fitted here are on this "
+                             "video)")
 
     @classmethod
     def split(cls, options: Mapping[str, Any]) -> tuple[TrackOptions, dict[str, Any]]:

@@ -152,8 +152,9 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
         video: a video file or a folder of frames.
         out: the output folder (default ``<video stem>_vidcorr``).
         queries: what to fit (see :data:`QuerySpec`); exactly one of `queries` and `embeddings`.
-        embeddings: fitted embeddings (or their safetensors file) to track with, searched globally when they
-            were fitted on another video.
+        embeddings: fitted embeddings (or their safetensors file) to track with: anchored on their labelled frames
+            when fitted on this video (decided from its frames' content, `Embeddings.fitted_on`, unless
+            ``options.same_video`` says), else searched globally.
         preset, overrides: the config (see :func:`config_for`; None values are "not set").
         options: the frames, visibility and outputs (:class:`TrackOptions`; None: the defaults).
         overwrite: replace an earlier run in `out` (whole) instead of refusing; overwrite_hint: how the
@@ -178,9 +179,15 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
         loaded = embeddings if isinstance(embeddings, Embeddings) else Embeddings.load(embeddings)
         cfg = config_for(preset, overrides, fitted=loaded.config)
         # Embeddings from another video: their reference frames mean nothing here.
-        global_search = (loaded.frames is None or loaded.extra.get("video_size") != list(info.size)
-                         or loaded.extra.get("video_frames") != info.num_frames)
+        same = loaded.fitted_on(reader) if options.same_video is None else options.same_video
+        if same and loaded.frames is None:
+            raise InputError("these embeddings were fitted on an image, not on a video's frames: they cannot be "
+                             "anchored on this video's frames (drop --same-video)")
+        if same:
+            check_labels(loaded.point_labels(), info.num_frames, info.size)
+        global_search = not same
     else:
+        options.check_same_video(False)
         if queries is None:
             raise InputError("give the points to track (queries) or fitted embeddings")
         given = queries(info) if callable(queries) else queries
