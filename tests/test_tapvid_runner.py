@@ -321,3 +321,62 @@ def test_tapvid_streams_are_keyed_by_video_and_query(tiny, monkeypatch: pytest.M
     np.testing.assert_array_equal(again.confidence, bear.confidence)
     np.testing.assert_array_equal(again.points_xy, bear.points_xy)
     assert np.abs(camel.confidence - bear.confidence).max() > 1e-6
+
+
+# --------------------------------------------------------------------------------------------- queries and occlusion
+
+
+# Two tracks over 11 frames: track 0 occluded on frames 3 and 4, track 1 on frames 0 and 1.
+T11 = 11
+MOVING = np.stack([np.stack([0.2 + 0.01 * np.arange(T11), np.full(T11, 0.3)], axis=-1),
+                   np.stack([0.7 - 0.01 * np.arange(T11), 0.6 + 0.01 * np.arange(T11)], axis=-1)])
+HIDDEN = np.zeros((2, T11), dtype=bool)
+HIDDEN[0, [3, 4]] = True
+HIDDEN[1, [0, 1]] = True
+STORED = MOVING.astype(np.float32).astype(np.float64)  # the pickle's float32 fractions
+
+
+@pytest.mark.parametrize(("mode", "queries", "occlusion_accuracy", "average_jaccard"), [
+    # query_first: track 0 from frame 0, track 1 from frame 2 (its first visible one); scored on the frames after.
+    # 18 scored pairs, one wrong (track 0 called visible on frame 4): 17/18; Jaccard 16 / (16 + 1).
+    ("first", [(0, 0), (1, 2)], 17 / 18, 16 / 17),
+    # strided: frames 0, 5, 10, every track visible there, frame-major; scored on every other frame.
+    # 50 pairs, the three queries of track 0 wrong once each: 47/50; Jaccard 40 / (40 + 3).
+    ("strided", [(0, 0), (0, 5), (1, 5), (0, 10), (1, 10)], 47 / 50, 40 / 43),
+])
+def test_query_sampling_and_the_occlusion_sign_from_a_pickle_to_the_scores(tmp_path: Path, monkeypatch, mode, queries,
+                                                                          occlusion_accuracy, average_jaccard):
+    """The method's tracker is replaced by one that follows each query's ground-truth track exactly and gives
+    confidence 1 where it is visible and 0 where occluded, except 0.9 for track 0 on frame 4 (occluded there). The
+    runner must hand the tracker tapnet's queries (transcribed above; in pixels of the 256x256 frames, fraction x 256)
+    and turn confidence >= 0.5 into "not occluded": the scores are then the hand-computed ones."""
+    from vidcorr.io.tracks import Tracks
+
+    data = write_davis_pickle(tmp_path / "davis.pkl", {"bear": make_example(T11, 48, 64, MOVING, HIDDEN, seed=8)})
+    truth_px = STORED * 256
+    received = []
+
+    def follow_the_truth(ldm, frames, labels, cfg, *, visibility_threshold, progress=None, point_ids=None):
+        assert np.asarray(frames).shape == (T11, 256, 256, 3)
+        received.append([tuple(rows[0]) for rows in labels.labels])
+        tracks = [int(np.flatnonzero([np.allclose(truth_px[i, int(t)], (x, y)) for i in range(2)])[0])
+                  for t, x, y in (rows[0] for rows in labels.labels)]
+        confidence = np.where(HIDDEN[tracks], 0.0, 1.0).T
+        confidence[4, [q for q, i in enumerate(tracks) if i == 0]] = 0.9
+        return Tracks(points=truth_px[tracks].transpose(1, 0, 2), visible=confidence >= visibility_threshold,
+                      confidence=confidence, queries=np.array([rows[0] for rows in labels.labels]),
+                      frame_indices=np.arange(T11), fps=30.0, size=(256, 256))
+
+    monkeypatch.setattr(tapvid_runner, "track", follow_the_truth)
+    out = tmp_path / "out"
+    result = cli.invoke(app, ["eval", "tapvid", "--dataset", "davis", "--data-root", str(data), "--query-mode", mode,
+                              "--out", str(out), *TINY])
+    assert result.exit_code == 0, result.output
+    expected = [(float(t), *(STORED[i, t] * 256).tolist()) for i, t in queries]
+    assert len(received) == 1
+    np.testing.assert_allclose(received[0], expected, rtol=0, atol=1e-9)
+    (group,) = json.loads((out / "report.json").read_text())["tapvid"]
+    metrics = group["per_video"]["bear"]["metrics"]
+    assert metrics["occlusion_accuracy"] == pytest.approx(100 * occlusion_accuracy, rel=1e-9)
+    assert metrics["average_jaccard"] == pytest.approx(100 * average_jaccard, rel=1e-9)
+    assert metrics["average_pts_within_thresh"] == pytest.approx(100.0, rel=1e-12)
