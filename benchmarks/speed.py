@@ -1205,18 +1205,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def _run(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     device = resolve_device(args.device)
     dtype = DTYPES[args.dtype]
-    start = time.perf_counter()
-    ldm = build_model(args.arch, device, dtype)
-    build_s = time.perf_counter() - start
     settings = {k: v for k, v in vars(args).items() if k not in ("json", "verbose")}
     settings.update(device=str(device), dtype=args.dtype)
     command_args = sys.argv[1:] if argv is None else argv
     report: dict[str, Any] = {
         "benchmark": "benchmarks.speed", "command": " ".join(["python -m benchmarks.speed", *command_args]),
-        "machine": machine_info(device), "settings": settings, "model_build_s": build_s,
-        "model_parameters": ldm.num_parameters,
+        "machine": machine_info(device), "settings": settings,
     }
-    if args.breakdown:
+    # Without the joint fit there is nothing to time: say so before building a model (SD takes seconds and GBs).
+    skip_labels = bool(args.labels) and find_fit_labels() is None
+    if not skip_labels:
+        start = time.perf_counter()
+        ldm = build_model(args.arch, device, dtype)
+        report.update(model_build_s=time.perf_counter() - start, model_parameters=ldm.num_parameters)
+    if skip_labels:
+        report["labels"] = {"skipped": LABELS_MISSING}
+        report["notes"] = []
+    elif args.breakdown:
         report["breakdown"] = run_breakdown(args, ldm)
         report["notes"] = []
     elif args.variants:
