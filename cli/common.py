@@ -331,8 +331,20 @@ def handle_errors(command: F) -> F:
             if debug:
                 raise
             raise fail(f"{exc.strerror or exc} ({exc.filename})" if exc.filename else str(exc)) from None
+        except (MemoryError, RuntimeError) as exc:
+            # What the estimate before the run (vidcorr.memory) did not foresee: torch's and Python's allocators.
+            if debug or not out_of_memory(exc):
+                raise
+            raise fail("out of memory: the run needs more than this machine (or its GPU) has left; track fewer "
+                       "points, a smaller --image-size or --max-batch", 1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is an allocation failure: MemoryError, torch's OutOfMemoryError, or its CPU allocator's."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
 
 
 def elapsed(start: float) -> str:

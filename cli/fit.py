@@ -9,6 +9,7 @@ import typer
 
 from vidcorr.io.points import check_points, given_labels, image_points, video_labels
 from vidcorr.io.staging import check_output, staged_file
+from vidcorr.memory import check_fit_memory, model_floor
 
 from .common import (
     OUTPUT,
@@ -63,6 +64,7 @@ def fit(
         # An image is one frame: x,y rows (or t,x,y rows with t ignored), one label per point.
         xy = check_points(image_points(given_labels(points, points_file, grid, 0, size, mask, mask_id)), size,
                           name=f"image {source.name}")
+        check_fit_memory(len(xy), 1, cfg, model_floor(options.model))
         ldm = options.load()
         warn_if_slow(ldm, cfg, len(xy), 0)
         with Display(stage_labels={"fit": "fitting embeddings (steps)"}) as progress:
@@ -71,6 +73,7 @@ def fit(
         reader = open_video(source, fps=fps)
         info = reader.info
         labels = video_labels(points, points_file, grid, ref_frame, info.num_frames, info.size, mask, mask_id)
+        check_fit_memory(labels.num_points, int(max(labels.counts)), cfg, model_floor(options.model))
         ldm = options.load()
         warn_if_slow(ldm, cfg, labels.num_points, 0)
         with Display(stage_labels={"fit": "fitting embeddings (steps)"}) as progress:

@@ -67,7 +67,7 @@ def match(
     job = prepare_match(source, target, read_query_points(points, points_file), out=out,
                                   preset=options.preset, overrides=options.overrides(), visualize=visualize,
                                   save_embeddings=save_embeddings, overwrite=overwrite,
-                                  overwrite_hint="--overwrite")
+                                  overwrite_hint="--overwrite", model=options.model)
     ldm = options.load()
     warn_if_slow(ldm, job.cfg, len(job.src_xy), 1)
     start = time.perf_counter()

@@ -133,7 +133,7 @@ def _track_one(video: Path, wanted: PointsArgs, embeddings_file: Path | None, ou
     queries = wanted.labels if wanted.given or embeddings_file is None else None
     job = prepare_track(video, out, queries=queries, embeddings=embeddings_file, preset=options.preset,
                         overrides=options.overrides(), options=track_options, overwrite=overwrite,
-                        overwrite_hint="--overwrite")
+                        overwrite_hint="--overwrite", model=options.model)
     ldm = options.load()
     warn_if_slow(ldm, job.cfg, job.points_to_fit, len(job.frames))
     began = time.perf_counter()

@@ -305,7 +305,7 @@ def test_decoder_noise_is_silenced_and_the_one_line_error_stands_alone(tmp_path,
                                              r"frames\): the file may be truncated or corrupt", errors[0]), errors
 
 
-def test_an_interrupt_after_the_output_is_in_place_says_so(clip, tmp_path, monkeypatch):
+def test_an_interrupt_after_the_output_is_in_place_says_so_and_exits_0(clip, tmp_path, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -313,10 +313,29 @@ def test_an_interrupt_after_the_output_is_in_place_says_so(clip, tmp_path, monke
     out = tmp_path / "out"
     result = runner.invoke(app, ["track", str(clip), "--points", "10,10", "--no-video", "--keyframes", "0",
                                  "-o", str(out), *TINY])
-    assert result.exit_code == 130
-    assert _lines(result)[-1] == f"error: interrupted after {out} was written whole"
+    assert result.exit_code == 0  # the work was done: the status says so, as the message does
+    assert _lines(result)[-1] == f"interrupted after the run finished: {out} is complete"
     assert sorted(p.name for p in out.iterdir()) == ["embeddings.safetensors", "tracks.csv", "tracks.json",
                                                      "tracks.npz"]
+
+
+def test_an_interrupt_between_two_outputs_exits_130_naming_the_one_in_place(tmp_path, monkeypatch):
+    """`match --save-embeddings` writes its folder, then the embeddings file: an interrupt between them leaves the
+    first whole and the second absent, and the command has not finished: 130, and the one line says which is there."""
+    from PIL import Image
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vidcorr.pipelines.match, "staged_file", interrupt)
+    image = tmp_path / "a.png"
+    Image.fromarray(random_image(48, 64)).save(image)
+    out, embeddings = tmp_path / "m", tmp_path / "e.safetensors"
+    result = runner.invoke(app, ["match", str(image), str(image), "--points", "10,10", "-o", str(out),
+                                 "--save-embeddings", str(embeddings), *TINY])
+    assert result.exit_code == 130
+    assert _lines(result)[-1] == f"error: interrupted after {out} was written whole"
+    assert out.is_dir() and not embeddings.exists()
 
 
 def test_render_stages_its_file_and_refuses_an_existing_one(clip, tmp_path):

@@ -28,6 +28,7 @@ import math
 import os
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,52 +178,73 @@ class Tracks:
         """Write ``frame,point,x,y,visible,confidence``, one row per (tracked frame, point), frame-major.
 
         ``frame`` is the video frame index, ``visible`` 1 or 0, and x, y, confidence the shortest
-        decimals that read back as the same float32. Atomic; returns the path.
+        decimals that read back as the same float32. Written a block of frames at a time (about
+        `WRITE_BLOCK_CELLS` rows), so memory stays flat whatever the number of points. Atomic; returns the path.
         """
         path = Path(path)
-        t, n = self.num_frames, self.num_points
-        columns = (
-            np.repeat(self.frame_indices, n).astype(str),
-            np.tile(np.arange(n), t).astype(str),
-            self.points[..., 0].reshape(-1).astype(str),
-            self.points[..., 1].reshape(-1).astype(str),
-            np.where(self.visible.reshape(-1), "1", "0"),
-            self.confidence.reshape(-1).astype(str),
-        )
+        n = self.num_points
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             f.write(CSV_HEADER + "\n")
-            f.writelines(",".join(row) + "\n" for row in zip(*columns, strict=True))
+            for rows in _row_blocks(self.num_frames, n):
+                count = rows.stop - rows.start
+                columns = (
+                    np.repeat(self.frame_indices[rows], n).astype(str),
+                    np.tile(np.arange(n), count).astype(str),
+                    self.points[rows, :, 0].reshape(-1).astype(str),
+                    self.points[rows, :, 1].reshape(-1).astype(str),
+                    np.where(self.visible[rows].reshape(-1), "1", "0"),
+                    self.confidence[rows].reshape(-1).astype(str),
+                )
+                f.writelines(",".join(row) + "\n" for row in zip(*columns, strict=True))
         return path
+
+    def _json_fields(self) -> list[tuple[str, Any]]:
+        """The JSON document's fields in order; the (T, N) arrays as `_Rows` (one frame's list at a time)."""
+        return [
+            ("format", FORMAT_NAME),
+            ("version", FORMAT_VERSION),
+            ("num_frames", self.num_frames),
+            ("num_points", self.num_points),
+            ("fps", self.fps),
+            ("size", list(self.size)),
+            ("frame_indices", self.frame_indices.tolist()),
+            ("queries", _float32_lists(self.queries)),
+            ("points", _Rows(self.points, _float32_lists)),
+            ("visible", _Rows(self.visible, lambda row: row.tolist())),
+            ("confidence", _Rows(self.confidence, _float32_lists)),
+            ("meta", json.loads(json.dumps(self.meta, default=_json_default))),
+            *([] if self.labels is None else [("labels", [
+                {"id": point_id, "point": p, "t": int(t), "x": float(x), "y": float(y)}
+                for p, (point_id, rows) in enumerate(zip(self.labels.ids, self.labels.labels, strict=True))
+                for t, x, y in rows])]),
+        ]
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON document `save_json` writes: the npz's arrays as nested lists, plus `meta`.
 
-        Floats are the shortest decimals that read back as the same float32; NaN becomes null.
+        Floats are the shortest decimals that read back as the same float32; NaN becomes null. (Python lists of
+        T x N entries: `save_json` writes the same document a frame at a time instead.)
         """
-        return {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "num_frames": self.num_frames,
-            "num_points": self.num_points,
-            "fps": self.fps,
-            "size": list(self.size),
-            "frame_indices": self.frame_indices.tolist(),
-            "queries": _float32_lists(self.queries),
-            "points": _float32_lists(self.points),
-            "visible": self.visible.tolist(),
-            "confidence": _float32_lists(self.confidence),
-            "meta": json.loads(json.dumps(self.meta, default=_json_default)),
-            **({} if self.labels is None else {"labels": [
-                {"id": point_id, "point": p, "t": int(t), "x": float(x), "y": float(y)}
-                for p, (point_id, rows) in enumerate(zip(self.labels.ids, self.labels.labels, strict=True))
-                for t, x, y in rows]}),
-        }
+        return {key: value.materialise() if isinstance(value, _Rows) else value for key, value in self._json_fields()}
 
     def save_json(self, path: str | os.PathLike) -> Path:
-        """Write `to_json_dict` as JSON (atomically); returns the path."""
+        """Write `to_json_dict` as JSON (atomically), the (T, N) arrays a frame at a time; returns the path.
+
+        The text is the one ``json.dump(tracks.to_json_dict(), f)`` writes, byte for byte.
+        """
         path = Path(path)
         with atomic_path(path) as tmp, open(tmp, "w") as f:
-            json.dump(self.to_json_dict(), f, allow_nan=False)
+            f.write("{")
+            for k, (key, value) in enumerate(self._json_fields()):
+                f.write(("" if k == 0 else ", ") + json.dumps(key) + ": ")
+                if isinstance(value, _Rows):
+                    f.write("[")
+                    for r, row in enumerate(value):
+                        f.write(("" if r == 0 else ", ") + json.dumps(row, allow_nan=False))
+                    f.write("]")
+                else:
+                    f.write(json.dumps(value, allow_nan=False))
+            f.write("}")
         return path
 
     def save_all(self, out_dir: str | os.PathLike, stem: str = TRACKS_STEM) -> dict[str, Path]:
@@ -319,6 +341,30 @@ def _read_labels(arrays: dict[str, np.ndarray]) -> PointLabels | None:
     if "labels" not in arrays or "label_ids" not in arrays:
         raise ValueError("labels and label_ids come together")
     return PointLabels.from_rows([str(i) for i in arrays["label_ids"].reshape(-1)], arrays["labels"])
+
+
+WRITE_BLOCK_CELLS = 1 << 18
+"""About this many (frame, point) cells are turned into text at a time when tracks are written."""
+
+
+def _row_blocks(num_frames: int, num_points: int) -> list[slice]:
+    """Consecutive blocks of frames (rows) of about `WRITE_BLOCK_CELLS` cells each, at least one frame."""
+    step = max(1, WRITE_BLOCK_CELLS // max(num_points, 1))
+    return [slice(start, min(start + step, num_frames)) for start in range(0, num_frames, step)]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A (T, ...) array's frames as JSON-able lists, one at a time (`convert` one row)."""
+
+    array: np.ndarray
+    convert: Callable[[np.ndarray], Any]
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self.convert(row) for row in self.array)
+
+    def materialise(self) -> list[Any]:
+        return list(self)
 
 
 def _float32_lists(a: np.ndarray) -> list[Any]:

@@ -6,9 +6,10 @@ at least crop_margin of the crop from its edges; bilinear resize of the crop to 
 at the fit timestep; UNet; the chosen layers' maps of token 1 (heads averaged, upsampled to S); MSE
 against one Gaussian target at the point's crop position for every layer; an Adam step.
 
-`fit` runs all points x restarts in the UNet's batch dimension (micro-batched); `fit_reference`
-runs the seed's literal loops (one point, one restart, batch 1, full UNet, explicit attention) and
-is the yardstick for tests and the speed benchmark. Both draw from the same per-sample streams.
+`fit` runs all points x restarts in the UNet's batch dimension (micro-batched; a chunk of points at a time
+when they are many, `vidcorr.memory`, each point's draws and Adam state its own, so chunks change nothing);
+`fit_reference` runs the seed's literal loops (one point, one restart, batch 1, full UNet, explicit attention)
+and is the yardstick for tests and the speed benchmark. Both draw from the same per-sample streams.
 
 `fit_labels` is the joint fit of points labelled on several frames: one embedding per point and restart, and per
 step one sample per label (the seed's flip, crop, noise and target on that label's frame, drawn from the label's
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vidcorr import memory
 from vidcorr.config import Config
 from vidcorr.errors import InputError
 from vidcorr.io.points import PointLabels
@@ -50,7 +52,7 @@ from vidcorr.method.geometry import (
     squash_points,
     to_model_image,
 )
-from vidcorr.method.microbatch import auto_batch, chunks
+from vidcorr.method.microbatch import auto_batch, chunk_progress, chunks, device_available
 from vidcorr.method.model import LDM
 from vidcorr.method.plan import image_size, make_plan, prepare
 
@@ -177,9 +179,12 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
     """
     cfg = prepare(ldm, cfg)
     model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
-    samples = [_Sample(n * cfg.restarts + r, 0, points_model[n], streams.stream(cfg.seed, *streams.fit_key(pid, r)),
-                       1.0) for n, pid in enumerate(ids) for r in range(cfg.restarts)]
-    contexts, skipped = _optimise(ldm, cfg, {0: model_image}, samples, _initial_contexts(ldm, cfg, ids), progress)
+
+    def samples_of(n: int, first: int) -> list[_Sample]:
+        return [_Sample((n - first) * cfg.restarts + r, 0, points_model[n],
+                        streams.stream(cfg.seed, *streams.fit_key(ids[n], r)), 1.0) for r in range(cfg.restarts)]
+
+    contexts, skipped = _optimise_points(ldm, cfg, {0: model_image}, ids, samples_of, 1, progress)
     per_point = skipped.reshape(len(ids), cfg.restarts).sum(axis=1)
     return _finish(ldm, contexts, points_xy, size_wh, cfg, frames, per_point)
 
@@ -223,15 +228,17 @@ def fit_labels(ldm: LDM, frames: Mapping[int, np.ndarray], labels: PointLabels, 
         check_points(rows[:, 1:], size_wh, f"frame of point {point_id}")
     size = image_size(cfg)
     images = {t: to_model_image(image, size, ldm.device) for t, image in checked.items()}
-    samples = []
-    for n, (pid, rows) in enumerate(zip(ids, labels.labels, strict=True)):
+
+    def samples_of(n: int, first: int) -> list[_Sample]:
+        rows = labels.labels[n]
         points_model = squash_points(rows[:, 1:], size_wh, size)
-        for r in range(cfg.restarts):
-            for k, t in enumerate(rows[:, 0].astype(np.int64).tolist()):
-                key = streams.fit_key(pid, r, t if len(rows) > 1 else None)
-                samples.append(_Sample(n * cfg.restarts + r, t, points_model[k], streams.stream(cfg.seed, *key),
-                                       1.0 / len(rows)))
-    contexts, skipped = _optimise(ldm, cfg, images, samples, _initial_contexts(ldm, cfg, ids), progress)
+        return [_Sample((n - first) * cfg.restarts + r, t, points_model[k],
+                        streams.stream(cfg.seed, *streams.fit_key(ids[n], r, t if len(rows) > 1 else None)),
+                        1.0 / len(rows))
+                for r in range(cfg.restarts) for k, t in enumerate(rows[:, 0].astype(np.int64).tolist())]
+
+    most = int(max(len(rows) for rows in labels.labels))
+    contexts, skipped = _optimise_points(ldm, cfg, images, ids, samples_of, most, progress)
     first = labels.queries
     return _finish(ldm, contexts, first[:, 1:], size_wh, cfg, first[:, 0].astype(np.int64),
                    skipped.reshape(len(ids), cfg.restarts).sum(axis=1), labels)
@@ -250,6 +257,29 @@ class _Sample:
     point: np.ndarray
     generator: torch.Generator
     weight: float
+
+
+def _optimise_points(ldm: LDM, cfg: Config, model_images: Mapping[int, torch.Tensor], ids: Sequence[int],
+                     samples_of: Callable[[int, int], list[_Sample]], labels: int,
+                     progress: Progress | None) -> tuple[torch.Tensor, np.ndarray]:
+    """`_optimise` over the points a chunk at a time (`memory.points_per_chunk` of `memory.fit_point_bytes`), so
+    that the targets, noise and Adam state of a chunk only are held; (N * R, T, D) fitted embeddings on the CPU and
+    (N * R,) skipped steps. Every sample keeps its own stream and its own Adam state, so the result does not depend
+    on the chunks (under float16 autocast the loss scale is per chunk).
+
+    samples_of(n, first): point n's samples, their `param` counted from the chunk's first point `first`. labels: the
+    most labels a point has.
+    """
+    memory.check_fit_memory(len(ids), labels, cfg, ldm.sizes, device_available(ldm))
+    parts = chunks(len(ids), memory.points_per_chunk(memory.fit_point_bytes(cfg, ldm.sizes, labels)))
+    fitted, skipped = [], []
+    for c, part in enumerate(parts):
+        samples = [s for n in range(part.start, part.stop) for s in samples_of(n, part.start)]
+        contexts, skips = _optimise(ldm, cfg, model_images, samples, _initial_contexts(ldm, cfg, ids[part]),
+                                    chunk_progress(progress, c, len(parts)))
+        fitted.append(contexts.detach().cpu())
+        skipped.append(skips)
+    return torch.cat(fitted), np.concatenate(skipped)
 
 
 def _optimise(ldm: LDM, cfg: Config, model_images: Mapping[int, torch.Tensor], samples: Sequence[_Sample],

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vidcorr import memory
 from vidcorr.config import Config
 from vidcorr.io.images import check_image
 from vidcorr.method import streams
@@ -37,7 +38,7 @@ from vidcorr.method.geometry import (
     to_model_image,
     unsquash_points,
 )
-from vidcorr.method.microbatch import auto_batch, chunks
+from vidcorr.method.microbatch import auto_batch, chunk_progress, chunks, device_available
 from vidcorr.method.model import LDM
 from vidcorr.method.plan import image_size, make_plan, prepare
 
@@ -113,7 +114,9 @@ def locate(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: Config | No
            point_ids: list[int] | None = None, anchors_xy: np.ndarray | None = None) -> Location:
     """Locate every embedding's point on `image`, all points x restarts batched per crop iteration.
 
-    Crops shared by several samples are encoded once.
+    Crops shared by several samples are encoded once. The points go a chunk at a time (`memory.points_per_chunk`:
+    at most `memory.CHUNK_BYTES` of canvases), each point's draws its own whatever the chunk, so memory stays
+    bounded whatever N; a call whose one point, or whose maps, cannot fit is refused before any work.
 
     Args:
         ldm: the model.
@@ -130,22 +133,43 @@ def locate(ldm: LDM, image: np.ndarray, embeddings: Embeddings, cfg: Config | No
     Returns:
         Location: ``points`` float64 (N, 2) x, y in the image's pixels, ``confidence`` (N,), and ``maps``
         float32 (N, L, S, S) restart-averaged maps per layer when asked for.
+
+    Raises:
+        InputError: one point's canvases and crop, or the maps asked for, need more memory than there is.
     """
     cfg = prepare(ldm, cfg or embeddings.config)
     image = check_image(image)
+    embeddings.check_compatible(ldm, cfg)
+    num, restarts = embeddings.num_points, embeddings.num_restarts
+    memory.check_memory(memory.locate_need(num, cfg, ldm.sizes, return_maps), f"locating {memory.points_text(num)}",
+                        "locate fewer points at once", device_available=device_available(ldm))
     size_wh = (image.shape[1], image.shape[0])
-    contexts = _restart_contexts(ldm, embeddings, cfg)
     size = image_size(cfg)
     model_image = to_model_image(image, size, ldm.device)
     keys = _stream_keys(embeddings, stream_key, point_ids)
     first = None
     if anchors_xy is not None:
         anchors_model = squash_points(np.asarray(anchors_xy, dtype=np.float64), size_wh, size)
-        first = np.repeat(anchors_model, embeddings.num_restarts, axis=0)
-    total, count = _accumulate(ldm, model_image, contexts, keys, cfg, first, progress)
-    per_restart = _canvas_mean(total, count).reshape(embeddings.num_points, embeddings.num_restarts,
-                                                     *total.shape[1:])
-    return _combine(per_restart, size_wh, size, return_maps)
+        first = np.repeat(anchors_model, restarts, axis=0)
+    parts = chunks(num, memory.points_per_chunk(memory.canvas_bytes(cfg, ldm.sizes)))
+    located = []
+    for c, part in enumerate(parts):
+        samples = slice(part.start * restarts, part.stop * restarts)
+        contexts = embeddings.tensors[part].reshape(-1, *embeddings.tensors.shape[2:]).to(ldm.device)
+        total, count = _accumulate(ldm, model_image, contexts, keys[samples], cfg,
+                                   None if first is None else first[samples], chunk_progress(progress, c, len(parts)))
+        per_restart = _canvas_mean(total, count).reshape(part.stop - part.start, restarts, *total.shape[1:])
+        located.append(_combine(per_restart, size_wh, size, return_maps))
+        del total, count, per_restart
+    return located[0] if len(located) == 1 else _concatenate(located)
+
+
+def _concatenate(parts: list[Location]) -> Location:
+    """The Locations of consecutive chunks of points, as one."""
+    maps = [p.maps for p in parts]
+    return Location(np.concatenate([p.points for p in parts]), np.concatenate([p.confidence for p in parts]),
+                    np.concatenate([p.points_model for p in parts]),
+                    None if any(m is None for m in maps) else torch.cat(maps))  # type: ignore[arg-type]
 
 
 def _accumulate(ldm: LDM, model_image: torch.Tensor, contexts: torch.Tensor, keys: list[tuple[int, ...]],

@@ -7,26 +7,30 @@ accumulate to the same values, and inference maps are per sample anyway.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import torch
 
+from vidcorr import memory
 from vidcorr.config import Config
 from vidcorr.method.model import LDM
 
-# Memory for one 512x512 sample through the SD 1.x UNet (fp32), with margin: activations kept for the
-# backward pass of the early-stopped UNet (fit; measured +0.7 GB per sample on a CPU) and peak transient
-# memory without gradients (locate).
-_FIT_BYTES_SD_512 = 1.0e9
-_LOCATE_BYTES_SD_512 = 0.6e9
 _MAX_AUTO_BATCH = 64
 
 
 def sample_bytes(ldm: LDM, image_size: int, training: bool) -> float:
-    """Estimated device bytes one sample needs, scaled from SD 1.x at 512 by area, width and dtype."""
-    base = _FIT_BYTES_SD_512 if training else _LOCATE_BYTES_SD_512
-    width = ldm.unet.config.block_out_channels[0] / 320
-    dtype_bytes = torch.finfo(ldm.dtype).bits / 8
-    return base * (image_size / 512) ** 2 * width * dtype_bytes / 4
+    """Estimated device bytes one sample needs (`vidcorr.memory.sample_bytes`: SD 1.x's at 512, scaled by area,
+    width and dtype)."""
+    return memory.sample_bytes(image_size, ldm.sizes, training)
+
+
+def device_available(ldm: LDM) -> float | None:
+    """Free memory of the model's device where it is not the host's (CUDA), else None (the host's: see
+    `vidcorr.memory.check_memory`)."""
+    if ldm.device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(ldm.device)
+    return float(free)
 
 
 def auto_batch(ldm: LDM, cfg: Config, training: bool, budget_bytes: float | None = None) -> int:
@@ -65,3 +69,13 @@ def _physical_memory() -> float:
 def chunks(total: int, size: int) -> list[slice]:
     """Consecutive slices of at most `size` covering range(total)."""
     return [slice(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def chunk_progress(progress: Callable[[str, int, int], None] | None, chunk: int,
+                   num_chunks: int) -> Callable[[str, int, int], None] | None:
+    """`progress` for one of `num_chunks` chunks of points that each report (stage, done, total): counted over all
+    chunks, so a progress bar runs once from 0 to the end."""
+    if progress is None or num_chunks == 1:
+        return progress
+    report = progress
+    return lambda stage, done, total: report(stage, chunk * total + done, num_chunks * total)

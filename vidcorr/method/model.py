@@ -20,6 +20,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
 from vidcorr.config import DEFAULT_MODEL
 from vidcorr.errors import InputError, ModelLoadError
+from vidcorr.memory import ModelSize
 from vidcorr.method.attention import AttentionCapture, CrossAttentionLayer, number_layers
 
 # Compiled variants allowed per function (dynamo's default is 8): SD 1.x's ResNet blocks see about
@@ -276,6 +277,13 @@ class LDM:
         """The resolution the model was trained at: unet.config.sample_size x the VAE factor (512 for SD
         1.x and 2.x-base, 768 for SD 2.x 768, 64 for tiny). Config(image_size=None) resolves to it."""
         return int(self.unet.config.sample_size) * self.latent_factor
+
+    @property
+    def sizes(self) -> ModelSize:
+        """What a run's memory depends on in this model (`vidcorr.memory`): D, the native image size, the UNet's
+        width relative to SD's 320 channels, and the bytes per weight."""
+        return ModelSize(self.context_dim, self.native_image_size, self.unet.config.block_out_channels[0] / 320,
+                         int(torch.finfo(self.dtype).bits // 8))
 
     @property
     def latent_factor(self) -> int:

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from vidcorr import memory
 from vidcorr.config import Config, config_for
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.atomic import write_json
@@ -291,7 +292,8 @@ def _check_video(path: Path, name: str, points: PointsSpec | None, options: Trac
 def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *,
                   points: PointsSpec | None = None, embeddings: str | os.PathLike | Embeddings | None = None,
                   preset: str | None = None, overrides: Mapping[str, Any] | None = None,
-                  options: TrackOptions | None = None, run: BatchOptions | None = None) -> BatchJob:
+                  options: TrackOptions | None = None, run: BatchOptions | None = None,
+                  model: str | None = None) -> BatchJob:
     """Check a batch before any model work: its videos, their names, this process's shard, the points.
 
     Args:
@@ -302,9 +304,12 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
         preset, overrides: the config, as ``prepare_track`` takes them.
         options: the track options of every video (:class:`TrackOptions`; None: the defaults).
         run: where the inputs resolve, this process's shard and the checkpoint interval (:class:`BatchOptions`).
+        model: the model's name, for the memory check of each of this shard's videos before it loads (as
+            ``prepare_track`` takes it).
 
     Raises:
-        InputError: no videos, a bad option, points for videos not in the batch, an unusable run folder.
+        InputError: no videos, a bad option, points for videos not in the batch, an unusable run folder, a video
+            of this shard whose run cannot fit in memory (one line with the estimate).
             A video that cannot be read, or whose points do not fit it, is not an error here: it is recorded
             as failed when its shard gets to it.
     """
@@ -336,6 +341,15 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
     checked = [_check_video(v, names[v], points, options) for v in videos]
     placement = resolve_shard(run.shard, run.env)
     mine = shard_of(checked, placement.index, placement.count, weights=[v.frames for v in checked])
+    floor = memory.model_floor(model)
+    for video in mine:
+        labels = video.queries
+        num_points = labels.num_points if labels is not None else loaded.num_points if loaded is not None else 0
+        if video.error is None and num_points:
+            options.check_memory(num_points, video.tracked, cfg, floor, fit=loaded is None, video=str(video.path),
+                                 labels=1 if labels is None else int(max(labels.counts)),
+                                 query_frames=0 if labels is None else len({int(t) for rows in labels.labels
+                                                                            for t in rows[:, 0]}))
     return BatchJob(out, checked, placement, mine, cfg, loaded, options, every, preset,
                     {k: v for k, v in (overrides or {}).items() if v is not None})
 

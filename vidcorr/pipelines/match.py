@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from vidcorr import memory
 from vidcorr.config import Config, config_for
 from vidcorr.io.atomic import atomic_path, write_json
 from vidcorr.io.images import read_image, write_image
@@ -84,15 +85,16 @@ def prepare_match(source: str | os.PathLike, target: str | os.PathLike, points: 
                   out: str | os.PathLike | None = None, preset: str | None = None,
                   overrides: Mapping[str, Any] | None = None, visualize: bool = False,
                   save_embeddings: str | os.PathLike | None = None, overwrite: bool = False,
-                  overwrite_hint: str = "overwrite=True") -> MatchJob:
+                  overwrite_hint: str = "overwrite=True", model: str | None = None) -> MatchJob:
     """Read both images, check the points (N, 2) against the source, build the config, check the output
     folder (default ``<source stem>-<target stem>_vidcorr``) and `save_embeddings`; no model work.
 
     `overwrite` replaces an earlier run in the folder (and the embeddings file), whole, instead of refusing.
+    `model` (its name) sizes the memory check before it loads (`vidcorr.memory.model_floor`).
 
     Raises:
         InputError: an unreadable image, a point outside the source, a bad option or output folder, an
-            existing output without `overwrite`.
+            existing output without `overwrite`, a run that cannot fit in memory (one line with the estimate).
     """
     source, target = Path(source), Path(target)
     folder = OutputFolder(out if out is not None else Path(f"{source.stem}-{target.stem}_vidcorr"),
@@ -102,6 +104,11 @@ def prepare_match(source: str | os.PathLike, target: str | os.PathLike, points: 
     src_image, trg_image = read_image(source), read_image(target)
     src_xy = check_points(points, (src_image.shape[1], src_image.shape[0]), name=f"source image {source.name}")
     cfg = config_for(preset, overrides)
+    floor = memory.model_floor(model)
+    what = f"matching {memory.points_text(len(src_xy))}"
+    memory.check_memory(memory.fit_need(len(src_xy), cfg, floor), what, "match fewer points at once")
+    memory.check_memory(memory.locate_need(len(src_xy), cfg, floor, maps=visualize), what,
+                        "match fewer points at once (or without --visualize)")
     return MatchJob(source, target, src_image, trg_image, src_xy, cfg, folder, visualize,
                     Path(save_embeddings) if save_embeddings is not None else None)
 

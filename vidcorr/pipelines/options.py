@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD
+from vidcorr import memory
+from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from vidcorr.errors import InputError
+from vidcorr.memory import ModelSize
 from vidcorr.web.visuals import DEFAULT_KEY_FRAMES
 
 
@@ -40,6 +42,29 @@ class TrackOptions:
     keyframes: int = DEFAULT_KEY_FRAMES
     fps: float | None = None
     same_video: bool | None = None
+
+    def check_memory(self, num_points: int, num_frames: int, cfg: Config, sizes: ModelSize, *, fit: bool,
+                     labels: int = 1, query_frames: int = 1, device_available: float | None = None,
+                     video: str | None = None) -> None:
+        """Refuse, in one line with the estimate, a run of these options whose points, frames and outputs cannot
+        fit in memory (`vidcorr.memory.track_need`).
+
+        Args:
+            num_points, num_frames: N points tracked over T frames. cfg, sizes: the config and the model's sizes
+                (before it loads, `memory.model_floor` of its name). fit: the embeddings are fitted in the run.
+            labels: the most labels a point has. query_frames: the labelled frames (the viewer keeps their maps).
+            device_available: the model's device's free memory where it is not the host's.
+            video: the video, named in the message (a batch's largest).
+        """
+        key_frames = min(self.keyframes, num_frames) + query_frames if self.keyframes else 0
+        need = memory.track_need(num_points, num_frames, cfg, sizes, fit=fit, key_frames=key_frames,
+                                 maps=self.heatmap is not None, labels=labels)
+        advice = "track fewer points (a smaller --grid, or the points split over several runs)"
+        if self.keyframes:
+            advice += ", or without key frames for the viewer (--keyframes 0)"
+        where = "" if video is None else f" of {video}"
+        memory.check_memory(need, f"tracking {memory.points_text(num_points)} on {num_frames} frames{where}", advice,
+                            device_available=device_available)
 
     def check_same_video(self, with_embeddings: bool) -> None:
         """Refuse `same_video` without embeddings (points fitted in the run are on its video)."""

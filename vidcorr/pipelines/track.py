@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from vidcorr import memory
 from vidcorr.config import Config, config_for
 from vidcorr.errors import InputError
 from vidcorr.io.names import ANNOTATED_VIDEO, EMBEDDINGS
@@ -29,10 +30,12 @@ from vidcorr.io.reader import KeptFrames, VideoInfo, VideoReader
 from vidcorr.io.render import render_video
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
+from vidcorr.memory import ModelSize
 from vidcorr.method import checkpoint as resume
 from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
 from vidcorr.method.locate import Location, locate
+from vidcorr.method.microbatch import device_available
 from vidcorr.method.model import LDM
 from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.options import TrackOptions
@@ -110,6 +113,13 @@ class TrackJob:
         """The points this run fits (0 with loaded embeddings)."""
         return 0 if self.embeddings is not None else self.num_points
 
+    def check_memory(self, sizes: ModelSize, device_available: float | None = None) -> None:
+        """Refuse, in one line with the estimate, a run whose points, frames and outputs cannot fit in memory
+        (`vidcorr.memory`): `sizes` are the model's (before it loads, `memory.model_floor` of its name)."""
+        self.options.check_memory(self.num_points, len(self.frames), self.cfg, sizes, fit=self.embeddings is None,
+                                  labels=1 if self.queries is None else int(max(self.queries.counts)),
+                                  query_frames=len(self.query_frames), device_available=device_available)
+
     @property
     def query_frames(self) -> list[int]:
         """The frames the points are labelled on (none under global search)."""
@@ -144,7 +154,7 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
                   queries: QuerySpec | None = None, embeddings: str | os.PathLike | Embeddings | None = None,
                   preset: str | None = None, overrides: Mapping[str, Any] | None = None,
                   options: TrackOptions | None = None, overwrite: bool = False,
-                  overwrite_hint: str = "overwrite=True") -> TrackJob:
+                  overwrite_hint: str = "overwrite=True", model: str | None = None) -> TrackJob:
     """Check a track run before any model work: the video, the output folder, the frame range, the queries or
     embeddings, the config.
 
@@ -159,10 +169,14 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
         options: the frames, visibility and outputs (:class:`TrackOptions`; None: the defaults).
         overwrite: replace an earlier run in `out` (whole) instead of refusing; overwrite_hint: how the
             caller's user asks for that, for the refusal's message (the CLI: "--overwrite").
+        model: the name of the model that will run it (``tiny``, a hub id, a folder), for the memory check
+            before it loads (`memory.model_floor`; None: the smallest model's sizes). :func:`run_track` checks again
+            with the model's own.
 
     Raises:
         InputError: bad inputs (one line naming the problem), `out` holding a run already (without
-            `overwrite`). EmbeddingsMismatchError: at :func:`run_track`.
+            `overwrite`), a run that cannot fit in memory (one line with the estimate).
+            EmbeddingsMismatchError: at :func:`run_track`.
     """
     video, options = Path(video), options or TrackOptions()
     folder = OutputFolder(out if out is not None else Path(f"{video.stem}_vidcorr"), overwrite=overwrite,
@@ -196,6 +210,7 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
     job = TrackJob(video, reader, folder, cfg, checked, loaded, global_search, frames, options)
     if options.heatmap is not None and not 0 <= options.heatmap < job.num_points:
         raise InputError(f"--heatmap {options.heatmap} is not a point id (0..{job.num_points - 1})")
+    job.check_memory(memory.model_floor(model))
     return job
 
 
@@ -235,6 +250,7 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
     Returns:
         The :class:`TrackResult`.
     """
+    job.check_memory(ldm.sizes, device_available(ldm))
     key_frames = choose_key_frames(job.frames, job.options.keyframes, always=job.query_frames)
     reader = KeptFrames(job.reader, [*key_frames, *job.query_frames])
     tracked = _track(ldm, job, reader, key_frames, progress, checkpoint, checkpoint_every)
