@@ -60,15 +60,16 @@ def test_without_labels_every_point_counts_everywhere():
     assert ranking.frames_to_check() == [4, 8, 6, 2, 0]
 
 
-def test_a_jump_beyond_the_scale_counts_as_one_and_ties_keep_frame_order():
-    still = np.zeros((4, 1, 2), np.float32) + 20
-    still[1, 0] = (20, 80)  # 60 px off, twelve times the scale: still 1
-    flat = Tracks(points=still, visible=np.ones((4, 1), bool), confidence=np.ones((4, 1)), queries=[[0, 20, 20]],
-                  frame_indices=np.arange(4), fps=1.0, size=(60, 80))
+def test_a_jump_beyond_the_scale_counts_as_one_and_ties_go_to_the_larger_jump_then_frame_order():
+    still = np.zeros((5, 1, 2), np.float32) + 20
+    still[2, 0] = (20, 80)  # 60 px off, twelve times the scale: still 1
+    flat = Tracks(points=still, visible=np.ones((5, 1), bool), confidence=np.ones((5, 1)), queries=[[0, 20, 20]],
+                  frame_indices=np.arange(5), fps=1.0, size=(60, 80))
     ranking = rank_frames(flat)
-    # Row 1 is 60 px from its neighbours' midpoint; rows 0 and 2 are 60 and 30 px from theirs: all saturate.
-    np.testing.assert_allclose(ranking.score, [1, 1, 1, 0])
-    assert ranking.frames_to_check() == [0, 1, 2, 3]
+    # Row 2 is 60 px from its neighbours' midpoint, rows 1 and 3 30 px from theirs (20, 50): all saturate.
+    np.testing.assert_allclose(ranking.jump_px, [0, 30, 60, 30, 0])
+    np.testing.assert_allclose(ranking.score, [0, 1, 1, 1, 0])
+    assert ranking.frames_to_check() == [2, 1, 3, 0, 4]
 
 
 def test_labels_must_match_the_tracks():

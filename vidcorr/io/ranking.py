@@ -14,7 +14,8 @@ that frame: its place there is known. The frame's score combines the worst point
     score = (1 - lowest confidence) + min(1, largest jump / (JUMP_SCALE * frame diagonal))
 
 so each part lies in [0, 1] and the score in [0, 2]: a point with confidence 0, or one jumping by a twentieth
-of the frame's diagonal, scores 1. Frames are ranked by score, highest first; equal scores in frame order.
+of the frame's diagonal, scores 1. Frames are ranked by score, highest first; equal scores (two saturated jumps)
+by the larger jump, then in frame order.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class FrameRanking:
         confidence_point: int64 (T,) the point with the lowest confidence, -1 where none counts.
         jump_point: int64 (T,) the point with the largest jump, -1 where none counts.
         speed_px: float64 (T, N) each point's speed: pixels per frame from the previous row (the next at row 0).
-        order: int64 (T,) the rows sorted by score, highest first (ties in frame order).
+        order: int64 (T,) the rows sorted by score, highest first (ties: the larger jump first, then frame order).
     """
 
     frames: np.ndarray
@@ -127,6 +128,6 @@ def rank_frames(tracks: Tracks, labels: PointLabels | None = None) -> FrameRanki
     width, height = tracks.size
     diagonal = float(np.hypot(width, height))
     score = worst_low + np.minimum(1.0, worst_jump / (JUMP_SCALE * diagonal))
-    order = np.lexsort((tracks.frame_indices, -score)).astype(np.int64)
+    order = np.lexsort((tracks.frame_indices, -worst_jump, -score)).astype(np.int64)
     return FrameRanking(tracks.frame_indices.copy(), score, worst_low, worst_jump, confidence_point, jump_point,
                         speeds(tracks.points, tracks.frame_indices), order)
