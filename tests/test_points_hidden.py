@@ -12,6 +12,7 @@ from vidcorr.errors import InputError
 from vidcorr.io.points import (
     PointLabels,
     check_labels,
+    plan_reuse,
     read_points_file,
     read_video_points_file,
     write_points_file,
@@ -96,3 +97,23 @@ def test_a_batchs_points_file_names_the_video_on_every_row(tmp_path):
     assert list(again) == ["a.mp4", "b.mp4"]
     assert [h.tolist() for h in again["a.mp4"].hidden] == [[3]] and again["b.mp4"].hidden == ()
     np.testing.assert_array_equal(again["b.mp4"].labels[0], [[1, 3.0, 4.0]])
+
+
+def test_plan_reuse_keeps_the_points_whose_labels_did_not_change():
+    earlier = PointLabels(("nose", "paw", "tail", "ear"), (
+        np.array([[0, 10.5, 12.25]]), np.array([[0, 30.0, 40.0], [9, 31.0, 41.0]]), np.array([[2, 5.0, 5.0]]),
+        np.array([[0, 50.0, 50.0]])))
+    labels = PointLabels(("paw", "nose", "tail", "eye", "ear"), (
+        np.array([[0, 30.0, 40.0], [9, 31.0, 41.0]]),            # the same two labels, listed first now: kept
+        np.array([[0, 10.5, 12.25], [5, 11.0, 13.0]]),           # a label added: refitted
+        np.array([[2, 5.0, 5.0 + 1e-9]]),                        # moved by a hair: refitted
+        np.array([[0, 1.0, 1.0]]),                               # a new id: fitted
+        np.array([[0, 50.0, 50.0]])),                            # the same: kept, whatever its marks
+        hidden=(np.array([3]), np.array([], dtype=np.int64), np.array([], dtype=np.int64),
+                np.array([], dtype=np.int64), np.array([4])))
+    plan = plan_reuse(earlier, labels)
+    assert plan.source.tolist() == [1, -1, -1, -1, 3]
+    assert plan.refit.tolist() == [1, 2, 3] and plan.kept.tolist() == [0, 4]
+    assert plan.refit_ids == ["nose", "tail", "eye"]
+    removed = PointLabels(("paw",), (np.array([[0, 30.0, 40.0]]),))  # a label removed: refitted
+    assert plan_reuse(earlier, removed).source.tolist() == [-1]

@@ -166,6 +166,48 @@ class PointLabels:
         return ids, table
 
 
+@dataclass(frozen=True)
+class ReusePlan:
+    """Which points of new labels keep the embeddings fitted on earlier labels (`plan_reuse`).
+
+    Attributes:
+        ids: the new points' ids, in point order.
+        source: int64 (N,) for each new point, the index of the earlier point whose embedding it keeps, or -1
+            where it is fitted again.
+    """
+
+    ids: tuple[str, ...]
+    source: np.ndarray
+
+    @property
+    def refit(self) -> np.ndarray:
+        """int64 (R,): the new points fitted again, in point order."""
+        return np.flatnonzero(self.source < 0)
+
+    @property
+    def kept(self) -> np.ndarray:
+        """int64 (N - R,): the new points that keep an earlier embedding, in point order."""
+        return np.flatnonzero(self.source >= 0)
+
+    @property
+    def refit_ids(self) -> list[str]:
+        return [self.ids[i] for i in self.refit]
+
+
+def plan_reuse(earlier: PointLabels, labels: PointLabels) -> ReusePlan:
+    """Match new labels to the earlier ones an output was fitted on: a point keeps its embedding exactly when an
+    earlier point has its id and the same labels (the same frames and positions, to the bit); a point with a label
+    added, moved or removed, or a new id, is fitted again. "Not visible" marks are no labels: they change nothing
+    here. Earlier points that are gone are dropped."""
+    where = {point_id: k for k, point_id in enumerate(earlier.ids)}
+    source = np.full(labels.num_points, -1, dtype=np.int64)
+    for n, (point_id, rows) in enumerate(zip(labels.ids, labels.labels, strict=True)):
+        k = where.get(point_id)
+        if k is not None and earlier.labels[k].shape == rows.shape and np.array_equal(earlier.labels[k], rows):
+            source[n] = k
+    return ReusePlan(labels.ids, source)
+
+
 # ------------------------------------------------------------------------------- checks against a video
 
 
