@@ -36,9 +36,7 @@ from vidcorr.method.fit import Progress
 from vidcorr.method.locate import Location
 from vidcorr.method.model import LDM
 from vidcorr.method.plan import prepare
-from vidcorr.web.visuals import (
-    write_match_visuals,
-)
+from vidcorr.web.visuals import MatchedImage, write_match_visuals
 
 
 @dataclass(frozen=True)
@@ -141,8 +139,9 @@ def run_match(ldm: LDM, job: MatchJob, *, progress: Progress | None = None) -> M
         out.add(write_image(out / MATCHES_IMAGE, side_by_side(job.src_image, job.trg_image, src_xy,
                                                               location.points)))
         if job.visualize:
-            write_match_visuals(out / VIS_DIR, job.source, job.target, job.src_image, job.trg_image, src_xy,
-                                location.points, location.confidence, found.source_maps, location.maps, cfg.layers)
+            write_match_visuals(out / VIS_DIR, MatchedImage(job.source, job.src_image, src_xy, found.source_maps),
+                                MatchedImage(job.target, job.trg_image, location.points, location.maps),
+                                location.confidence, cfg.layers)
             out.add(out / VIS_DIR / VIEW_INDEX)
     if job.save_embeddings is not None:
         with staged_file(job.save_embeddings, overwrite=out.overwrite, overwrite_hint=out.overwrite_hint) as staged:

@@ -38,6 +38,7 @@ from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.options import TrackOptions
 from vidcorr.web.visuals import (
     KeyFrameMaps,
+    ViewOptions,
     choose_key_frames,
     write_track_visuals,
 )
@@ -289,7 +290,8 @@ def _write_outputs(job: TrackJob, reader: VideoReader, tracked: _Tracked, warnin
         out.add(tracked.embeddings.save(out / EMBEDDINGS))
     if options.keyframes:
         out.add(write_track_visuals(out.path, reader, tracks, tracked.key_frames, tracked.key_maps,
-                                    trail=options.trail, global_search=job.global_search, progress=progress))
+                                    view=ViewOptions(trail=options.trail, global_search=job.global_search),
+                                    progress=progress))
 
 
 def track_to_folder(ldm: LDM, video: str | os.PathLike, out: str | os.PathLike | None = None, *,

@@ -54,7 +54,13 @@ from vidcorr.method.fit import Progress
 from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.track import add_reference_maps
 from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
-from vidcorr.web.visuals import DEFAULT_KEY_FRAMES, KeyFrameMaps, choose_key_frames, write_track_visuals
+from vidcorr.web.visuals import (
+    DEFAULT_KEY_FRAMES,
+    KeyFrameMaps,
+    ViewOptions,
+    choose_key_frames,
+    write_track_visuals,
+)
 
 JhmdbPredictor = Callable[[JhmdbVideo, tuple[int, ...]], JhmdbPrediction]
 """predict(video, label frames) -> JhmdbPrediction (see :func:`predict_video`; tests pass their own)."""
@@ -133,7 +139,8 @@ def predict_video(ldm: Any, video: JhmdbVideo, frames: tuple[int, ...], cfg: Con
         reader = open_video(list(video.frames))
         add_reference_maps(maps, ldm, reader, embeddings, cfg)
         tracks.meta["video"] = video.name
-        write_track_visuals(Path(vis_dir), reader, tracks, key_frames, maps, truth=video.joints_xy, names=JOINTS)
+        write_track_visuals(Path(vis_dir), reader, tracks, key_frames, maps,
+                            view=ViewOptions(truth=video.joints_xy, names=JOINTS))
     return JhmdbPrediction(np.asarray(tracks.points, dtype=np.float64), np.asarray(tracks.visible, dtype=bool),
                            np.asarray(tracks.confidence, dtype=np.float64))
 
