@@ -16,6 +16,7 @@ from conftest import random_image
 from PIL import Image
 from synthetic_pairs import SPairPair, write_spair
 
+from vidcorr.eval.options import RunOptions
 from vidcorr.eval.pairs.pair import Prediction
 from vidcorr.eval.pairs.readers import read_benchmark
 from vidcorr.eval.pairs.runner import run_eval
@@ -70,7 +71,7 @@ def write_eval_run(root: Path) -> Path:
         width, height = Image.open(path).size
         Image.fromarray(random_image(height, width, seed=n)).save(path)
     out = root / "out"
-    run_eval(read_benchmark("spair", spair), out, predict, visualize=True, fsync=False)
+    run_eval(read_benchmark("spair", spair), out, predict, visualize=True, options=RunOptions(fsync=False))
     index_path = out / "vis" / "index.json"
     index = json.loads(index_path.read_text())
     for entry in index["pairs"]:

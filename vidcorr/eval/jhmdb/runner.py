@@ -44,6 +44,7 @@ from vidcorr.eval.jhmdb.results import (
     predictions_path,
     save_predictions,
 )
+from vidcorr.eval.options import RunOptions
 from vidcorr.eval.pairs.runner import EXECUTION_FIELDS
 from vidcorr.io.names import VIS_DIR, safe_name
 from vidcorr.io.points import PointLabels
@@ -53,7 +54,7 @@ from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
 from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.track import add_reference_maps
-from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
+from vidcorr.runs.folder import Items, RunOutcome
 from vidcorr.web.visuals import (
     DEFAULT_KEY_FRAMES,
     KeyFrameMaps,
@@ -228,20 +229,17 @@ def run_jhmdb(
     predict: JhmdbPredictor,
     *,
     labels: int = 1,
-    shard: tuple[int, int] = (0, 1),
-    setup: Mapping[str, Any] | None = None,
     names: Sequence[str] | None = None,
-    progress: Callable[[RunProgress], None] | None = None,
-    fsync: bool = True,
+    options: RunOptions | None = None,
 ) -> RunOutcome[JhmdbScore]:
-    """Evaluate shard `shard` = (index, count) of `source`'s videos into `out_dir`, resuming what is there.
+    """Evaluate shard ``options.shard`` = (index, count) of `source`'s videos into `out_dir`, resuming what is
+    there.
 
     predict: called as predict(video, label frames) for each video still to do.
     labels: K, labels per joint (frame 0 and K - 1 later frames; see :func:`label_frames`).
-    setup: written to ``run.json``, or compared with the one there (``vidcorr.runs.check_setup``).
     names: ``source.names()`` when the caller has it already.
-    progress: called once before the first video and after each video (a KeyboardInterrupt raised there stops
-        the run with every finished video saved).
+    options: the shard, the setup for ``run.json``, progress (called once before the first video and after each
+        video) and fsync (:class:`~vidcorr.eval.options.RunOptions`; None: its defaults).
 
     Videos are read one at a time; reading stops after this shard's last pending video. Raises whatever
     `predict` raises; the videos finished before stay saved.
@@ -259,9 +257,6 @@ def run_jhmdb(
         return score
 
     keys = [(labels, name) for name in names]
-    if setup is not None:
-        check_setup(out_dir, setup)
     items = Items(keys, lambda todo: source.read({_video_name(k) for k in todo}, names),
                   lambda video: (labels, video.name), name=_video_name, source=str(source.root), noun="videos")
-    return run_items(JHMDB_RECORDS, out_dir, items, process, shard=shard, summary=_RunningPCK(), progress=progress,
-                     fsync=fsync)
+    return (options or RunOptions()).run_items(JHMDB_RECORDS, out_dir, items, process, _RunningPCK())
