@@ -26,7 +26,7 @@ from vidcorr.io.names import ANNOTATED_VIDEO, EMBEDDINGS
 from vidcorr.io.outputs import OutputFolder
 from vidcorr.io.points import PointLabels, check_labels
 from vidcorr.io.reader import KeptFrames, VideoInfo, VideoReader
-from vidcorr.io.render import render_video
+from vidcorr.io.render import RenderStyle, render_video
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
 from vidcorr.method import checkpoint as resume
@@ -38,6 +38,7 @@ from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.options import TrackOptions
 from vidcorr.web.visuals import (
     KeyFrameMaps,
+    ViewOptions,
     choose_key_frames,
     write_track_visuals,
 )
@@ -276,7 +277,7 @@ def _write_outputs(job: TrackJob, reader: VideoReader, tracked: _Tracked, warnin
     out, options, tracks, heat = job.out, job.options, tracked.tracks, tracked.heat
     if options.video_out:
         rows = tracks.frame_indices
-        rendered = render_video(reader, tracks, out / ANNOTATED_VIDEO, trail=options.trail,
+        rendered = render_video(reader, tracks, out / ANNOTATED_VIDEO, RenderStyle(trail=options.trail),
                                 heatmaps=(lambda row: heat.get(int(rows[row]))) if heat else None,
                                 progress=(lambda done, total: progress("render", done, total))
                                 if progress is not None else None)
@@ -289,7 +290,8 @@ def _write_outputs(job: TrackJob, reader: VideoReader, tracked: _Tracked, warnin
         out.add(tracked.embeddings.save(out / EMBEDDINGS))
     if options.keyframes:
         out.add(write_track_visuals(out.path, reader, tracks, tracked.key_frames, tracked.key_maps,
-                                    trail=options.trail, global_search=job.global_search, progress=progress))
+                                    view=ViewOptions(trail=options.trail, global_search=job.global_search),
+                                    progress=progress))
 
 
 def track_to_folder(ldm: LDM, video: str | os.PathLike, out: str | os.PathLike | None = None, *,
