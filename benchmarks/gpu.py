@@ -13,6 +13,11 @@ in one process, it measures:
 - peak CUDA memory of every stage (torch.cuda.max_memory_allocated);
 - the largest distance between the points located in float32 and under each autocast, from the
   same embeddings on the same image (model-space pixels at 512);
+- a joint fit with K = 3 labels per point (`vidcorr.fit_labels`, the paper preset, 10 points on 3 frames)
+  against three one-label fits of the same points (the first stage's figure);
+- one JHMDB-sized video, 15 joints through 40 frames at 320x240, at the `paper` and the `fast` presets,
+  each in the precision `--autocast auto` gives it on this GPU (`vidcorr.method.precision.auto_autocast`):
+  the fit of the 15 points on frame 0, the tracking through the other frames, and the whole video's time;
 - `LDM.compile()` on and off: its compile time, and the fit step and fast tracking it gives.
 
 Time budget: `--budget-s` (420) for the whole run, model build included. Every stage first times
@@ -54,8 +59,24 @@ PROBE_ESTIMATE_S = 5.0
 DEFAULT_BUDGET_S = 420.0  # 7 minutes, leaving one of the 8 for start-up and a compile that runs long
 # Seconds each stage may take at the default budget (scaled with --budget-s), in the order they run;
 # with the model build (about 20 s) they add up to about 370 s.
-CAPS_S = {"fit_primary": 90.0, "fit_other": 25.0, "seed": 12.0, "track_fast": 15.0, "track_paper": 20.0,
-          "compile_fit": 30.0, "compile_track": 15.0}
+CAPS_S = {"fit_primary": 90.0, "fit_other": 15.0, "seed": 8.0, "track_fast": 15.0, "track_paper": 12.0,
+          "labels_fit": 20.0, "video_fit": 10.0, "video_track": 8.0, "compile_fit": 25.0, "compile_track": 10.0}
+# Caps are maxima: the primary fit takes less where the whole schedule runs faster (the 60 s target). The stages
+# before the compile add up to 227 s at most; with the model build and the located differences (about 20 s
+# each) and a warm-up and probe per stage (about 2 s each), about 295 s, which leaves the compile its estimate.
+OVERHEADS_S = {"model_build": 20.0, "located_differences": 20.0, "probe_per_stage": 2.0}
+LABELS_K = 3  # labels per point in the several-label stage
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """The JHMDB-sized video: `points` joints tracked through `frames` frames of `size_wh`, each preset in the
+    precision named in `precisions` (float32, float16, bfloat16)."""
+
+    points: int = 15
+    frames: int = 40
+    size_wh: tuple[int, int] = (320, 240)
+    precisions: dict[str, str] = field(default_factory=lambda: {"paper": "float32", "fast": "bfloat16"})
 
 
 def refuse_without_cuda() -> None:
@@ -120,6 +141,8 @@ class Suite:
     track_frames: dict[str, int] = field(default_factory=lambda: {"fast": 30, "paper": 4})
     autocasts: tuple[str, ...] = ("float16", "bfloat16")
     compile: bool = True
+    labels: int = LABELS_K
+    video: VideoSpec = field(default_factory=VideoSpec)
     caps_s: dict[str, float] = field(default_factory=lambda: dict(CAPS_S))
     log: Callable[[str], None] = lambda message: None
 
@@ -150,6 +173,28 @@ def _inputs(suite: Suite) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             query_points(suite.points, width, height, seed=0))
 
 
+@dataclass
+class Steps:
+    """A fit run for `steps` of the schedule's steps: what it returned, its wall time and CUDA peak."""
+
+    steps: int
+    result: Any
+    wall_s: float
+    cuda_peak_mib: float | None
+
+
+def run_steps(suite: Suite, budget: Budget, stage: str, slot_s: float, fit: Callable[[int], Any]) -> Steps | None:
+    """Warm up (1 step), probe (2 steps), then run as many of the schedule's steps as the slot holds (at least 2);
+    None, recorded as skipped, where even the probe does not fit."""
+    if not budget.allow(stage, PROBE_ESTIMATE_S):
+        return None
+    fit(1)  # warm-up: kernels, cuBLAS, autotuning
+    _, probe_s, _ = _timed(lambda: fit(2), suite.device)
+    steps = units_that_fit(probe_s / 2, suite.fit_steps, min(slot_s, budget.left()), least=2)
+    result, wall, peak = _timed(lambda: fit(steps), suite.device)
+    return Steps(steps, result, wall, peak)
+
+
 def measure_fit(suite: Suite, budget: Budget, model: Any, label: str, reference: bool,
                 slot_s: float) -> dict[str, Any] | None:
     """One fit configuration: probe, then the schedule (or as many steps as fit), per 10 points."""
@@ -162,14 +207,11 @@ def measure_fit(suite: Suite, budget: Budget, model: Any, label: str, reference:
     run_points = points[:1] if reference else points
     samples = 1 if reference else suite.restarts
     cfg = Config(image_size=suite.image_size, restarts=1 if reference else suite.restarts)
-    if not budget.allow(f"fit {label}", PROBE_ESTIMATE_S):
+    ran = run_steps(suite, budget, f"fit {label}", slot_s,
+                    lambda steps: fit(model, image, run_points, cfg.replace(num_steps=steps)))
+    if ran is None:
         return None
-    fit(model, image, run_points, cfg.replace(num_steps=1))  # warm-up: kernels, cuBLAS, autotuning
-    _, probe_s, _ = _timed(lambda: fit(model, image, run_points, cfg.replace(num_steps=2)), suite.device)
-    per_step = probe_s / 2
-    steps = units_that_fit(per_step, suite.fit_steps, min(slot_s, budget.left()), least=2)
-    embeddings, wall, peak = _timed(lambda: fit(model, image, run_points, cfg.replace(num_steps=steps)),
-                                    suite.device)
+    steps, embeddings, wall, peak = ran.steps, ran.result, ran.wall_s, ran.cuda_peak_mib
     scale = (suite.fit_steps / steps) * (suite.points * suite.restarts / (len(run_points) * samples))
     result = {"steps_run": steps, "points_run": len(run_points), "restarts_run": samples, "wall_s": wall,
               "per_step_s": wall / steps, "paper_fit_10_points_s": wall * scale,
@@ -210,6 +252,83 @@ def measure_track(suite: Suite, budget: Budget, model: Any, preset: str, slot_s:
     return result
 
 
+def measure_labels(suite: Suite, budget: Budget, model: Any, slot_s: float,
+                   one_label_fit_s: float | None) -> dict[str, Any] | None:
+    """The joint fit with `suite.labels` labels per point (label k of every point on frame k), the paper
+    schedule's steps or as many as fit, extrapolated to the whole schedule; against `labels` one-label fits
+    (`one_label_fit_s`: the paper fit of the same points, from the first stage)."""
+    from benchmarks.speed import LABELS_MISSING, find_fit_labels, label_set, synthetic_image
+    from vidcorr import Config
+
+    stage = f"fit {suite.labels} labels"
+    fit_labels = find_fit_labels()
+    if fit_labels is None:
+        budget.skipped.append({"stage": stage, "reason": LABELS_MISSING})
+        return None
+    image, _, points = _inputs(suite)
+    frames = {t: image if t == 0 else synthetic_image(image.shape[0], image.shape[1], seed=20 + t)
+              for t in range(suite.labels)}
+    labels = label_set(points, suite.labels)
+    cfg = Config(image_size=suite.image_size, restarts=suite.restarts)
+    ran = run_steps(suite, budget, stage, slot_s,
+                    lambda steps: fit_labels(model, frames, labels, cfg.replace(num_steps=steps)))
+    if ran is None:
+        return None
+    schedule_s = ran.wall_s * suite.fit_steps / ran.steps
+    result = {"labels": suite.labels, "points": suite.points, "restarts": suite.restarts, "steps_run": ran.steps,
+              "wall_s": ran.wall_s, "per_step_s": ran.wall_s / ran.steps, "paper_fit_s": schedule_s,
+              "extrapolated": ran.steps != suite.fit_steps, "cuda_peak_mib": ran.cuda_peak_mib,
+              "one_label_fit_s": one_label_fit_s,
+              "over_k_one_label_fits": None if one_label_fit_s is None else schedule_s / (suite.labels
+                                                                                         * one_label_fit_s)}
+    suite.log(f"fit {suite.labels} labels: {result}")
+    return result
+
+
+def measure_video(suite: Suite, budget: Budget, model: Any, preset: str,
+                  caps: dict[str, float]) -> dict[str, Any] | None:
+    """The JHMDB-sized video at `preset`: the fit of its points on frame 0 (the schedule's steps or as many as
+    fit) and tracking through the frames after it (all or as many as fit), each extrapolated to the whole."""
+    import vidcorr
+    from benchmarks.speed import query_points, synthetic_image
+    from vidcorr import Config
+
+    spec = suite.video
+    width, height = spec.size_wh
+    cfg = Config.preset(preset, image_size=suite.image_size)
+    frames = [synthetic_image(height, width, seed=100 + t) for t in range(spec.frames)]
+    points = query_points(spec.points, width, height, seed=0)
+    fitted = run_steps(suite, budget, f"video {preset} fit", budget.slot(caps["video_fit"]),
+                       lambda steps: vidcorr.fit(model, frames[0], points, cfg.replace(num_steps=steps),
+                                                 frames=np.zeros(spec.points, dtype=np.int64)))
+    if fitted is None:
+        return None
+    fit_s = fitted.wall_s * suite.fit_steps / fitted.steps
+    wanted = spec.frames - 1
+    entry: dict[str, Any] = {
+        "precision": spec.precisions[preset], "points": spec.points, "frames": spec.frames, "size": [width, height],
+        "fit": {"steps_run": fitted.steps, "wall_s": fitted.wall_s, "schedule_s": fit_s,
+                "cuda_peak_mib": fitted.cuda_peak_mib},
+    }
+    if not budget.allow(f"video {preset} track", PROBE_ESTIMATE_S):
+        return entry
+
+    def track(count: int) -> Any:
+        return vidcorr.track(model, frames[:count + 1], cfg=cfg, embeddings=fitted.result)
+
+    track(1)  # warm-up
+    _, probe_s, _ = _timed(lambda: track(1), suite.device)
+    count = units_that_fit(probe_s, wanted, min(budget.slot(caps["video_track"]), budget.left()), least=1)
+    _, wall, peak = _timed(lambda: track(count), suite.device)
+    per_frame = wall / count
+    entry["track"] = {"frames_run": count, "wall_s": wall, "per_frame_s": per_frame, "cuda_peak_mib": peak}
+    entry["video_s"] = fit_s + per_frame * wanted
+    entry["frames_per_s"] = spec.frames / entry["video_s"]
+    entry["extrapolated"] = fitted.steps != suite.fit_steps or count != wanted
+    suite.log(f"video {preset}: {entry}")
+    return entry
+
+
 def located_difference(suite: Suite, fp32: Any, other: Any, embeddings: Any) -> dict[str, Any]:
     """Largest distance (model-space px) between the points fp32 and `other` locate from the same
     embeddings on the same image, at the embeddings' own config (paper locate: 20 crops)."""
@@ -226,7 +345,8 @@ def located_difference(suite: Suite, fp32: Any, other: Any, embeddings: Any) -> 
 def run_suite(suite: Suite, budget: Budget, scale: float = 1.0) -> dict[str, Any]:
     """Every stage in priority order, each within its cap (CAPS_S x `scale`) and the time left;
     returns the report body, `skipped` included."""
-    report: dict[str, Any] = {"fit": {}, "track": {}, "located_difference_px": {}, "compile": None}
+    report: dict[str, Any] = {"fit": {}, "track": {}, "located_difference_px": {}, "labels": None, "video": {},
+                              "compile": None}
     caps = {name: cap * scale for name, cap in suite.caps_s.items()}
     ldm = suite.ldm
     primary = suite.autocasts[0] if suite.autocasts else None
@@ -260,7 +380,17 @@ def run_suite(suite: Suite, budget: Budget, scale: float = 1.0) -> dict[str, Any
             if budget.allow(f"located difference {precision}", 10.0 * scale):
                 report["located_difference_px"][precision] = located_difference(
                     suite, ldm, models[precision], fitted["float32"])
-    # 5. torch.compile: the first calls compile; then a fit and fast tracking beside the uncompiled ones.
+    # 5. the joint fit on K labels per point, in the primary precision, against K one-label fits.
+    one_label = report["fit"].get(f"vidcorr_{primary or 'float32'}", {}).get("paper_fit_10_points_s")
+    report["labels"] = measure_labels(suite, budget, tracker, budget.slot(caps["labels_fit"]), one_label)
+    # 6. the JHMDB-sized video at each preset, in the precision --autocast auto gives that preset here.
+    for preset, precision in suite.video.precisions.items():
+        model = models.get(precision) or _variant(ldm, None if precision == "float32" else precision)
+        models[precision] = model
+        video = measure_video(suite, budget, model, preset, caps)
+        if video is not None:
+            report["video"][preset] = video
+    # 7. torch.compile: the first calls compile; then a fit and fast tracking beside the uncompiled ones.
     if not suite.compile:
         budget.skipped.append({"stage": "compile", "reason": "--no-compile"})
     elif budget.allow("compile", COMPILE_ESTIMATE_S * scale):
@@ -331,6 +461,27 @@ def format_report(report: dict[str, Any]) -> str:
     if rows:
         lines.append(_table(("stage", "s/step or s/frame", "paper fit of 10 points (s)", "CUDA peak MiB", "measured"),
                             rows))
+    labels = report.get("labels")
+    if labels:
+        star = "*" if labels["extrapolated"] else ""
+        lines.append(f"fit with {labels['labels']} labels per point ({labels['points']} points, paper schedule): "
+                     f"{_fmt(labels['paper_fit_s'])}{star} s, {_fmt(labels['per_step_s'])} s/step, "
+                     f"{_fmt(labels['over_k_one_label_fits'])}x {labels['labels']} one-label fits "
+                     f"({_fmt(labels['one_label_fit_s'])} s each); CUDA peak "
+                     f"{_fmt(labels['cuda_peak_mib'], '.0f')} MiB")
+    video_rows = []
+    for preset, v in report.get("video", {}).items():
+        track = v.get("track", {})
+        star = "*" if v.get("extrapolated", True) else ""
+        video_rows.append((preset, v["precision"], f"{_fmt(v.get('video_s'))}{star}", _fmt(v["fit"]["schedule_s"]),
+                           _fmt(track.get("per_frame_s")), _fmt(v.get("frames_per_s")),
+                           f"{v['fit']['steps_run']} steps, {track.get('frames_run', 0)} frames"))
+    if video_rows:
+        spec = next(iter(report["video"].values()))
+        lines.append(f"JHMDB-sized video: {spec['points']} points, {spec['frames']} frames at "
+                     f"{spec['size'][0]}x{spec['size'][1]}")
+        lines.append(_table(("preset", "precision", "video s", "fit s", "track s/frame", "frames/s", "measured"),
+                            video_rows))
     for precision, d in report["located_difference_px"].items():
         lines.append(f"float32 vs {precision} located points: max {d['max_px']:.3g} px, mean {d['mean_px']:.3g} px, "
                      f"{d['points_differing_over_1px']} over 1 px")
@@ -375,12 +526,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from benchmarks.speed import _json_default, machine_info
     from vidcorr import LDM
     from vidcorr.io.atomic import atomic_path
+    from vidcorr.method.precision import auto_autocast
 
     budget = Budget(args.budget_s)
     device = torch.device("cuda")
     ldm = LDM.random_architecture("sd14", seed=0, device=device)
     log = (lambda message: print(message, file=sys.stderr, flush=True)) if args.verbose else (lambda message: None)
-    suite = Suite(ldm, device, points=args.points, compile=not args.no_compile, log=log)
+    # Each preset of the video stage in the precision `--autocast auto` gives it on this GPU.
+    precisions = {preset: str(auto_autocast("cuda", preset) or torch.float32).removeprefix("torch.")
+                  for preset in ("paper", "fast")}
+    suite = Suite(ldm, device, points=args.points, compile=not args.no_compile, log=log,
+                  video=VideoSpec(precisions=precisions))
     body = run_suite(suite, budget, scale=args.budget_s / DEFAULT_BUDGET_S)
     report = {"benchmark": "benchmarks.gpu", "command": " ".join(["python -m benchmarks.gpu", *(argv or sys.argv[1:])]),
               "machine": machine_info(device), "settings": {"budget_s": args.budget_s, "points": args.points,

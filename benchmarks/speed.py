@@ -4,6 +4,9 @@
                                [--image-size 512] [--repeats 3] [--device auto] [--dtype float32]
                                [--max-batch N] [--what fit,locate] [--fast-levers LEVERS] [--json out.json]
     python -m benchmarks.speed --breakdown [--arch ...] [--batches 1,4] [--pieces 'vae*,*stop*'] ...
+    python -m benchmarks.speed --variants fp32,bf16[,bf16+unet_cl,...] [--arch ...] [--points 4] [--steps 1] ...
+    python -m benchmarks.speed --labels 1,2,4 [--arch ...] [--points 4] [--restarts 1] [--steps 1] ...
+    python -m benchmarks.speed --quick [any mode]         # seconds on the tiny model: checks the harness
 
 Comparison mode runs, in one process and alternating (reference, fast, reference, fast, ...), the
 reference path (`vidcorr.fit_reference` / `vidcorr.locate_reference`: the seed's schedule, one
@@ -25,17 +28,35 @@ fast path encodes once for all samples; later iterations need up to one encode p
 what the corner ones did, which flatters the fast path (its figure is then a lower bound).
 
 Breakdown mode times the pieces of one step on the chosen architecture at each `--batches` size:
-VAE encode (as is, under inference_mode, with channels_last weights, without oneDNN), UNet forward
+VAE encode (as is, under inference_mode, with channels_last and with contiguous weights, without oneDNN), UNet
+forward
 (explicit attention everywhere and full, as the reference; fused SDPA and full; fused and stopped
 after the deepest captured layer; that with channels_last), forward with autograd plus backward for
 the reference and the fast configurations (the fast one also with channels_last and without
 oneDNN), and the one-off cost of converting the VAE and the UNet to channels_last. Pieces are timed
 round-robin, one of each per repeat; the reference configuration at batch 1 only, as the seed runs.
 
+Variants mode times the fast path alone (`vidcorr.fit` for `--steps` steps, `vidcorr.locate` for `--crops`
+crops) under each variant of `--variants` in turn, alternating within each repeat, on one model: a precision
+(`fp32`; `bf16`, `fp16`: torch.autocast with float32 weights) and optional weight layouts for the UNet and
+the VAE (`+unet_cl`, `+unet_nchw`, `+vae_cl`, `+vae_nchw`; unnamed modules stay as vidcorr leaves them: the
+VAE in channels_last on a CPU, the UNet contiguous). Each variant's state is set before its calls and put
+back after them, outside the timing (a library default would convert once, at load). Against the first
+variant it reports the time per fit step and per locate crop, the paired ratios, the largest embedding
+difference and the largest and mean distance between located points (each variant locates what it fitted:
+end to end), and whether the variant pays: faster everywhere measured, with identical points for float32
+variants and points within AUTOCAST_TOLERANCE_PX for autocast ones.
+
+Labels mode times, for each K of `--labels`, the joint fit (`vidcorr.fit_labels`: every point labelled on
+frames 0..K-1, points x restarts x K samples a step in one call) against K separate fits (`vidcorr.fit` on
+each frame in turn), alternating. The work per step is the same; what the joint fit can save is shared
+batches and per-call overheads. Where `fit_labels` is missing (before the several-label fit is merged) it
+says so in one line and exits 0.
+
 `--fast-levers` prototypes levers that keep the math on the fast path only, without touching the
-library: `channels_last_vae`, `channels_last_unet` (module weights converted to channels_last
-before the call and back after it; in comparison mode inside the timing, so the fast path pays for
-its conversions, in breakdown mode outside it), `inference_mode_vae` (LDM.encode under
+library: `channels_last_vae`, `channels_last_unet`, `contiguous_vae` (module weights converted to that
+layout before the call and back to the one they had after it; in comparison mode inside the timing, so the
+fast path pays for its conversions, in breakdown mode outside it), `inference_mode_vae` (LDM.encode under
 torch.inference_mode instead of torch.no_grad), `no_mkldnn` (oneDNN disabled).
 `--baseline` alternates the fast path without its levers too, so their effect is measured under
 the same conditions. The fit report also counts, for the paper schedule (5 restarts x 129 steps)
@@ -50,6 +71,7 @@ import argparse
 import contextlib
 import fnmatch
 import gc
+import importlib
 import json
 import platform
 import statistics
@@ -59,7 +81,7 @@ from collections.abc import Callable, Iterator, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -67,6 +89,7 @@ import torch.nn.functional as F
 
 import vidcorr
 from vidcorr import LDM, Config
+from vidcorr.io.points import PointLabels
 from vidcorr.method.attention import layer_maps
 from vidcorr.method.geometry import CORNER_ANCHORS
 from vidcorr.method.microbatch import auto_batch
@@ -75,11 +98,13 @@ from vidcorr.method.model import resolve_device
 MIB = 1024 * 1024
 PAPER = Config.preset("paper")
 FAST_PRESET = Config.preset("fast")
-LEVERS = ("channels_last_vae", "channels_last_unet", "inference_mode_vae", "no_mkldnn")
+LEVERS = ("channels_last_vae", "channels_last_unet", "contiguous_vae", "inference_mode_vae", "no_mkldnn")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-# The issue's CPU target: one fit step, SD 1.x at 512, fast / seed-schedule time at most this.
-TARGET_FIT_RATIO = 0.6
+# The CPU target (issue 24; 0.6 before it): one fit step, SD 1.x at 512, fast / seed-schedule time at most this.
+TARGET_FIT_RATIO = 0.5
 TARGET_POINTS_PX = 1.0
+# --quick: the tiny model at its native size, one repeat on one thread, so every mode runs in seconds.
+QUICK = {"arch": "tiny", "image_size": 64, "repeats": 1, "warmup": 0, "threads": 1, "device": "cpu"}
 
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -179,14 +204,32 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 # --- levers (prototyped here; the library is not changed) ------------------------------------------
+def memory_format_of(module: torch.nn.Module) -> torch.memory_format:
+    """How the module's convolution weights are stored: channels_last or contiguous_format (read from its
+    first 4-D weight with a kernel wider than 1 x 1, where the two layouts differ)."""
+    for param in module.parameters():
+        if param.dim() == 4 and param.shape[-2:] != (1, 1):
+            return torch.channels_last if not param.is_contiguous() and param.is_contiguous(
+                memory_format=torch.channels_last) else torch.contiguous_format
+    return torch.contiguous_format
+
+
+def _to_format(module: torch.nn.Module, memory_format: torch.memory_format) -> None:
+    # nn.Module.to itself: diffusers' ModelMixin.to adds dtype checks that do not matter here (and torch's stubs
+    # omit its memory_format keyword).
+    cast(Callable[..., torch.nn.Module], torch.nn.Module.to)(module, memory_format=memory_format)
+
+
 @contextlib.contextmanager
 def _memory_format(module: torch.nn.Module, memory_format: torch.memory_format) -> Iterator[None]:
-    # nn.Module.to itself: diffusers' ModelMixin.to adds dtype checks that do not matter here.
-    torch.nn.Module.to(module, memory_format=memory_format)
+    """The module's weights in `memory_format` for the block, then back in the layout they had (vidcorr keeps
+    the VAE in channels_last on a CPU)."""
+    previous = memory_format_of(module)
+    _to_format(module, memory_format)
     try:
         yield
     finally:
-        torch.nn.Module.to(module, memory_format=torch.contiguous_format)
+        _to_format(module, previous)
 
 
 @contextlib.contextmanager
@@ -235,6 +278,8 @@ def apply_levers(ldm: LDM, levers: Sequence[str]) -> Iterator[None]:
             stack.enter_context(_memory_format(ldm.vae, torch.channels_last))
         if "channels_last_unet" in levers:
             stack.enter_context(_memory_format(ldm.unet, torch.channels_last))
+        if "contiguous_vae" in levers:
+            stack.enter_context(_memory_format(ldm.vae, torch.contiguous_format))
         if "inference_mode_vae" in levers:
             stack.enter_context(_patched_encode(ldm, _inference_mode))
         if "no_mkldnn" in levers:
@@ -277,6 +322,18 @@ def query_points(count: int, width: int, height: int, seed: int = 0) -> np.ndarr
     """(count, 2) x, y spread over the inner 80 % of a W x H image."""
     rng = np.random.default_rng(seed)
     return rng.uniform(0.1, 0.9, size=(count, 2)) * [width, height]
+
+
+def measured_inputs(args: argparse.Namespace) -> tuple[Config, np.ndarray, np.ndarray, np.ndarray]:
+    """The config, the image fitted on, the image located on and the points, from the command's options.
+
+    The images are 4:3, so the squash to the model's square is exercised as in real use."""
+    size = args.image_size
+    cfg = Config(image_size=size, restarts=args.restarts, num_steps=args.steps, crops=args.crops,
+                 max_batch=args.max_batch, seed=args.seed)
+    width, height = size * 4 // 3, size
+    image, target = synthetic_image(height, width, seed=1), synthetic_image(height, width, seed=2)
+    return cfg, image, target, query_points(args.points, width, height, seed=args.seed)
 
 
 # --- comparison ---------------------------------------------------------------------------------
@@ -340,13 +397,8 @@ def _paired_ratio(ref: list[Sample], fast: list[Sample], attr: str) -> float | N
 
 def run_comparison(args: argparse.Namespace, ldm: LDM, device: torch.device) -> dict[str, Any]:
     """Alternate the reference and fast paths (and, with --baseline, the fast path without levers)."""
-    size = args.image_size
-    cfg = Config(image_size=size, restarts=args.restarts, num_steps=args.steps, crops=args.crops,
-                 max_batch=args.max_batch, seed=args.seed)
-    # A 4:3 image, so the squash to the model's square is exercised as in real use.
-    width, height = size * 4 // 3, size
-    image, target = synthetic_image(height, width, seed=1), synthetic_image(height, width, seed=2)
-    points = query_points(args.points, width, height, seed=args.seed)
+    cfg, image, target, points = measured_inputs(args)
+    width, height = image.shape[1], image.shape[0]
     what = set(args.what)
     # path -> levers applied around its calls (inside the timing: the fast path pays its conversions).
     paths: dict[str, list[str] | None] = {"reference": None, "fast": list(args.fast_levers)}
@@ -512,6 +564,224 @@ def _ratios(samples: list[Sample], reference: list[Sample], summary: dict[str, A
     }
 
 
+# --- variants: precision and weight layout on the fast path ---------------------------------------------
+AUTOCASTS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+LAYOUTS = {"unet_cl": ("unet", torch.channels_last), "unet_nchw": ("unet", torch.contiguous_format),
+           "vae_cl": ("vae", torch.channels_last), "vae_nchw": ("vae", torch.contiguous_format)}
+# How far an autocast variant's located points may lie from float32's (px at the model's size) and still
+# count as "within tolerance"; a float32 variant must locate the very same points.
+AUTOCAST_TOLERANCE_PX = 1.0
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the fast path computes: `PRECISION[+LAYOUT...]`, e.g. ``bf16+unet_cl``.
+
+    autocast: torch.autocast's dtype (None: the weights' own, float32). layouts: (module, memory format) for
+    the UNet and/or the VAE weights; a module not named stays as vidcorr leaves it (the VAE channels_last on a
+    CPU, the UNet contiguous).
+    """
+
+    name: str
+    autocast: torch.dtype | None = None
+    layouts: tuple[tuple[str, torch.memory_format], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        """A variant from its name; ValueError (saying what is accepted) for anything else."""
+        precision, *modifiers = text.strip().split("+")
+        if precision not in AUTOCASTS:
+            raise ValueError(f"variant {text!r}: precision {precision!r} is not one of {', '.join(AUTOCASTS)}")
+        unknown = [m for m in modifiers if m not in LAYOUTS]
+        if unknown:
+            raise ValueError(f"variant {text!r}: layout {unknown[0]!r} is not one of {', '.join(LAYOUTS)}")
+        modules = [LAYOUTS[m][0] for m in modifiers]
+        if len(set(modules)) != len(modules):
+            raise ValueError(f"variant {text!r} gives one module two layouts")
+        return cls(text.strip(), AUTOCASTS[precision], tuple(LAYOUTS[m] for m in modifiers))
+
+    @contextlib.contextmanager
+    def applied(self, ldm: LDM) -> Iterator[dict[str, str]]:
+        """The model computing as this variant says for the block (the conversions happen here, outside any
+        timing); yields the layouts in effect, then puts back the autocast and the layouts it found."""
+        previous = ldm.autocast
+        with contextlib.ExitStack() as stack:
+            for module, memory_format in self.layouts:
+                stack.enter_context(_memory_format(getattr(ldm, module), memory_format))
+            ldm.set_autocast(self.autocast)
+            try:
+                yield {name: _format_name(memory_format_of(getattr(ldm, name))) for name in ("unet", "vae")}
+            finally:
+                ldm.set_autocast(previous)
+
+
+def _format_name(memory_format: torch.memory_format) -> str:
+    return "channels_last" if memory_format == torch.channels_last else "contiguous"
+
+
+def _point_distances(a: vidcorr.Location, b: vidcorr.Location) -> np.ndarray:
+    return np.sqrt(((a.points_model - b.points_model) ** 2).sum(axis=1))
+
+
+def run_variants(args: argparse.Namespace, ldm: LDM, device: torch.device) -> dict[str, Any]:
+    """The fast path (`vidcorr.fit` / `vidcorr.locate`) under each variant in turn, alternating within each repeat,
+    on one model (each variant's state is set before its calls and undone after, untimed); each variant locates
+    the embeddings it fitted itself, so its points differ from the first variant's end to end."""
+    variants = [Variant.parse(text) for text in args.variants]
+    cfg, image, target, points = measured_inputs(args)
+    what = set(args.what)
+    start = None if "fit" in what else vidcorr.fit(ldm, image, points, cfg.replace(num_steps=0))
+    names = [v.name for v in variants]
+    fit_samples: dict[str, list[Sample]] = {name: [] for name in names}
+    locate_samples: dict[str, list[Sample]] = {name: [] for name in names}
+    embeddings: dict[str, vidcorr.Embeddings] = {}
+    locations: dict[str, vidcorr.Location] = {}
+    layouts: dict[str, dict[str, str]] = {}
+    for repeat in range(-args.warmup, args.repeats):
+        for variant in variants:
+            name = variant.name
+            with variant.applied(ldm) as layouts[name]:
+                if "fit" in what:
+                    emb, sample = timed(lambda progress: vidcorr.fit(ldm, image, points, cfg, progress=progress),
+                                        device)
+                    embeddings.setdefault(name, emb)
+                    if repeat >= 0:
+                        fit_samples[name].append(sample)
+                    _log(args, f"repeat {repeat} {name} fit {sample.wall_s:.2f} s (load {sample.load_avg_1min})")
+                if "locate" in what:
+                    fitted = embeddings.get(name, start)
+                    loc, sample = timed(lambda progress, e=fitted: vidcorr.locate(ldm, target, e, cfg,
+                                                                                  progress=progress), device)
+                    locations.setdefault(name, loc)
+                    if repeat >= 0:
+                        locate_samples[name].append(sample)
+                    _log(args, f"repeat {repeat} {name} locate {sample.wall_s:.2f} s (load {sample.load_avg_1min})")
+
+    baseline = variants[0]
+    rows = []
+    for variant in variants:
+        name = variant.name
+        row: dict[str, Any] = {"variant": name, "autocast": None if variant.autocast is None else
+                               str(variant.autocast).removeprefix("torch."), "layouts": layouts[name]}
+        if "fit" in what:
+            fit = _summary(fit_samples[name])
+            fit["per_step_s"] = fit["median_wall_s"] / args.steps
+            fit["per_sample_step_s"] = fit["per_step_s"] / (args.points * args.restarts)
+            row["fit"] = fit
+        if "locate" in what:
+            locate = _summary(locate_samples[name])
+            iterations = [statistics.median(values) for values in zip(
+                *(_iteration_times(s, args.crops, per_sample_marks=False) for s in locate_samples[name]), strict=True)]
+            locate.update(iteration_s=iterations, per_crop_s=locate["median_wall_s"] / args.crops,
+                          points_model=locations[name].points_model.tolist())
+            row["locate"] = locate
+        if variant is not baseline:
+            row.update(_against_baseline(variant, baseline, fit_samples, locate_samples, embeddings, locations, row,
+                                         rows[0]))
+        rows.append(row)
+    return {"baseline": baseline.name, "rows": rows, "tolerance_px": AUTOCAST_TOLERANCE_PX,
+            "fit_batch": auto_batch(ldm, cfg, training=True), "locate_batch": auto_batch(ldm, cfg, training=False)}
+
+
+def _against_baseline(variant: Variant, baseline: Variant, fit_samples: dict[str, list[Sample]],
+                      locate_samples: dict[str, list[Sample]], embeddings: dict[str, vidcorr.Embeddings],
+                      locations: dict[str, vidcorr.Location], row: dict[str, Any],
+                      base_row: dict[str, Any]) -> dict[str, Any]:
+    """A variant's ratios and differences to the baseline, and whether it pays: every measured paired ratio
+    below 1 with its points identical (float32 against float32) or within AUTOCAST_TOLERANCE_PX."""
+    out: dict[str, Any] = {}
+    ratios = []
+    for stage, samples in (("fit", fit_samples), ("locate", locate_samples)):
+        if stage in row:
+            paired = _paired_ratio(samples[baseline.name], samples[variant.name], "wall_s")
+            out[f"{stage}_ratio_wall"] = _ratio(row[stage]["median_wall_s"], base_row[stage]["median_wall_s"])
+            out[f"{stage}_ratio_wall_paired"] = paired
+            ratios.append(paired)
+    if "fit" in row:
+        out["embeddings_max_abs_diff"] = float((embeddings[variant.name].tensors
+                                                - embeddings[baseline.name].tensors).abs().max())
+    tolerance = 0.0 if variant.autocast is None and baseline.autocast is None else AUTOCAST_TOLERANCE_PX
+    within = None
+    if "locate" in row:
+        distance = _point_distances(locations[variant.name], locations[baseline.name])
+        out.update(points_max_diff_px=float(distance.max()), points_mean_diff_px=float(distance.mean()),
+                   points_over_1px=int((distance > 1).sum()))
+        within = bool(distance.max() <= tolerance)
+    out["points_tolerance_px"] = tolerance
+    out["points_within_tolerance"] = within
+    out["pays"] = bool(within is not False and all(r is not None and r < 1 for r in ratios))
+    return out
+
+
+# --- K labels: the joint fit against K separate fits ----------------------------------------------------
+LABELS_MISSING = ("vidcorr.fit_labels is missing from this checkout (the joint fit on several labels per point "
+                  "comes with the fitk branch): the K-label timings are skipped")
+
+
+def find_fit_labels() -> Callable[..., vidcorr.Embeddings] | None:
+    """`vidcorr.method.fit.fit_labels` where this checkout has it, else None."""
+    return getattr(importlib.import_module("vidcorr.method.fit"), "fit_labels", None)
+
+
+def label_set(points: np.ndarray, count: int) -> PointLabels:
+    """Each point labelled on frames 0 .. count-1, at the same place on each."""
+    rows = tuple(np.column_stack([np.arange(count, dtype=np.float64), np.repeat(point[None], count, axis=0)])
+                 for point in np.asarray(points, dtype=np.float64))
+    return PointLabels(tuple(str(n) for n in range(len(points))), rows)
+
+
+def run_labels(args: argparse.Namespace, ldm: LDM, device: torch.device) -> dict[str, Any]:
+    """For each K of --labels, alternating within each repeat: the joint fit (`fit_labels`, every point labelled
+    on frames 0..K-1: points x restarts x K samples a step, in one call) and K separate fits (`vidcorr.fit` on
+    each frame in turn, timed as one call). Same step count, same samples; the joint fit shares batches and one
+    encode cache across frames, the separate fits do not."""
+    fit_labels = find_fit_labels()
+    if fit_labels is None:
+        return {"skipped": LABELS_MISSING}
+    cfg, image, _, points = measured_inputs(args)
+    height, width = image.shape[:2]
+    counts = sorted(set(args.labels))
+    frames = {t: synthetic_image(height, width, seed=1 + t) for t in range(max(counts))}
+
+    def joint(k: int) -> Callable[[Callable], vidcorr.Embeddings]:
+        return lambda progress: fit_labels(ldm, {t: frames[t] for t in range(k)}, label_set(points, k), cfg,
+                                           progress=progress)
+
+    def separate(k: int) -> Callable[[Callable], list[vidcorr.Embeddings]]:
+        return lambda progress: [vidcorr.fit(ldm, frames[t], points, cfg, progress=progress) for t in range(k)]
+
+    samples: dict[tuple[int, str], list[Sample]] = {(k, way): [] for k in counts for way in ("joint", "separate")}
+    first: dict[tuple[int, str], Any] = {}
+    for repeat in range(-args.warmup, args.repeats):
+        for k in counts:
+            for way, call in (("joint", joint(k)), ("separate", separate(k))):
+                result, sample = timed(call, device)
+                first.setdefault((k, way), result)
+                if repeat >= 0:
+                    samples[(k, way)].append(sample)
+                _log(args, f"repeat {repeat} K={k} {way} {sample.wall_s:.2f} s (load {sample.load_avg_1min})")
+    rows = []
+    for k in counts:
+        joint_summary, separate_summary = _summary(samples[(k, "joint")]), _summary(samples[(k, "separate")])
+        per_step = args.points * args.restarts * k
+        rows.append({
+            "labels": k, "samples_per_step": per_step, "joint": joint_summary, "separate": separate_summary,
+            "joint_per_sample_step_s": joint_summary["median_wall_s"] / (per_step * args.steps),
+            "separate_per_sample_step_s": separate_summary["median_wall_s"] / (per_step * args.steps),
+            "ratio_wall": _ratio(joint_summary["median_wall_s"], separate_summary["median_wall_s"]),
+            "ratio_wall_paired": _paired_ratio(samples[(k, "separate")], samples[(k, "joint")], "wall_s"),
+        })
+    result: dict[str, Any] = {"rows": rows, "fit_batch": auto_batch(ldm, cfg, training=True)}
+    if 1 in counts:
+        # One label per point: the joint fit is `fit` itself (same streams, same math).
+        result["k1_joint_vs_separate_max_abs_diff"] = float(
+            (first[(1, "joint")].tensors - first[(1, "separate")][0].tensors).abs().max())
+        one = rows[0]["joint"]["median_wall_s"]
+        for row in rows:
+            row["joint_over_k_one_label_fits"] = _ratio(row["joint"]["median_wall_s"], row["labels"] * one)
+    return result
+
+
 # --- breakdown -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Piece:
@@ -570,11 +840,13 @@ def _breakdown_pieces(ldm: LDM, cfg: Config, batch: int, generator: torch.Genera
 
     def convert(module: torch.nn.Module) -> Callable[[], dict[str, float]]:
         def run() -> dict[str, float]:
+            previous = memory_format_of(module)
+            _to_format(module, torch.contiguous_format)
             start = time.perf_counter()
-            torch.nn.Module.to(module, memory_format=torch.channels_last)
+            _to_format(module, torch.channels_last)
             _sync(ldm.device)
             seconds = time.perf_counter() - start
-            torch.nn.Module.to(module, memory_format=torch.contiguous_format)
+            _to_format(module, previous)
             return {"s": seconds}
         return run
 
@@ -586,6 +858,7 @@ def _breakdown_pieces(ldm: LDM, cfg: Config, batch: int, generator: torch.Genera
         Piece("vae_encode", batch, encode([])),
         Piece("vae_encode[inference_mode]", batch, encode(["inference_mode_vae"])),
         Piece("vae_encode[channels_last]", batch, encode(["channels_last_vae"])),
+        Piece("vae_encode[contiguous]", batch, encode(["contiguous_vae"])),
         Piece("vae_encode[no_mkldnn]", batch, encode(["no_mkldnn"])),
         Piece("unet_forward[explicit,full]", batch, forward(True, False, [])),
         Piece("unet_forward[fused,full]", batch, forward(False, False, [])),
@@ -683,6 +956,10 @@ def format_report(report: dict[str, Any]) -> str:
     out = [f"vidcorr speed: arch {s['arch']}, {s['image_size']}px, {s['device']} {s['dtype']}, "
            f"{report['machine']['logical_cpus']} logical CPUs, torch {report['machine']['torch']} "
            f"({report['machine']['torch_threads']} threads)"]
+    if "variants" in report:
+        return "\n".join([*out, *format_variants(report["variants"], s), *(f"* {n}" for n in report["notes"])])
+    if "labels" in report:
+        return "\n".join([*out, *format_labels(report["labels"], s), *(f"* {n}" for n in report["notes"])])
     if "breakdown" in report:
         rows = [(r["piece"], str(r["batch"]), _fmt(r["median_s"]), _fmt(r["median_per_sample_s"]),
                  _fmt(r.get("median_forward_s")), _fmt(r.get("median_backward_s")), _fmt(r["median_cpu_s"]))
@@ -754,6 +1031,47 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def format_variants(v: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    """The variants' table: time per fit step and per locate crop, ratios to the baseline, agreement, verdict."""
+    out = [f"fast path, {s['points']} points x {s['restarts']} restarts, fit {s['steps']} step(s), locate "
+           f"{s['crops']} crop(s); median of {s['repeats']} alternating repeats; fit batch {v['fit_batch']}, locate "
+           f"batch {v['locate_batch']}; ratios and differences against {v['baseline']}"]
+    rows = []
+    for r in v["rows"]:
+        fit, locate = r.get("fit", {}), r.get("locate", {})
+        if r["variant"] == v["baseline"]:
+            verdict = "baseline"
+        else:
+            verdict = "pays" if r["pays"] else "does not pay"
+        rows.append((r["variant"], f"unet {r['layouts']['unet']}, vae {r['layouts']['vae']}",
+                     _fmt(fit.get("per_step_s")), _fmt(r.get("fit_ratio_wall_paired")), _fmt(locate.get("per_crop_s")),
+                     _fmt(r.get("locate_ratio_wall_paired")), _fmt(r.get("embeddings_max_abs_diff")),
+                     _fmt(r.get("points_max_diff_px")), _fmt(r.get("points_mean_diff_px")), verdict))
+    out.append(_table(("variant", "layouts", "fit s/step", "x base", "locate s/crop", "x base", "emb max diff",
+                       "pts max px", "pts mean px", "verdict"), rows))
+    out.append(f"pays = every paired ratio < 1, points identical to {v['baseline']} (float32 variants) or within "
+               f"{v['tolerance_px']} px (autocast); x base = median over repeats of variant / baseline, back to back")
+    return out
+
+
+def format_labels(labels: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    """The K-label table: the joint fit against K separate fits, per K."""
+    if "skipped" in labels:
+        return [f"skipped: {labels['skipped']}"]
+    out = [f"K labels per point (frames 0..K-1): {s['points']} points x {s['restarts']} restarts, {s['steps']} "
+           f"step(s); joint = one fit_labels call, separate = K vidcorr.fit calls; median of {s['repeats']} "
+           f"alternating repeats; fit batch {labels['fit_batch']}"]
+    rows = [(str(r["labels"]), str(r["samples_per_step"]), _fmt(r["joint"]["median_wall_s"]),
+             _fmt(r["separate"]["median_wall_s"]), _fmt(r["ratio_wall_paired"]),
+             _fmt(r.get("joint_over_k_one_label_fits")), _fmt(r["joint_per_sample_step_s"])) for r in labels["rows"]]
+    out.append(_table(("K", "samples/step", "joint s", "separate s", "joint/separate", "joint/(K x K=1)",
+                       "joint s/sample/step"), rows))
+    if "k1_joint_vs_separate_max_abs_diff" in labels:
+        out.append("K = 1: joint and separate embeddings differ by at most "
+                   f"{labels['k1_joint_vs_separate_max_abs_diff']:.3g}")
+    return out
+
+
 def _notes(args: argparse.Namespace, comparison: dict[str, Any]) -> list[str]:
     notes = []
     if "fit" in comparison:
@@ -768,6 +1086,10 @@ def _notes(args: argparse.Namespace, comparison: dict[str, Any]) -> list[str]:
     if args.arch == "tiny":
         notes.append("tiny random-weight model: times show overheads, not what SD costs")
     return notes
+
+
+def _mode_notes(args: argparse.Namespace) -> list[str]:
+    return ["tiny random-weight model: times show overheads, not what SD costs"] if args.arch == "tiny" else []
 
 
 def _target(args: argparse.Namespace, device: torch.device, comparison: dict[str, Any]) -> dict[str, Any] | None:
@@ -825,9 +1147,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="breakdown batch sizes (default 1 and points x restarts)")
     parser.add_argument("--pieces", type=_csv(str), default=None,
                         help="breakdown pieces to run, comma-separated fnmatch patterns (default all)")
+    parser.add_argument("--variants", type=_csv(str), default=None,
+                        help="time the fast path under each variant instead, against the first: PRECISION[+LAYOUT...]"
+                        f" with PRECISION in {', '.join(AUTOCASTS)} and LAYOUT in {', '.join(LAYOUTS)} "
+                        "(e.g. fp32,bf16,bf16+unet_cl)")
+    parser.add_argument("--labels", type=_csv(int), default=None,
+                        help="time the joint fit with K labels per point against K separate fits instead, for each "
+                        "K given (e.g. 1,2,4)")
+    parser.add_argument("--quick", action="store_true",
+                        help="seconds, to check the harness: defaults become --arch tiny --image-size 64 --repeats 1 "
+                        "--warmup 0 --threads 1 --device cpu (times mean nothing)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each timed call to stderr")
+    if "--quick" in (sys.argv[1:] if argv is None else argv):
+        # Defaults only: an option given beside --quick still wins.
+        parser.set_defaults(**QUICK)
     args = parser.parse_args(argv)
+    modes = [name for name in ("breakdown", "variants", "labels") if getattr(args, name)]
+    if len(modes) > 1:
+        parser.error(f"choose one mode: --{modes[0]} or --{modes[1]}")
+    if args.variants is not None:
+        if not args.variants:
+            parser.error("--variants takes at least one variant")
+        for text in args.variants:
+            try:
+                Variant.parse(text)
+            except ValueError as exc:
+                parser.error(str(exc))
+    if args.labels is not None and (not args.labels or min(args.labels) < 1):
+        parser.error(f"--labels takes label counts >= 1, got {','.join(map(str, args.labels)) or 'none'}")
     for name in ("points", "restarts", "steps", "crops", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
@@ -837,6 +1185,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.fast_levers) - set(LEVERS))
     if unknown:
         parser.error(f"unknown --fast-levers {unknown}; choose from {', '.join(LEVERS)}")
+    if args.labels is not None and (not args.labels or min(args.labels) < 1):
+        parser.error(f"--labels takes counts >= 1, got {args.labels}")
     if args.warmup is None:
         args.warmup = 1 if args.arch == "tiny" else 0
     return args
@@ -857,20 +1207,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def _run(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     device = resolve_device(args.device)
     dtype = DTYPES[args.dtype]
-    start = time.perf_counter()
-    ldm = build_model(args.arch, device, dtype)
-    build_s = time.perf_counter() - start
     settings = {k: v for k, v in vars(args).items() if k not in ("json", "verbose")}
     settings.update(device=str(device), dtype=args.dtype)
     command_args = sys.argv[1:] if argv is None else argv
     report: dict[str, Any] = {
         "benchmark": "benchmarks.speed", "command": " ".join(["python -m benchmarks.speed", *command_args]),
-        "machine": machine_info(device), "settings": settings, "model_build_s": build_s,
-        "model_parameters": ldm.num_parameters,
+        "machine": machine_info(device), "settings": settings,
     }
-    if args.breakdown:
+    # Without the joint fit there is nothing to time: say so before building a model (SD takes seconds and GBs).
+    skip_labels = bool(args.labels) and find_fit_labels() is None
+    if not skip_labels:
+        start = time.perf_counter()
+        ldm = build_model(args.arch, device, dtype)
+        report.update(model_build_s=time.perf_counter() - start, model_parameters=ldm.num_parameters)
+    if skip_labels:
+        report["labels"] = {"skipped": LABELS_MISSING}
+        report["notes"] = []
+    elif args.breakdown:
         report["breakdown"] = run_breakdown(args, ldm)
         report["notes"] = []
+    elif args.variants:
+        report["variants"] = run_variants(args, ldm, device)
+        report["notes"] = _mode_notes(args)
+    elif args.labels:
+        report["labels"] = run_labels(args, ldm, device)
+        report["notes"] = _mode_notes(args)
     else:
         comparison = run_comparison(args, ldm, device)
         report["comparison"] = comparison

@@ -50,7 +50,7 @@ def batch_points(wanted: PointsArgs) -> Any:
         return ("per-video", points_file)
     if points_file is not None:
         read_points_file(points_file)  # a bad file fails once, before any video
-    return wanted.queries
+    return wanted.labels
 
 
 def run_batch_command(inputs: list[str], wanted: PointsArgs, embeddings_file: Path | None, out: Path | None,

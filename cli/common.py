@@ -110,7 +110,8 @@ def _model_parameters(preset_default: str | None, preset_help: str | None, init_
         ("autocast", Annotated[Autocast, model_opt(
             "--autocast", help="Compute in this precision under torch.autocast, with float32 weights, embeddings "
             "and loss; auto = none (float32) for the paper preset on every device, as the seed; for other presets "
-            "bfloat16 on CUDA where the GPU supports it, else float16, and none off CUDA.")], Autocast.auto),
+            "bfloat16 on CUDA where the GPU supports it, else float16; bfloat16 on CPUs with native bfloat16 "
+            "(AVX512-BF16, AMX-BF16, Arm BF16) for full-size models; else none.")], Autocast.auto),
         ("compile_model", Annotated[bool, model_opt(
             "--compile", help="torch.compile the VAE encoder and the UNet's ResNet blocks; the first call at each "
             "batch size compiles (minutes on a CPU).")], False),
@@ -175,19 +176,22 @@ OverwriteOpt = Annotated[bool, typer.Option(
     "--overwrite", help="Replace an existing output, whole, instead of refusing to run.", rich_help_panel=OUTPUT)]
 
 
-def precision(device_type: str, dtype: DType, autocast: Autocast, preset: str = "paper") -> tuple[Any, Any]:
+def precision(device_type: str, dtype: DType, autocast: Autocast, preset: str = "paper",
+              full_size: bool = True) -> tuple[Any, Any]:
     """(weights' torch dtype, autocast torch dtype or None) for --dtype, --autocast and --preset on a device type.
 
-    `--autocast auto`: the paper preset computes in float32 on every device (the seed did); the presets that
-    already change the math compute under autocast on CUDA, bfloat16 where the GPU supports it, else float16.
+    `--autocast auto` is the library's rule (`vidcorr.method.precision.auto_autocast`): float32 for the paper
+    preset on every device (the seed's); for the others bfloat16 or float16 on CUDA, and bfloat16 on CPUs with
+    native bfloat16 for a full-size model (`full_size`).
     """
+    # The model stack loads only for commands that run a model.
     import torch
+
+    from vidcorr.method.precision import auto_autocast
 
     weights = torch.float32 if dtype is DType.auto else getattr(torch, dtype.value)
     if autocast is Autocast.auto:
-        compute = None
-        if preset != "paper" and device_type == "cuda" and weights == torch.float32:
-            compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        compute = auto_autocast(device_type, preset, weights, full_size)
     else:
         compute = None if autocast is Autocast.none else getattr(torch, autocast.value)
     if compute is not None and weights != torch.float32:
@@ -205,7 +209,7 @@ def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Au
 
     quiet_model_libraries()
     resolved = resolve_device(device.value)
-    torch_dtype, compute = precision(resolved.type, dtype, autocast, preset or "paper")
+    torch_dtype, _ = precision(resolved.type, dtype, autocast, preset or "paper")  # a bad pair fails before loading
     if model == "tiny":
         err_console.print("[bold yellow]warning:[/] --model tiny has random weights: it exists for tests and "
                           "smoke runs, and its output means nothing", soft_wrap=True)
@@ -213,7 +217,14 @@ def load_model(model: str, device: Device, dtype: DType, autocast: Autocast = Au
     else:
         with status(f"loading {model} on {resolved}"):
             ldm = LDM.from_pretrained(model, device=resolved, dtype=torch_dtype)
+    _, compute = precision(resolved.type, dtype, autocast, preset or "paper", full_size=ldm.is_full_size)
     ldm.set_autocast(compute)
+    if autocast is Autocast.auto and compute is not None and resolved.type == "cpu":
+        from vidcorr.method.precision import native_bf16_features  # loaded with the model stack above
+
+        err_console.print(f"computing under bfloat16 autocast: this CPU has native bfloat16 "
+                          f"({', '.join(native_bf16_features())}); --autocast none computes in float32",
+                          soft_wrap=True)
     configure_threads(threads, small_model=not ldm.is_full_size)
     return ldm.compile() if compile_model else ldm
 

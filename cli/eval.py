@@ -27,7 +27,7 @@ from rich.table import Table
 from vidcorr.errors import InputError
 from vidcorr.eval.pairs.pck import DEFAULT_ALPHAS
 from vidcorr.io.outputs import check_out_dir
-from vidcorr.runs.folder import RunOutcome
+from vidcorr.runs.folder import RunOptions, RunOutcome
 from vidcorr.runs.shards import Shard, device_for_rank, parse_shard, resolve_shard, shard_from_env
 
 from .common import (
@@ -278,7 +278,8 @@ def _evaluate_pairs(benchmark: str, run: PairRunOptions, options: ModelOptions,
             return runner.predict_pair(ldm, pair, src, trg, cfg, return_maps=run.visualize, progress=display)
 
         outcome = runner.run_eval(pair_list, out, predict, alphas=alphas, protocol=run.protocol.value,
-                                  shard=shard, setup=setup, visualize=run.visualize, progress=display.items)
+                                  visualize=run.visualize,
+                                  options=RunOptions(shard=shard, setup=setup, progress=display.items))
         warn_skipped_steps(sum(sum(s.extra.get("skipped_steps", [])) for s in outcome.records),
                            sum(s.num_keypoints for s in outcome.records) * cfg.restarts * cfg.num_steps)
         return outcome
@@ -398,17 +399,22 @@ def tapvid(
     visibility_threshold: Annotated[float | None, typer.Option(
         "--visibility-threshold", min=0.0, max=1.0,
         help="A point is predicted visible where its confidence is at least this (default: the tracker's).")] = None,
+    labels: Annotated[int, typer.Option(
+        "--labels", min=1, help="K labels per query from the ground truth: the query plus K-1 visible frames of its "
+        "track evenly spaced over its visible span, fitted jointly; no label frame is scored. 1 is tapnet's "
+        "protocol; K > 1 is reported apart.")] = 1,
     shard: ShardOpt = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Run folder: results, predictions, run.json, report (default: "
-        "vidcorr-eval/tapvid-DATASET-MODE). Re-running into it resumes.", rich_help_panel=OUTPUT)] = None,
+        "vidcorr-eval/tapvid-DATASET-MODE[-KLABELS]). Re-running into it resumes.", rich_help_panel=OUTPUT)] = None,
     *,
     options: ModelOptions,
 ) -> None:
     """TAP-Vid point tracking with tapnet's metrics: AJ, δ_avg and OA per video, then the mean over videos.
 
-    Queries are built as tapnet builds them; each is fitted on its own frame and tracked through the video;
-    predicted occlusion is "not visible". Other trackers' published numbers are shown for scale.
+    Queries are built as tapnet builds them; each is fitted on its own frame (with --labels K, jointly on its K
+    labels) and tracked through the video; predicted occlusion is "not visible". Other trackers' published numbers
+    are shown for scale.
     """
     from vidcorr.eval.tapvid import runner as tapvid_runner
     from vidcorr.eval.tapvid.results import TAPVID_RECORDS
@@ -420,29 +426,32 @@ def tapvid(
     cfg = options.config()
     threshold = {} if visibility_threshold is None else {"visibility_threshold": visibility_threshold}
     mode = query_mode.value
-    out = check_out_dir(out or Path("vidcorr-eval") / f"tapvid-{dataset.value}-{mode}{'-fullres' if full_res else ''}")
+    label_tag = f"-labels{labels}" if labels != 1 else ""
+    out = check_out_dir(out or Path("vidcorr-eval") / f"tapvid-{dataset.value}-{mode}{'-fullres' if full_res else ''}"
+                        f"{label_tag}")
     source = tapvid_runner.TapVidSource(dataset.value, tapvid_runner.resolve_tapvid_path(dataset.value, data_root),
                                         full_res, tuple(_split_list(videos) or ()), limit)
     names = source.names()
     if not names:
         raise InputError(f"no {dataset.value} videos to evaluate: the filters (--videos, --limit) left none")
     shard_videos = (placement.index, placement.count)
-    todo = tapvid_runner.pending_videos(names, out, (dataset.value, mode, full_res), shard_videos)
+    todo = tapvid_runner.pending_videos(names, out, (dataset.value, mode, full_res), shard_videos, labels)
 
     ldm = _load(options, placement, launched)
     if todo and ldm.device.type == "cpu" and ldm.is_full_size:
         err_console.print("[bold yellow]warning:[/] a full-size model on a CPU tracks one TAP-Vid video in hours; "
                           "use a GPU, or --preset fast and --limit for a smoke run", soft_wrap=True)
-    setup = tapvid_runner.tapvid_setup(source, mode, ldm, cfg, **threshold)
-    display = Display(_shard_label(f"tapvid {dataset.value} {mode}", placement), "videos", summary=tapvid_summary,
+    setup = tapvid_runner.tapvid_setup(source, mode, ldm, cfg, **threshold, labels=labels)
+    display = Display(_shard_label(f"tapvid {dataset.value} {mode}{label_tag}", placement), "videos",
+                      summary=tapvid_summary,
                          plain_every_s=0.0)
 
     def loop(display: Display) -> RunOutcome:
         def predict(video: Any, queries: Any) -> Any:
             return tapvid_runner.predict_video(ldm, video, queries, cfg, progress=display, **threshold)
 
-        return tapvid_runner.run_tapvid(source, out, predict, query_mode=mode, shard=shard_videos, setup=setup,
-                                        names=names, progress=display.items)
+        return tapvid_runner.run_tapvid(source, out, predict, query_mode=mode, names=names, labels=labels,
+                                        options=RunOptions(shard=shard_videos, setup=setup, progress=display.items))
 
     _finish(loop, display, out=out, placement=placement,
             results_path=TAPVID_RECORDS.results_path(out, shard_videos), protocol=Protocol.official.value)
@@ -542,8 +551,8 @@ def jhmdb(
             return jhmdb_runner.predict_video(ldm, video, frames, cfg, progress=display, vis_dir=vis_dir,
                                               **threshold)
 
-        return jhmdb_runner.run_jhmdb(source, out, predict, labels=labels, shard=shard_videos, setup=setup,
-                                      names=names, progress=display.items)
+        return jhmdb_runner.run_jhmdb(source, out, predict, labels=labels, names=names,
+                                      options=RunOptions(shard=shard_videos, setup=setup, progress=display.items))
 
     notes = [f"pictures per video under {out / 'vis'}: open one with vidcorr view {out / 'vis'}/ACTION_VIDEO"] \
         if visualize else []

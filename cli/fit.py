@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vidcorr.io.points import check_points, given_labels, image_points, video_queries
+from vidcorr.io.points import check_points, given_labels, image_points, video_labels
 from vidcorr.io.staging import check_output, staged_file
 
 from .common import (
@@ -69,11 +69,11 @@ def fit(
     else:
         reader = open_video(source, fps=fps)
         info = reader.info
-        queries = video_queries(points, points_file, grid, ref_frame, info.num_frames, info.size, mask, mask_id)
+        labels = video_labels(points, points_file, grid, ref_frame, info.num_frames, info.size, mask, mask_id)
         ldm = options.load()
-        warn_if_slow(ldm, cfg, len(queries), 0)
+        warn_if_slow(ldm, cfg, labels.num_points, 0)
         with Display(stage_labels={"fit": "fitting embeddings (steps)"}) as progress:
-            embeddings = vidcorr.fit_queries(ldm, reader, queries, cfg, progress=progress)
+            embeddings = vidcorr.fit_queries(ldm, reader, labels, cfg, progress=progress)
     warn_skipped_steps(embeddings.total_skipped_steps, embeddings.num_points * cfg.restarts * cfg.num_steps)
     with staged_file(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
         embeddings.save(staged)

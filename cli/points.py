@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
-from vidcorr.io.points import video_queries
+from vidcorr.io.points import PointLabels, video_labels
 from vidcorr.io.reader import VideoInfo
 
 MaskOpt = Annotated[Path | None, typer.Option(
@@ -37,7 +36,7 @@ class PointsArgs:
     def given(self) -> bool:
         return any(v is not None for v in (self.points, self.points_file, self.grid, self.mask))
 
-    def queries(self, info: VideoInfo) -> np.ndarray:
-        """(N, 3) t, x, y queries on a video with `info`."""
-        return video_queries(self.points, self.points_file, self.grid, self.ref_frame, info.num_frames, info.size,
+    def labels(self, info: VideoInfo) -> PointLabels:
+        """The points' labels on a video with `info` (checked against it)."""
+        return video_labels(self.points, self.points_file, self.grid, self.ref_frame, info.num_frames, info.size,
                              self.mask, self.mask_id)

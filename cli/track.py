@@ -125,7 +125,7 @@ def _track_one(video: Path, wanted: PointsArgs, embeddings_file: Path | None, ou
     # The pipeline imports torch: loaded when the command runs, never for --help.
     from vidcorr.pipelines.track import prepare_track, run_track
 
-    queries = wanted.queries if wanted.given or embeddings_file is None else None
+    queries = wanted.labels if wanted.given or embeddings_file is None else None
     job = prepare_track(video, out, queries=queries, embeddings=embeddings_file, preset=options.preset,
                         overrides=options.overrides(), options=track_options, overwrite=overwrite,
                         overwrite_hint="--overwrite")

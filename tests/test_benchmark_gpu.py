@@ -16,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks import gpu  # noqa: E402
+from benchmarks import gpu, speed  # noqa: E402
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the refusal cannot be seen")
@@ -59,11 +59,26 @@ def test_units_that_fit():
     assert gpu.units_that_fit(50.0, wanted=129, slot_s=10.0, least=2) == 2  # never fewer than `least`
 
 
+# The JHMDB-sized video, shrunk: 2 points through 3 frames of 64x48, paper in float32 and fast under bfloat16.
+VIDEO = gpu.VideoSpec(points=2, frames=3, size_wh=(64, 48), precisions={"paper": "float32", "fast": "bfloat16"})
+
+
 def _suite(tiny, **changes):
     settings = dict(points=2, image_size=64, fit_steps=2, restarts=2, track_frames={"fast": 2, "paper": 1},
-                    autocasts=("bfloat16",), compile=False)
+                    autocasts=("bfloat16",), compile=False, video=VIDEO)
     settings.update(changes)
     return gpu.Suite(tiny, torch.device("cpu"), **settings)
+
+
+def _stand_in_fit_labels(calls):
+    """Where this checkout has no fit_labels: a stand-in with its signature that runs each point's first label
+    (enough for the stage's arithmetic, which does not depend on the fit's math)."""
+    import vidcorr
+
+    def fit_labels(ldm, frames, labels, cfg=None, progress=None, point_ids=None):
+        calls.append((sorted(frames), [rows.shape for rows in labels.labels], cfg.num_steps))
+        return vidcorr.fit(ldm, frames[0], np.stack([rows[0, 1:] for rows in labels.labels]), cfg)
+    return fit_labels
 
 
 def test_every_stage_runs_when_the_budget_allows(tiny):
@@ -83,8 +98,23 @@ def test_every_stage_runs_when_the_budget_allows(tiny):
     assert set(report["located_difference_px"]) == {"bfloat16"}
     difference = report["located_difference_px"]["bfloat16"]
     assert np.isfinite(difference["max_px"]) and 0 <= difference["mean_px"] <= difference["max_px"]
+    # The JHMDB-sized video: the whole schedule and every frame ran (nothing extrapolated), each preset in its
+    # precision; the video's time is the fit's plus every frame after the first.
+    assert set(report["video"]) == {"paper", "fast"}
+    for preset, precision in VIDEO.precisions.items():
+        video = report["video"][preset]
+        assert (video["precision"], video["points"], video["frames"], video["size"]) == (precision, 2, 3, [64, 48])
+        assert video["fit"]["steps_run"] == 2 and video["track"]["frames_run"] == 2 and not video["extrapolated"]
+        assert video["fit"]["schedule_s"] == pytest.approx(video["fit"]["wall_s"])
+        assert video["video_s"] == pytest.approx(video["fit"]["wall_s"] + video["track"]["wall_s"])
+        assert video["frames_per_s"] == pytest.approx(3 / video["video_s"])
     assert report["compile"] is None
-    assert report["skipped"] == [{"stage": "compile", "reason": "--no-compile"}]
+    labels_skipped = [s for s in report["skipped"] if s["stage"] == "fit 3 labels"]
+    if report["labels"] is None:  # this checkout has no several-label fit: said so, in the skipped list
+        assert labels_skipped == [{"stage": "fit 3 labels", "reason": speed.LABELS_MISSING}]
+    else:
+        assert labels_skipped == [] and report["labels"]["labels"] == 3
+    assert [s for s in report["skipped"] if s not in labels_skipped] == [{"stage": "compile", "reason": "--no-compile"}]
     targets = report["targets"]
     assert targets["precision"] == "bfloat16"
     assert targets["speedup_vs_seed"] == pytest.approx(report["fit"]["seed_bfloat16"]["paper_fit_10_points_s"]
@@ -96,14 +126,37 @@ def test_every_stage_runs_when_the_budget_allows(tiny):
     assert ["fit", "seed", "float32"] in rows and ["track", "paper", format(report["track"]["paper"]["per_frame_s"],
                                                                            ".3g")] in rows
     assert text.splitlines()[-1] == "skipped: compile (--no-compile)"
+    assert "JHMDB-sized video: 2 points, 3 frames at 64x48" in text
+    assert [line.split()[:2] for line in text.splitlines() if line.startswith(("paper ", "fast "))] == [
+        ["paper", "float32"], ["fast", "bfloat16"]]
+
+
+def test_the_labels_stage_fits_k_labels_per_point_and_compares_with_k_one_label_fits(tiny, monkeypatch):
+    calls = []
+    if speed.find_fit_labels() is None:
+        monkeypatch.setattr(speed, "find_fit_labels", lambda: _stand_in_fit_labels(calls))
+    suite = _suite(tiny, autocasts=(), labels=3, track_frames={"fast": 1, "paper": 1})
+    report = gpu.run_suite(suite, gpu.Budget(1e9, clock=FakeClock()))
+    labels = report["labels"]
+    if calls:  # the stand-in saw what the stage asks for: warm-up, probe, the schedule; 2 points x 3 frames
+        assert calls == [([0, 1, 2], [(3, 3), (3, 3)], steps) for steps in (1, 2, 2)]
+    assert (labels["labels"], labels["points"], labels["restarts"], labels["steps_run"]) == (3, 2, 2, 2)
+    assert not labels["extrapolated"] and labels["paper_fit_s"] == pytest.approx(labels["wall_s"])
+    one = report["fit"]["vidcorr_float32"]["paper_fit_10_points_s"]
+    assert labels["one_label_fit_s"] == one
+    assert labels["over_k_one_label_fits"] == pytest.approx(labels["paper_fit_s"] / (3 * one))
+    text = gpu.format_report({"machine": {"device": "cpu"}, "settings": {"image_size": 64, "points": 2,
+                                                                          "budget_s": 1e9}, "wall_s": 1.0, **report})
+    assert "fit with 3 labels per point (2 points, paper schedule)" in text
 
 
 def test_an_exhausted_budget_skips_every_stage_and_says_so(tiny):
     report = gpu.run_suite(_suite(tiny, compile=True), gpu.Budget(0.0, clock=FakeClock()))
     assert report["fit"] == {} and report["track"] == {} and report["located_difference_px"] == {}
+    assert report["labels"] is None and report["video"] == {}
     assert [s["stage"] for s in report["skipped"]] == [
         "fit vidcorr bfloat16", "fit vidcorr float32", "fit seed bfloat16", "fit seed float32", "track fast",
-        "track paper", "compile"]
+        "track paper", "fit 3 labels", "video paper fit", "video fast fit", "compile"]
     assert report["skipped"][-1]["estimate_s"] == gpu.COMPILE_ESTIMATE_S
     assert all(value is None for key, value in report["targets"].items() if key != "precision")
     text = gpu.format_report({"machine": {"device": "cpu"}, "settings": {"image_size": 64, "points": 2,
@@ -114,8 +167,27 @@ def test_an_exhausted_budget_skips_every_stage_and_says_so(tiny):
 
 def test_a_tight_cap_runs_fewer_steps_and_extrapolates(tiny):
     caps = dict.fromkeys(gpu.CAPS_S, 0.0)  # every stage: the least it can run
-    report = gpu.run_suite(_suite(tiny, fit_steps=50, caps_s=caps, autocasts=(), track_frames={"fast": 1, "paper": 1}),
-                           gpu.Budget(1e9, clock=FakeClock()))
+    video = gpu.VideoSpec(points=2, frames=5, size_wh=(64, 48), precisions={"fast": "float32"})
+    report = gpu.run_suite(_suite(tiny, fit_steps=50, caps_s=caps, autocasts=(), track_frames={"fast": 1, "paper": 1},
+                                  video=video), gpu.Budget(1e9, clock=FakeClock()))
     primary = report["fit"]["vidcorr_float32"]
     assert primary["steps_run"] == 2 and primary["extrapolated"]
     assert primary["paper_fit_10_points_s"] == pytest.approx(primary["wall_s"] * 50 / 2)
+    # The video: 2 of 50 steps and 1 of the 4 frames after the first, each scaled to the whole.
+    fast = report["video"]["fast"]
+    assert (fast["fit"]["steps_run"], fast["track"]["frames_run"], fast["extrapolated"]) == (2, 1, True)
+    assert fast["fit"]["schedule_s"] == pytest.approx(fast["fit"]["wall_s"] * 50 / 2)
+    assert fast["video_s"] == pytest.approx(fast["fit"]["schedule_s"] + fast["track"]["wall_s"] * 4)
+
+
+def test_caps_before_the_compile_leave_it_its_estimate():
+    """At the default budget, the caps of every stage before the compile, with the model build, the located
+    differences and a probe per stage, leave the compile stage its estimate (CAPS are maxima)."""
+    caps = gpu.CAPS_S
+    before_compile = (caps["fit_primary"] + 2 * caps["fit_other"] + 3 * caps["seed"] + caps["track_fast"]
+                      + caps["track_paper"] + caps["labels_fit"] + 2 * (caps["video_fit"] + caps["video_track"]))
+    assert before_compile == 227.0
+    stages = 1 + 2 + 3 + 2 + 1 + 2 * 2  # fits, seed's fits, tracking, labels, the video's fit and track per preset
+    overheads = (gpu.OVERHEADS_S["model_build"] + gpu.OVERHEADS_S["located_differences"]
+                 + stages * gpu.OVERHEADS_S["probe_per_stage"])
+    assert before_compile + overheads + gpu.COMPILE_ESTIMATE_S <= gpu.DEFAULT_BUDGET_S

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from vidcorr.eval import download
 from vidcorr.eval.pairs import runner
 from vidcorr.eval.pairs.pair import Prediction
-from vidcorr.eval.pairs.results import read_results
+from vidcorr.eval.pairs.results import PAIR_RECORDS
 from vidcorr_cli.app import app
 
 cli = CliRunner()
@@ -69,7 +69,7 @@ def test_spair_end_to_end_with_the_tiny_model_resume_shard_and_report(tmp_path: 
     result = cli.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "SPair-71k (test): PCK (%)" in result.stdout and "per category, official protocol" in result.stdout
-    scores = read_results(out / "results.jsonl")
+    scores = PAIR_RECORDS.read(out / "results.jsonl")
     assert [s.pair_id for s in scores] == [f"{n:06d}-2008_{n:06d}-2009_{n:06d}:{c}"
                                            for n, c in ((1, "aeroplane"), (2, "cat"), (3, "cat"))]
     for score in scores:
@@ -95,7 +95,7 @@ def test_spair_end_to_end_with_the_tiny_model_resume_shard_and_report(tmp_path: 
                              "--out", str(shards), "--visualize", *TINY])
     assert shard.exit_code == 0, shard.output
     assert f"vidcorr eval report {shards}" in shard.stdout
-    alone = read_results(shards / "results-shard1of3.jsonl")
+    alone = PAIR_RECORDS.read(shards / "results-shard1of3.jsonl")
     assert [s.pair_id for s in alone] == [scores[1].pair_id]
     np.testing.assert_array_equal(alone[0].pred_xy, scores[1].pred_xy)
 
@@ -173,7 +173,7 @@ def test_ctrl_c_keeps_the_finished_pairs_and_a_rerun_resumes(tmp_path: Path, spa
     result = cli.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(rerun) == 3 and calls[0] not in rerun
-    ids = [s.pair_id for s in read_results(out / "results.jsonl")]
+    ids = [s.pair_id for s in PAIR_RECORDS.read(out / "results.jsonl")]
     assert len(ids) == len(set(ids)) == 4
 
 

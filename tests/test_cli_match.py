@@ -119,7 +119,7 @@ def test_autocast_is_applied_and_recorded(tmp_path, pair):
         assert result.exit_code == 0, result.output
         outs[autocast] = json.loads((out / "matches.json").read_text())
     assert outs["none"]["autocast"] is None and outs["bfloat16"]["autocast"] == "bfloat16"
-    # --autocast auto is off on a CPU whatever the preset.
+    # --autocast auto is off for the tiny model on a CPU whatever the preset.
     result = runner.invoke(app, ["match", str(pair[0]), str(pair[1]), "--points", "10,20;40.5,30", "-o",
                                  str(tmp_path / "auto"), *FAST])
     assert result.exit_code == 0, result.output
@@ -141,7 +141,8 @@ def test_precision_defaults_per_preset_and_device(monkeypatch):
     assert precision("cuda", DType.auto, Autocast.auto, "fast") == (torch.float32, torch.bfloat16)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert precision("cuda", DType.auto, Autocast.auto, "balanced") == (torch.float32, torch.float16)
-    assert precision("cpu", DType.auto, Autocast.auto, "fast") == (torch.float32, None)
+    # On a CPU, a small model stays float32 (the rule for full-size models: tests/test_autocast_policy.py).
+    assert precision("cpu", DType.auto, Autocast.auto, "fast", full_size=False) == (torch.float32, None)
     assert precision("cuda", DType.float16, Autocast.auto, "fast") == (torch.float16, None)
     assert precision("cuda", DType.auto, Autocast.bfloat16) == (torch.float32, torch.bfloat16)
     assert precision("cuda", DType.auto, Autocast.none, "fast") == (torch.float32, None)

@@ -23,6 +23,7 @@ from vidcorr.eval.jhmdb import runner as jhmdb_runner
 from vidcorr.eval.jhmdb.data import JOINTS, JhmdbSource, load_joints, matlab_to_pixel_centres, read_video
 from vidcorr.eval.jhmdb.pck import CURVE_ALPHAS, alpha_index, pool, score_video
 from vidcorr.eval.jhmdb.results import JHMDB_RECORDS, JhmdbPrediction, score_from_json, score_to_json
+from vidcorr.runs.folder import RunOptions
 from vidcorr.web.view import build_site
 from vidcorr_cli.app import app
 
@@ -291,9 +292,7 @@ def test_label_frames_and_their_exclusion_from_scoring() -> None:
     counts = score_video(truth, np.ones((10, 15), bool), truth + 0.5, (W, H), label_frames=(0, 4, 9))
     assert counts["crw"].scored.tolist() == [7] * 15  # frames 1-3 and 5-8
     assert counts["tapnet"].scored.tolist() == [8] * 15  # frame 0 too, as tapnet scores its query frame
-    with pytest.raises(InputError) as info:
-        jhmdb_runner.check_labels(2)
-    assert str(info.value) == jhmdb_runner.SEVERAL_LABELS_MISSING
+    jhmdb_runner.check_labels(2)  # several labels per joint: the joint fit takes them
     with pytest.raises(InputError, match="--labels must be at least 1"):
         jhmdb_runner.check_labels(0)
 
@@ -319,7 +318,7 @@ def _offset_predictor(calls: list[str] | None = None, stop_at: int | None = None
 
 def test_records_round_trip_resume_and_two_shards_merged_equal_one_run(jhmdb_root: Path, tmp_path: Path) -> None:
     source = JhmdbSource(jhmdb_data.resolve_root(jhmdb_root))
-    whole = jhmdb_runner.run_jhmdb(source, tmp_path / "whole", _offset_predictor(), fsync=False)
+    whole = jhmdb_runner.run_jhmdb(source, tmp_path / "whole", _offset_predictor(), options=RunOptions(fsync=False))
     lines = JHMDB_RECORDS.read(tmp_path / "whole" / "jhmdb.jsonl")
     assert [s.video for s in lines] == ["clap/a_clap", "clap/b_clap", "golf/swing"]
     assert [(s.num_frames, s.source_frames, s.joint_frames) for s in lines] == [(3, 5, 3), (4, 4, 4), (3, 3, 6)]
@@ -334,12 +333,14 @@ def test_records_round_trip_resume_and_two_shards_merged_equal_one_run(jhmdb_roo
 
     calls: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        jhmdb_runner.run_jhmdb(source, tmp_path / "resumed", _offset_predictor(calls, stop_at=2), fsync=False)
-    jhmdb_runner.run_jhmdb(source, tmp_path / "resumed", _offset_predictor(calls), fsync=False)
+        jhmdb_runner.run_jhmdb(source, tmp_path / "resumed", _offset_predictor(calls, stop_at=2),
+                               options=RunOptions(fsync=False))
+    jhmdb_runner.run_jhmdb(source, tmp_path / "resumed", _offset_predictor(calls), options=RunOptions(fsync=False))
     assert calls == ["clap/a_clap", "clap/b_clap", "clap/b_clap", "golf/swing"]  # the finished one not redone
 
     for index in range(2):
-        part = jhmdb_runner.run_jhmdb(source, tmp_path / "sharded", _offset_predictor(), shard=(index, 2), fsync=False)
+        part = jhmdb_runner.run_jhmdb(source, tmp_path / "sharded", _offset_predictor(),
+                                      options=RunOptions(shard=(index, 2), fsync=False))
         assert part.results_path.name == f"jhmdb-shard{index}of2.jsonl"
     merged = JHMDB_RECORDS.merge(JHMDB_RECORDS.results_files(tmp_path / "sharded"))
     resumed = JHMDB_RECORDS.merge(JHMDB_RECORDS.results_files(tmp_path / "resumed"))
@@ -478,13 +479,18 @@ def test_tiny_model_end_to_end_through_the_cli_with_report_picture_and_pages(jhm
     assert all(frame["heat"][0] for frame in tracks["frames"])  # every key frame has each joint's attention map
 
 
-def test_several_labels_per_joint_are_a_one_line_error_until_the_tracker_takes_them(jhmdb_root: Path,
-                                                                                    tmp_path: Path) -> None:
-    result = cli.invoke(app, ["eval", "jhmdb", "--data-root", str(jhmdb_root), "--labels", "2",
-                              "--out", str(tmp_path / "o"), *TINY])
-    assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == [f"error: {jhmdb_runner.SEVERAL_LABELS_MISSING}"]
-    assert not (tmp_path / "o").exists()
+def test_several_labels_per_joint_are_fitted_jointly_and_reported_apart(jhmdb_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    result = cli.invoke(app, ["eval", "jhmdb", "--data-root", str(jhmdb_root), "--labels", "2", "--limit", "1",
+                              "--out", str(out), *TINY])
+    assert result.exit_code == 0, result.output
+    line = json.loads((out / "jhmdb.jsonl").read_text().splitlines()[0])
+    assert (line["video"], line["labels"]) == ("clap/a_clap", 2)
+    saved = np.load(out / "predictions" / "clap_a_clap.npz")
+    # Both label frames (frame 1 and the last of 3) hold the ground truth: each joint was tracked from its labels.
+    np.testing.assert_allclose(saved["points"][[0, 2]], saved["joints_matlab"][[0, 2]] - 0.5)
+    built = json.loads((out / "report.json").read_text())["jhmdb"][0]
+    assert built["labels"] == 2 and "2 labels per joint" in (out / "report.md").read_text()
 
 
 def test_an_unreadable_frame_and_a_missing_joints_file_are_one_line(jhmdb_root: Path, tmp_path: Path) -> None:
@@ -504,8 +510,9 @@ def test_an_unreadable_frame_and_a_missing_joints_file_are_one_line(jhmdb_root: 
 
 def test_report_tables_and_pictures_for_every_benchmark_kind(jhmdb_root: Path, tmp_path: Path) -> None:
     source = JhmdbSource(jhmdb_data.resolve_root(jhmdb_root))
-    jhmdb_runner.run_jhmdb(source, tmp_path / "run", _offset_predictor(), fsync=False,
-                           setup={"benchmark": "jhmdb", "labels": 1, "model": "m", "config": {}})
+    jhmdb_runner.run_jhmdb(source, tmp_path / "run", _offset_predictor(),
+                           options=RunOptions(setup={"benchmark": "jhmdb", "labels": 1, "model": "m", "config": {}},
+                                              fsync=False))
     built = report.build_report([tmp_path / "run"])
     (section,) = built.sections
     assert section.kind == "jhmdb" and section.coverage() == "3 videos, 10 frames (of 268 test videos: incomplete)"

@@ -283,3 +283,11 @@ def test_the_checks_catch_a_private_import_and_an_unexplained_local_one(tmp_path
                                                "pkg.io.frames:3 imports _check_fps from pkg.io.video"]
     assert unexplained_local_imports(imports) == [
         "pkg.io.frames:3 imports pkg.io.video inside a function without a comment saying why"]
+
+
+def test_every_package_of_the_tree_is_installed() -> None:
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in LIBRARY.rglob("__init__.py")} | {"vidcorr_cli"}
+    assert listed == found

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import vidcorr
 from vidcorr.errors import InputError
 from vidcorr.io.masks import grid_in_mask, grid_points, read_labels, read_mask
-from vidcorr.io.points import video_queries
+from vidcorr.io.points import video_labels
 from vidcorr_cli.app import app
 
 runner = CliRunner()
@@ -137,7 +137,7 @@ def test_grid_in_mask_matches_cotrackers_rule():
 
 def test_video_queries_with_mask_and_points(tmp_path):
     path = save_palette(tmp_path / "m.png", labels_100x50())
-    queries = video_queries("1.5,2.5", None, 5, 3, 10, (100, 50), mask=path, mask_id=1)
+    queries = video_labels("1.5,2.5", None, 5, 3, 10, (100, 50), mask=path, mask_id=1).queries
     expected_xy = [[1.5, 2.5], [30, 15], [50, 15], [70, 15], [30, 25], [50, 25], [70, 25]]
     np.testing.assert_allclose(queries, np.column_stack([np.full(7, 3.0), expected_xy]))
     cases = [
@@ -148,10 +148,10 @@ def test_video_queries_with_mask_and_points(tmp_path):
     ]
     for kwargs, message in cases:
         with pytest.raises(InputError) as err:
-            video_queries(kwargs.pop("points"), None, kwargs.pop("grid"), 0, 10, (100, 50), **kwargs)
+            video_labels(kwargs.pop("points"), None, kwargs.pop("grid"), 0, 10, (100, 50), **kwargs)
         assert str(err.value) == message
     with pytest.raises(InputError) as err:
-        video_queries(None, tmp_path / "p.csv", 3, 0, 10, (100, 50))
+        video_labels(None, tmp_path / "p.csv", 3, 0, 10, (100, 50))
     assert str(err.value) == "give --points-file FILE alone, not with --points or --grid"
 
 

@@ -27,10 +27,10 @@ from vidcorr.io.points import (
     points_for_videos,
     read_points_file,
     read_video_points_file,
-    single_label_queries,
     video_labels,
 )
 from vidcorr.io.render import blend_heatmap
+from vidcorr.io.tracks import Tracks
 from vidcorr.pipelines.batch import prepare_batch
 from vidcorr_cli.app import app
 
@@ -295,15 +295,10 @@ def test_check_points_and_check_queries_accept_the_same_positions():
     assert str(err.value) == "point 1 (64.01, 3) is outside the source image a.png (64x48 pixels)"
 
 
-def test_one_label_per_point_where_the_code_takes_queries():
+def test_an_image_takes_one_label_per_point():
     one = PointLabels.from_rows(["a", "b"], [[3, 1, 2], [0, 5, 6]])
-    np.testing.assert_array_equal(single_label_queries(one), [[3, 1, 2], [0, 5, 6]])
     np.testing.assert_array_equal(image_points(one), [[1, 2], [5, 6]])
     several = PointLabels.from_rows(["a", "b", "b"], [[3, 1, 2], [0, 5, 6], [4, 7, 8]])
-    with pytest.raises(InputError) as err:
-        single_label_queries(several)
-    assert str(err.value) == ("labels on several frames need the joint fit, which this command does not run yet: "
-                              "point b has 2 labels (frames 0, 4)")
     with pytest.raises(InputError) as err:
         image_points(several)
     assert str(err.value) == "an image takes one label per point: point b has 2 labels"
@@ -368,9 +363,6 @@ def clip(tmp_path_factory):
      "points file p.json entry 1 has no id, but other rows have one: give every row an id, or none"),
     ("p.csv", "t,x,y\n2.5,10,10\n", "point 0 is on frame 2.5: a frame index must be a whole number"),
     ("p.csv", "t,x\n0,10\n", "points file p.csv has a header without the column 'y'"),
-    ("p.csv", "id,t,x,y\nnose,0,10,10\nnose,3,12,12\n",
-     "labels on several frames need the joint fit, which this command does not run yet: point nose has 2 labels "
-     "(frames 0, 3)"),
 ])
 def test_track_refuses_bad_points_files_in_one_line_before_any_work(clip, tmp_path, name, text, message):
     out = tmp_path / "out"
@@ -405,19 +397,15 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 def test_a_batchs_per_video_labels_are_checked_per_video(clips, tmp_path):
     text = ("video,id,t,x,y\n"
             "a.avi,nose,1,10.5,12.5\na.avi,tail,0,30.5,20.5\n"  # one label per point: tracked
-            "b.avi,nose,0,10,10\nb.avi,nose,3,12,12\n"  # two labels of one point: not yet
+            "b.avi,nose,0,10,10\nb.avi,nose,3,12,12\n"  # two labels of one point: fitted jointly
             "c.avi,nose,0,10,10\nc.avi,tail,2,70,1\n")  # a label outside its frame
     path = write(tmp_path, "points.csv", text)
     videos = [clips[name] for name in "abc"]
     points = points_for_videos(read_video_points_file(path), videos, base=clips["a"].parent)
     job = prepare_batch([str(v) for v in videos], tmp_path / "out", points=points)
-    assert [v.error for v in job.videos] == [
-        None,
-        "labels on several frames need the joint fit, which this command does not run yet: point nose has 2 labels "
-        "(frames 0, 3)",
-        "point tail (70, 1) is outside the frame (64x48 pixels)",
-    ]
-    np.testing.assert_array_equal(job.videos[0].queries, [[1, 10.5, 12.5], [0, 30.5, 20.5]])
+    assert [v.error for v in job.videos] == [None, None, "point tail (70, 1) is outside the frame (64x48 pixels)"]
+    np.testing.assert_array_equal(job.videos[0].queries.queries, [[1, 10.5, 12.5], [0, 30.5, 20.5]])
+    assert [rows.tolist() for rows in job.videos[1].queries.labels] == [[[0, 10, 10], [3, 12, 12]]]
 
 
 def test_a_batch_refuses_a_bad_per_video_file_in_one_line_before_any_work(clips, tmp_path):
@@ -442,3 +430,17 @@ def test_a_batch_tracks_a_per_video_file_with_ids(clips, tmp_path):
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(np.load(out / "a" / "tracks.npz")["queries"], [[1, 10.5, 12.5], [0, 30.5, 20.5]])
     np.testing.assert_array_equal(np.load(out / "c" / "tracks.npz")["queries"], [[2, 40.5, 30.5]])
+
+
+def test_track_fits_a_point_on_all_its_labels_from_a_points_file(clip, tmp_path):
+    out = tmp_path / "out"
+    points = write(tmp_path, "p.csv", "id,t,x,y\nnose,3,12.5,12.5\nnose,0,10.5,10.5\ntail,2,40.5,30.5\n")
+    result = runner.invoke(app, ["track", str(clip), "--points-file", str(points), "-o", str(out), "--no-video",
+                                 "--keyframes", "0", *TINY])
+    assert result.exit_code == 0, result.output
+    tracks = Tracks.load_npz(out / "tracks.npz")
+    assert tracks.labels.ids == ("nose", "tail")
+    assert [rows.tolist() for rows in tracks.labels.labels] == [[[0, 10.5, 10.5], [3, 12.5, 12.5]], [[2, 40.5, 30.5]]]
+    # Each label holds its frame, visible with confidence 1.
+    assert tracks.points[[0, 3], 0].tolist() == [[10.5, 10.5], [12.5, 12.5]]
+    assert tracks.confidence[[0, 3], 0].tolist() == [1, 1]

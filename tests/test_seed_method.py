@@ -141,26 +141,31 @@ class Seed:
         max_pixel = torch.stack([max_loc % height, torch.div(max_loc, height, rounding_mode="floor")])
         return max_pixel / height * img_size
 
+    def step_loss(self, image: np.ndarray, pixel_loc: torch.Tensor, context: torch.Tensor, g: torch.Generator,
+                  cfg: Config) -> torch.Tensor:
+        """The loss of one optimize_prompt step, its draws taken from `g` (flip, crop x, crop y, noise)."""
+        t = self.scheduler.timesteps[cfg.fit_timestep_index]
+        with torch.no_grad():
+            if torch.rand((), generator=g).item() > cfg.flip_prob:  # np.random.rand() > flip_prob
+                cropped, cropped_pixel, *_ = self.crop_image(image, pixel_loc * S, g, cfg.crop_percent)
+            else:
+                flipped = np.flip(image, axis=1).copy()
+                loc = pixel_loc.clone()
+                loc[0] = 1 - loc[0]
+                cropped, cropped_pixel, *_ = self.crop_image(flipped, loc * S, g, cfg.crop_percent)
+            latent = self.image2latent(cropped)
+        noisy = self.scheduler.add_noise(latent, torch.rand(latent.shape, generator=g), t)
+        self.run_unet(noisy, context, t)
+        maps = self.upscale_to_img_size(S, cfg.layers).mean(dim=1)
+        gt = self.gaussian_circle(cropped_pixel, S, cfg.sigma).reshape(1, -1).repeat(len(maps), 1)
+        return torch.nn.MSELoss()(maps.reshape(len(maps), -1), gt)
+
     def optimize_prompt(self, image: np.ndarray, pixel_loc: torch.Tensor, context: torch.Tensor,
                         g: torch.Generator, cfg: Config) -> torch.Tensor:
-        t = self.scheduler.timesteps[cfg.fit_timestep_index]
         context = context.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([context], lr=cfg.lr)
         for _ in range(cfg.num_steps):
-            with torch.no_grad():
-                if torch.rand((), generator=g).item() > cfg.flip_prob:  # np.random.rand() > flip_prob
-                    cropped, cropped_pixel, *_ = self.crop_image(image, pixel_loc * S, g, cfg.crop_percent)
-                else:
-                    flipped = np.flip(image, axis=1).copy()
-                    loc = pixel_loc.clone()
-                    loc[0] = 1 - loc[0]
-                    cropped, cropped_pixel, *_ = self.crop_image(flipped, loc * S, g, cfg.crop_percent)
-                latent = self.image2latent(cropped)
-            noisy = self.scheduler.add_noise(latent, torch.rand(latent.shape, generator=g), t)
-            self.run_unet(noisy, context, t)
-            maps = self.upscale_to_img_size(S, cfg.layers).mean(dim=1)
-            gt = self.gaussian_circle(cropped_pixel, S, cfg.sigma).reshape(1, -1).repeat(len(maps), 1)
-            loss = torch.nn.MSELoss()(maps.reshape(len(maps), -1), gt)
+            loss = self.step_loss(image, pixel_loc, context, g, cfg)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -207,7 +212,7 @@ class Seed:
         return point.numpy().astype(np.float64), confidence, mean[:, 0]
 
 
-def _initial(pid: int, r: int, cfg: Config, dim: int) -> torch.Tensor:
+def initial_embedding(pid: int, r: int, cfg: Config, dim: int) -> torch.Tensor:
     """The N(0, 1) starting embedding (77, D) of one sample, from its INIT stream."""
     return torch.randn((cfg.num_tokens, dim), generator=streams.stream(cfg.seed, streams.INIT, pid, r))[None]
 
@@ -231,7 +236,7 @@ def seed_fit(seed):
     out = []
     for pid, (x, y) in enumerate(POINTS):
         out.append(torch.stack([
-            seed.optimize_prompt(as_float, torch.tensor([x, y]) / S, _initial(pid, r, CFG, 32),
+            seed.optimize_prompt(as_float, torch.tensor([x, y]) / S, initial_embedding(pid, r, CFG, 32),
                                  streams.stream(CFG.seed, streams.FIT, pid, r), CFG)[0]
             for r in range(CFG.restarts)]))
     return image, torch.stack(out)
@@ -259,7 +264,7 @@ def test_reference_fit_equals_the_seeds_optimize_prompt(tiny, seed_fit):
     image, expected = seed_fit
     reference = vidcorr.fit_reference(tiny, image, POINTS, CFG)
     torch.testing.assert_close(reference.tensors, expected, rtol=1e-4, atol=1e-5)
-    start = torch.stack([torch.stack([_initial(p, r, CFG, 32)[0] for r in range(2)]) for p in range(2)])
+    start = torch.stack([torch.stack([initial_embedding(p, r, CFG, 32)[0] for r in range(2)]) for p in range(2)])
     assert float((expected - start).abs().max()) > 0.1  # the embeddings moved
 
 

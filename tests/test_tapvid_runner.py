@@ -303,7 +303,8 @@ def test_tapvid_streams_are_keyed_by_video_and_query(tiny, monkeypatch: pytest.M
 
     cfg = Config(image_size=64, num_steps=1, restarts=1, crops=4, lr=0.05)
     frames = _video(3)["video"]
-    queries = SimpleNamespace(num_queries=2, query_points=np.array([[0.0, 10.0, 12.0], [1.0, 30.0, 20.0]]))
+    queries = SimpleNamespace(num_queries=2, query_points=np.array([[0.0, 10.0, 12.0], [1.0, 30.0, 20.0]]),
+                              label_points=None)
     seen = []
     original = tapvid_runner.track
     monkeypatch.setattr(tapvid_runner, "track", lambda *a, point_ids=None, **k: seen.append(point_ids) or original(

@@ -21,7 +21,7 @@ _EXPORTS: dict[str, str] = {
     "VidcorrError": "errors", "InputError": "errors", "ModelLoadError": "errors",
     "EmbeddingsMismatchError": "errors",
     "Embeddings": "method.embeddings",
-    "fit": "method.fit", "fit_reference": "method.fit",
+    "fit": "method.fit", "fit_reference": "method.fit", "fit_labels": "method.fit", "PointLabels": "io.points",
     "Location": "method.locate", "locate": "method.locate", "locate_reference": "method.locate",
     "LDM": "method.model",
     "fit_queries": "method.track", "track": "method.track",
@@ -34,16 +34,18 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "DEFAULT_MODEL", "LDM", "PRESETS", "PRESET_NOTES", "Config", "Embeddings", "EmbeddingsMismatchError", "InputError",
-    "Location", "MatchResult", "ModelLoadError", "TrackResult", "Tracks", "VidcorrError", "fit", "fit_queries",
-    "fit_reference", "locate", "locate_reference", "match", "track", "track_many", "track_to_folder", "BatchOutcome",
+    "Location", "MatchResult", "ModelLoadError", "PointLabels", "TrackResult", "Tracks", "VidcorrError", "fit",
+    "fit_labels", "fit_queries", "fit_reference", "locate", "locate_reference", "match", "track", "track_many",
+    "track_to_folder", "BatchOutcome",
 ]
 
 if TYPE_CHECKING:
     from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
     from vidcorr.errors import EmbeddingsMismatchError, InputError, ModelLoadError, VidcorrError
+    from vidcorr.io.points import PointLabels
     from vidcorr.io.tracks import Tracks
     from vidcorr.method.embeddings import Embeddings
-    from vidcorr.method.fit import fit, fit_reference
+    from vidcorr.method.fit import fit, fit_labels, fit_reference
     from vidcorr.method.locate import Location, locate, locate_reference
     from vidcorr.method.model import LDM
     from vidcorr.method.track import fit_queries, track

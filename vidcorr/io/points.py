@@ -260,10 +260,16 @@ def check_queries(queries: np.ndarray | Sequence, num_frames: int, size_wh: tupl
     return table
 
 
-def check_labels(labels: PointLabels, num_frames: int, size_wh: tuple[int, int]) -> PointLabels:
+def check_labels(labels: PointLabels | np.ndarray | Sequence, num_frames: int,
+                 size_wh: tuple[int, int]) -> PointLabels:
     """Validate every label against a video of `num_frames` frames of W x H, as `check_queries` does a query;
-    returns `labels`. Messages name the point by its id, and the label by its frame where the point has several.
+    returns `labels` (an (N, 3) array of t, x, y queries: checked by `check_queries`, one label per point, ids
+    "0".."N-1"). Messages name the point by its id, and the label by its frame where the point has several.
     """
+    if not isinstance(labels, PointLabels):
+        return PointLabels.from_queries(check_queries(labels, num_frames, size_wh))
+    if labels.num_points == 0:
+        raise InputError("give at least one point to track")
     for point_id, rows in zip(labels.ids, labels.labels, strict=True):
         if not np.all(np.isfinite(rows)):
             raise InputError(f"point {point_id} has a value that is not a finite number")
@@ -275,21 +281,6 @@ def check_labels(labels: PointLabels, num_frames: int, size_wh: tuple[int, int])
         for t in labels.hidden_of(point):
             _check_frame(f"point {point_id} is marked not visible on", float(t), num_frames)
     return labels
-
-
-def single_label_queries(labels: PointLabels) -> np.ndarray:
-    """(N, 3) t, x, y: each point's one label, for the code that still takes one query per point.
-
-    Raises:
-        InputError: a point has labels on several frames.
-    """
-    several = np.flatnonzero(labels.counts > 1)
-    if len(several):
-        point = int(several[0])
-        frames = ", ".join(f"{t:g}" for t in labels.labels[point][:, 0])
-        raise InputError(f"labels on several frames need the joint fit, which this command does not run yet: "
-                         f"point {labels.ids[point]} has {len(labels.labels[point])} labels (frames {frames})")
-    return labels.queries
 
 
 def image_points(labels: PointLabels) -> np.ndarray:
@@ -374,14 +365,6 @@ def video_labels(points: str | None, points_file: str | os.PathLike | None, grid
     """`given_labels`, checked against a video of `num_frames` frames of W x H (`check_labels`)."""
     return check_labels(given_labels(points, points_file, grid, ref_frame, size_wh, mask, mask_id, num_frames),
                         num_frames, size_wh)
-
-
-def video_queries(points: str | None, points_file: str | os.PathLike | None, grid: int | None, ref_frame: int,
-                  num_frames: int, size_wh: tuple[int, int], mask: str | os.PathLike | None = None,
-                  mask_id: int | None = None) -> np.ndarray:
-    """(N, 3) t, x, y: `video_labels` for the code that takes one query per point (`single_label_queries`)."""
-    return single_label_queries(video_labels(points, points_file, grid, ref_frame, num_frames, size_wh, mask,
-                                             mask_id))
 
 
 # ------------------------------------------------------------------------------------------------ files

@@ -1,24 +1,11 @@
-"""Reading videos as streams of RGB frames (decord, OpenCV, frame folders) and writing them (PyAV, OpenCV).
+"""What a video is to the rest of vidcorr: `VideoInfo` up front and frames streamed in batches (`VideoReader`).
 
-Readers know the frame count, frame rate and size up front and stream frames in small batches, so
-memory does not grow with the length of the video. Four readers share one interface:
-
-- ``decord``: preferred where it is importable (it ships wheels for x86-64 only).
-- ``opencv``: the fallback, also selectable.
-- ``frames``: a folder of JPEG/PNG frames (`vidcorr.frames`), with a given frame rate.
-- ``memory``: a list or array of HxWx3 uint8 frames already in memory.
-
-Frames are always ``uint8`` RGB ``(H, W, 3)``; batches are ``(B, H, W, 3)``.
-
-A rotation flag (the container's display matrix, as phones write it) is applied: frames come out
-as players and browsers show them, and (W, H) is the displayed size. decord and OpenCV both do so
-(tests/test_real_files.py checks that they agree); OpenCV's auto-orientation is switched on
-explicitly in case a build defaults it off. Tracks are therefore in displayed pixels, and the
-annotated video is written upright, without a flag.
-
-A variable frame rate is read frame by frame: frame t is the t-th decoded frame, and `VideoInfo.fps`
-is the rate the container announces (its average for decord, OpenCV's guess otherwise).
-Timestamps are not kept; the annotated video is written at that constant rate.
+Frames are always ``uint8`` RGB ``(H, W, 3)``; batches are ``(B, H, W, 3)``. Readers know the frame count, frame
+rate and size before any frame is decoded and stream frames in small batches, so memory does not grow with the
+length of the video. This module holds the interface, the in-memory reader (`MemoryReader`), the reader that
+keeps a few frames for later passes (`KeptFrames`) and `evenly_spaced`, the one rule for choosing frames to show.
+File readers are in `vidcorr.io.video` (decord, OpenCV) and `vidcorr.io.frames` (folders of frames); writing is
+`vidcorr.io.writer`'s.
 """
 
 from __future__ import annotations

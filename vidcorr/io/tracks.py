@@ -8,10 +8,13 @@ File formats (all written atomically):
 
 - ``.npz``: ``points`` float32 (T, N, 2), ``visible`` bool (T, N), ``confidence`` float32 (T, N),
   ``queries`` float32 (N, 3) t, x, y, ``frame_indices`` int64 (T,), ``fps`` float64 scalar,
-  ``size`` int64 (2,) W, H, and ``meta`` (a JSON string). Loadable without pickle.
+  ``size`` int64 (2,) W, H, and ``meta`` (a JSON string); where the points' labels are known, ``label_ids``
+  unicode (M,) and ``labels`` float64 (M, 3) t, x, y: one row per label, point by point (rows sharing an id are
+  one point's labels, in point order). Loadable without pickle.
 - ``.csv``: header ``frame,point,x,y,visible,confidence``, one row per tracked frame and point,
   ``frame`` being the video frame index and ``visible`` 1 or 0.
-- ``.json``: the npz's content as nested lists plus ``meta`` (config, model id, ...).
+- ``.json``: the npz's content as nested lists plus ``meta`` (config, model id, ...); the labels as
+  ``"labels": [{"id", "point", "t", "x", "y"}, ...]`` (``point`` the point's index).
 
 These are the shapes CoTracker (points (T, N, 2), visibility (T, N)) and TAP-Vid users handle.
 """
@@ -34,6 +37,7 @@ import numpy as np
 from vidcorr.errors import InputError
 from vidcorr.io.atomic import atomic_path
 from vidcorr.io.names import TRACKS_STEM
+from vidcorr.io.points import PointLabels
 
 FORMAT_NAME = "vidcorr-tracks"
 FORMAT_VERSION = 1
@@ -54,6 +58,8 @@ class Tracks:
         fps: frame rate of the video, frames per second.
         size: (W, H) of the video in pixels.
         meta: JSON-able provenance (config, model id, ...); not used by any computation.
+        labels: the frames and positions each point was labelled at (`PointLabels`, in point order), or None
+            where unknown (a global search, a file from an older vidcorr or another tool).
     """
 
     points: np.ndarray
@@ -64,6 +70,7 @@ class Tracks:
     fps: float
     size: tuple[int, int]
     meta: dict[str, Any] = field(default_factory=dict)
+    labels: PointLabels | None = None
 
     def __post_init__(self) -> None:
         self.points = np.asarray(self.points, dtype=np.float32)
@@ -97,6 +104,8 @@ class Tracks:
             raise ValueError(f"size must be (W, H) with W, H >= 1; got {self.size!r}")
         self.size = (size[0], size[1])
         self.meta = dict(self.meta) if self.meta is not None else {}
+        if self.labels is not None and self.labels.num_points != n:
+            raise ValueError(f"labels has {self.labels.num_points} points for N = {n} tracked points")
 
     @property
     def num_frames(self) -> int:
@@ -107,6 +116,13 @@ class Tracks:
     def num_points(self) -> int:
         """N: tracked points."""
         return self.points.shape[1]
+
+    def labelled_at(self, row: int) -> np.ndarray:
+        """bool (N,): True for the points labelled on row `row`'s frame (their track there is the label)."""
+        if self.labels is None:
+            return np.zeros(self.num_points, dtype=bool)
+        frame = int(self.frame_indices[row])
+        return np.array([bool(np.any(rows[:, 0] == frame)) for rows in self.labels.labels])
 
     def rows_for_frames(self, frames: np.ndarray | list[int]) -> np.ndarray:
         """The row to show on each video frame, or -1 for none.
@@ -137,18 +153,25 @@ class Tracks:
         path = Path(path)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             # A file object, not a name: np.savez would otherwise append ".npz" to the name.
-            np.savez(
-                f,
-                points=self.points,
-                visible=self.visible,
-                confidence=self.confidence,
-                queries=self.queries,
-                frame_indices=self.frame_indices,
-                fps=np.float64(self.fps),
-                size=np.asarray(self.size, dtype=np.int64),
-                meta=np.asarray(json.dumps(self.meta, default=_json_default)),
-            )
+            arrays = {
+                "points": self.points,
+                "visible": self.visible,
+                "confidence": self.confidence,
+                "queries": self.queries,
+                "frame_indices": self.frame_indices,
+                "fps": np.float64(self.fps),
+                "size": np.asarray(self.size, dtype=np.int64),
+                "meta": np.asarray(json.dumps(self.meta, default=_json_default)),
+                **self._label_arrays(),
+            }
+            np.savez(f, **arrays)
         return path
+
+    def _label_arrays(self) -> dict[str, np.ndarray]:
+        if self.labels is None:
+            return {}
+        ids, rows = self.labels.rows()
+        return {"label_ids": np.asarray(ids, dtype=str), "labels": np.asarray(rows, dtype=np.float64)}
 
     def save_csv(self, path: str | os.PathLike) -> Path:
         """Write ``frame,point,x,y,visible,confidence``, one row per (tracked frame, point), frame-major.
@@ -189,6 +212,10 @@ class Tracks:
             "visible": self.visible.tolist(),
             "confidence": _float32_lists(self.confidence),
             "meta": json.loads(json.dumps(self.meta, default=_json_default)),
+            **({} if self.labels is None else {"labels": [
+                {"id": point_id, "point": p, "t": int(t), "x": float(x), "y": float(y)}
+                for p, (point_id, rows) in enumerate(zip(self.labels.ids, self.labels.labels, strict=True))
+                for t, x, y in rows]}),
         }
 
     def save_json(self, path: str | os.PathLike) -> Path:
@@ -261,6 +288,7 @@ class Tracks:
                     fps=float(arrays["fps"]),
                     size=tuple(arrays["size"].reshape(-1).tolist()),
                     meta=meta,
+                    labels=_read_labels(arrays),
                 )
             except (ValueError, TypeError) as err:
                 raise InputError(f"{str(path)!r} is not a vidcorr tracks file: {err}") from None
@@ -283,6 +311,14 @@ def _check_on_screen(tracks: Tracks, path: Path) -> None:
         x, y = xy[row, point]
         raise InputError(f"tracks file {str(path)!r} has point {point} at ({x:g}, {y:g}) on frame "
                          f"{int(tracks.frame_indices[row])}, far outside the {width}x{height} video")
+
+
+def _read_labels(arrays: dict[str, np.ndarray]) -> PointLabels | None:
+    if "labels" not in arrays and "label_ids" not in arrays:
+        return None
+    if "labels" not in arrays or "label_ids" not in arrays:
+        raise ValueError("labels and label_ids come together")
+    return PointLabels.from_rows([str(i) for i in arrays["label_ids"].reshape(-1)], arrays["labels"])
 
 
 def _float32_lists(a: np.ndarray) -> list[Any]:

@@ -1,11 +1,12 @@
-"""Reading videos as streams of RGB frames (decord, OpenCV, frame folders) and writing them (PyAV, OpenCV).
+"""Opening a video as a stream of RGB frames: `open_video` picks the reader (decord, OpenCV, a frame folder, frames
+in memory).
 
 Readers know the frame count, frame rate and size up front and stream frames in small batches, so
 memory does not grow with the length of the video. Four readers share one interface:
 
 - ``decord``: preferred where it is importable (it ships wheels for x86-64 only).
 - ``opencv``: the fallback, also selectable.
-- ``frames``: a folder of JPEG/PNG frames (`vidcorr.frames`), with a given frame rate.
+- ``frames``: a folder of JPEG/PNG frames (`vidcorr.io.frames`), with a given frame rate.
 - ``memory``: a list or array of HxWx3 uint8 frames already in memory.
 
 Frames are always ``uint8`` RGB ``(H, W, 3)``; batches are ``(B, H, W, 3)``.

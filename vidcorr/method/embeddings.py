@@ -16,6 +16,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from vidcorr.config import Config
 from vidcorr.errors import EmbeddingsMismatchError, InputError
 from vidcorr.io.atomic import atomic_path
+from vidcorr.io.points import PointLabels
 
 FORMAT = "vidcorr.embeddings/1"
 
@@ -34,6 +35,10 @@ class Embeddings:
         or None where unknown (a file from an older vidcorr).
     skipped_steps: (N,) int64 fit steps each point skipped for a non-finite gradient, summed over its
         restarts (only autocast can skip), or None where unknown.
+    labels: the frames and positions each point was fitted on (`PointLabels`: ids, and per point (K, 3)
+        t, x, y), for embeddings fitted on a video's labels (`fit_labels`, `fit_queries`); None for an image
+        fit or a file from an older vidcorr (then `frames` and `points` are the one label of each point).
+        `points` and `frames` always hold each point's first label.
     """
 
     tensors: torch.Tensor
@@ -46,6 +51,7 @@ class Embeddings:
     extra: dict[str, Any] = field(default_factory=dict)
     precision: str | None = None
     skipped_steps: np.ndarray | None = None
+    labels: PointLabels | None = None
 
     def __post_init__(self) -> None:
         if self.tensors.ndim != 4 or self.tensors.shape[0] != len(self.points):
@@ -55,6 +61,8 @@ class Embeddings:
             self.skipped_steps = np.asarray(self.skipped_steps, dtype=np.int64).reshape(-1)
             if len(self.skipped_steps) != len(self.points):
                 raise ValueError(f"skipped_steps has {len(self.skipped_steps)} entries for {len(self.points)} points")
+        if self.labels is not None and self.labels.num_points != len(self.points):
+            raise ValueError(f"labels has {self.labels.num_points} points for {len(self.points)} embeddings")
 
     @property
     def total_skipped_steps(self) -> int:
@@ -91,10 +99,28 @@ class Embeddings:
         return Embeddings(self.tensors[torch.from_numpy(idx)], self.points[idx], self.image_size_wh, self.config,
                           self.model_id, self.model_fingerprint,
                           None if self.frames is None else self.frames[idx], dict(self.extra), self.precision,
-                          None if self.skipped_steps is None else self.skipped_steps[idx])
+                          None if self.skipped_steps is None else self.skipped_steps[idx],
+                          None if self.labels is None else PointLabels(tuple(self.labels.ids[i] for i in idx),
+                                                                       tuple(self.labels.labels[i] for i in idx)))
+
+    def point_labels(self) -> PointLabels:
+        """Every point's labels: `labels`, or one label per point (its frame and point) for a file without them.
+
+        Raises:
+            InputError: fitted on an image, not on a video's frames.
+        """
+        if self.labels is not None:
+            return self.labels
+        if self.frames is None:
+            raise InputError("these embeddings were fitted on an image, not on a video's frames: they have no labels")
+        return PointLabels.from_queries(np.column_stack([self.frames, self.points]))
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write a safetensors file with the config, model, image size and points in its metadata."""
+        """Write a safetensors file with the config, model, image size and points in its metadata.
+
+        The labels, when known, are in the metadata too: ``labels`` is JSON ``{"ids": [...], "labels": [[[t, x, y],
+        ...], ...]}``, one list of rows per point.
+        """
         path = Path(path)
         tensors = {"embeddings": self.tensors.detach().to("cpu", torch.float32).contiguous(),
                    "points": torch.from_numpy(np.ascontiguousarray(self.points, dtype=np.float64))}
@@ -106,6 +132,9 @@ class Embeddings:
                     "image_size_wh": json.dumps(list(self.image_size_wh)), "config": self.config.to_json(),
                     "layers": json.dumps(list(self.config.layers)), "image_size": str(self.config.image_size),
                     "extra": json.dumps(self.extra), "precision": json.dumps(self.precision)}
+        if self.labels is not None:
+            metadata["labels"] = json.dumps({"ids": list(self.labels.ids),
+                                             "labels": [rows.tolist() for rows in self.labels.labels]})
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata=metadata)
         return path
@@ -133,7 +162,19 @@ class Embeddings:
             model_fingerprint=metadata["model_fingerprint"],
             frames=None if frames is None else frames.numpy(), extra=json.loads(metadata.get("extra", "{}")),
             precision=json.loads(metadata.get("precision", "null")),
-            skipped_steps=None if skipped is None else skipped.numpy())
+            skipped_steps=None if skipped is None else skipped.numpy(),
+            labels=_labels(metadata.get("labels"), path))
+
+
+def _labels(text: str | None, path: Path) -> PointLabels | None:
+    if text is None:
+        return None
+    try:
+        table = json.loads(text)
+        return PointLabels(tuple(str(i) for i in table["ids"]),
+                           tuple(np.asarray(rows, dtype=np.float64).reshape(-1, 3) for rows in table["labels"]))
+    except (ValueError, KeyError, TypeError, InputError) as exc:
+        raise InputError(f"{str(path)!r} has unreadable labels in its metadata ({exc})") from None
 
 
 def _show(value: Any) -> str:

@@ -10,6 +10,11 @@ against one Gaussian target at the point's crop position for every layer; an Ada
 runs the seed's literal loops (one point, one restart, batch 1, full UNet, explicit attention) and
 is the yardstick for tests and the speed benchmark. Both draw from the same per-sample streams.
 
+`fit_labels` is the joint fit of points labelled on several frames: one embedding per point and restart, and per
+step one sample per label (the seed's flip, crop, noise and target on that label's frame, drawn from the label's
+own stream, `streams.fit_key`); the step minimises the mean of the point's K losses. With K = 1 it is `fit`, bit
+for bit. Every label of every point shares the UNet batch (micro-batched) and one encode cache.
+
 Precision: float32 unless the model computes under autocast (`LDM.set_autocast`). Under autocast each
 sample (point x restart) is its own Adam parameter: a sample whose gradient is not finite (an fp16
 overflow) skips that step alone, its embedding and Adam state untouched, while every other sample
@@ -21,13 +26,15 @@ returned Embeddings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from vidcorr.config import Config
+from vidcorr.errors import InputError
+from vidcorr.io.points import PointLabels
 from vidcorr.method import streams
 from vidcorr.method.attention import layer_maps
 from vidcorr.method.embeddings import Embeddings
@@ -97,11 +104,13 @@ def _prepare(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config,
 
 
 def _finish(ldm: LDM, contexts: torch.Tensor, points: np.ndarray, size_wh: tuple[int, int],
-            cfg: Config, frames: np.ndarray | None, skipped: np.ndarray | None = None) -> Embeddings:
+            cfg: Config, frames: np.ndarray | None, skipped: np.ndarray | None = None,
+            labels: PointLabels | None = None) -> Embeddings:
     tensors = contexts.detach().float().cpu().reshape(len(points), cfg.restarts, cfg.num_tokens, -1)
     skipped = np.zeros(len(points), dtype=np.int64) if skipped is None else np.asarray(skipped, dtype=np.int64)
     return Embeddings(tensors, np.asarray(points, dtype=np.float64), size_wh, cfg, ldm.model_id,
-                      ldm.fingerprint(), frames, precision=precision_name(ldm), skipped_steps=skipped)
+                      ldm.fingerprint(), frames, precision=precision_name(ldm), skipped_steps=skipped,
+                      labels=labels)
 
 
 def precision_name(ldm: LDM) -> str:
@@ -168,36 +177,116 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
     """
     cfg = prepare(ldm, cfg)
     model_image, points_model, ids, size_wh = _prepare(ldm, image, points_xy, cfg, point_ids)
-    flipped_image = model_image.flip(-1)
+    samples = [_Sample(n * cfg.restarts + r, 0, points_model[n], streams.stream(cfg.seed, *streams.fit_key(pid, r)),
+                       1.0) for n, pid in enumerate(ids) for r in range(cfg.restarts)]
+    contexts, skipped = _optimise(ldm, cfg, {0: model_image}, samples, _initial_contexts(ldm, cfg, ids), progress)
+    per_point = skipped.reshape(len(ids), cfg.restarts).sum(axis=1)
+    return _finish(ldm, contexts, points_xy, size_wh, cfg, frames, per_point)
+
+
+def fit_labels(ldm: LDM, frames: Mapping[int, np.ndarray], labels: PointLabels, cfg: Config | None = None,
+               progress: Progress | None = None, point_ids: Sequence[int] | None = None) -> Embeddings:
+    """Fit one embedding per point (and restart) on every frame where the point is labelled: the joint fit.
+
+    Each Adam step draws, for every label of a point, the seed's flip, crop and noise on that label's frame from
+    the label's own stream (`streams.fit_key`), computes the seed's loss there, and steps on the mean of the
+    point's K losses. A point with one label is fitted exactly as `fit` fits it on its frame (same streams,
+    same math). All labels of all points go through the UNet in one batch (micro-batched), and every labelled
+    frame's crops share one VAE encode cache.
+
+    Args:
+        ldm: the model.
+        frames: frame index -> (H, W, 3) uint8 RGB, every labelled frame (all of one size).
+        labels: the points and their labels (t, x, y in the frames' pixels).
+        cfg: the hyper-parameters (default ``Config()``).
+        progress: ``progress("fit", done, total)`` after each optimisation step.
+        point_ids: (N,) keys of the points' random streams (default 0..N-1).
+
+    Returns:
+        Embeddings (N, R, 77, D) in point order; ``points``/``frames`` hold each point's first label and
+        ``labels`` all of them.
+    """
+    cfg = prepare(ldm, cfg)
+    if labels.num_points == 0:
+        raise InputError("give at least one point to fit")
+    ids = streams.point_ids(point_ids, labels.num_points)
+    needed = sorted({int(t) for rows in labels.labels for t in rows[:, 0]})
+    missing = [t for t in needed if t not in frames]
+    if missing:
+        raise InputError(f"no image given for labelled frame {missing[0]}")
+    checked = {t: check_image(frames[t], f"frame {t}") for t in needed}
+    sizes = {(image.shape[1], image.shape[0]) for image in checked.values()}
+    if len(sizes) > 1:
+        raise InputError(f"labelled frames differ in size: {', '.join(f'{w}x{h}' for w, h in sorted(sizes))}")
+    size_wh = sizes.pop()
+    for point_id, rows in zip(labels.ids, labels.labels, strict=True):
+        check_points(rows[:, 1:], size_wh, f"frame of point {point_id}")
+    size = image_size(cfg)
+    images = {t: to_model_image(image, size, ldm.device) for t, image in checked.items()}
+    samples = []
+    for n, (pid, rows) in enumerate(zip(ids, labels.labels, strict=True)):
+        points_model = squash_points(rows[:, 1:], size_wh, size)
+        for r in range(cfg.restarts):
+            for k, t in enumerate(rows[:, 0].astype(np.int64).tolist()):
+                key = streams.fit_key(pid, r, t if len(rows) > 1 else None)
+                samples.append(_Sample(n * cfg.restarts + r, t, points_model[k], streams.stream(cfg.seed, *key),
+                                       1.0 / len(rows)))
+    contexts, skipped = _optimise(ldm, cfg, images, samples, _initial_contexts(ldm, cfg, ids), progress)
+    first = labels.queries
+    return _finish(ldm, contexts, first[:, 1:], size_wh, cfg, first[:, 0].astype(np.int64),
+                   skipped.reshape(len(ids), cfg.restarts).sum(axis=1), labels)
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """One row of the fit batch: a label of a point under one restart.
+
+    param: the embedding (point x restart) it trains; image: its frame; point: (2,) its position in model
+    space; generator: its random stream; weight: 1 / K, its share of the point's mean loss.
+    """
+
+    param: int
+    image: int
+    point: np.ndarray
+    generator: torch.Generator
+    weight: float
+
+
+def _optimise(ldm: LDM, cfg: Config, model_images: Mapping[int, torch.Tensor], samples: Sequence[_Sample],
+              starts: torch.Tensor, progress: Progress | None) -> tuple[torch.Tensor, np.ndarray]:
+    """The fit's Adam loop over every sample at once; (P, T, D) fitted embeddings and (P,) skipped steps."""
     plan = make_plan(ldm, cfg, cfg.fit_timestep_index)
     batch = auto_batch(ldm, cfg, training=True)
-
-    samples = [(points_model[n], streams.stream(cfg.seed, streams.FIT, pid, r))
-               for n, pid in enumerate(ids) for r in range(cfg.restarts)]
-    # One leaf (and one Adam state) per sample, so that a sample can skip a step alone; Adam is
-    # elementwise, so this is the same math as one (N * R, T, D) parameter.
-    params = [c.to(ldm.device).requires_grad_(True) for c in _initial_contexts(ldm, cfg, ids)]
+    # One leaf (and one Adam state) per embedding, so that it can skip a step alone; Adam is elementwise, so
+    # this is the same math as one (P, T, D) parameter.
+    params = [c.to(ldm.device).requires_grad_(True) for c in starts]
+    owner = [s.param for s in samples]
+    weights = torch.tensor([s.weight for s in samples], device=ldm.device)
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
     checked = ldm.autocast is not None
     scaler = LossScale(enabled=ldm.autocast == torch.float16)
     skipped = np.zeros(len(params), dtype=np.int64)
-    images = {False: model_image, True: flipped_image}
+    images: dict[tuple[int, bool], torch.Tensor] = {(key, False): image for key, image in model_images.items()}
+    if cfg.flip_prob > 0:
+        images.update({(key, True): image.flip(-1) for key, image in model_images.items()})
     cache = EncodeCache(ldm, plan.size, batch)
 
     for step in range(cfg.num_steps):
-        draws = [_draw(point, cfg, plan.side, plan.latent_shape, gen) for point, gen in samples]
+        draws = [_draw(s.point, cfg, plan.side, plan.latent_shape, s.generator) for s in samples]
         with torch.no_grad():
-            clean = cache.latents(images, [d.flipped for d in draws], [d.window for d in draws])
+            clean = cache.latents(images, [(s.image, d.flipped) for s, d in zip(samples, draws, strict=True)],
+                                  [d.window for d in draws])
             latents = ldm.add_noise(clean, torch.stack([d.noise for d in draws]), plan.timestep)
             targets = gaussian_targets(torch.tensor([d.target_xy for d in draws], device=ldm.device),
                                        plan.size, cfg.sigma)
         for part in chunks(len(draws), batch):
-            contexts = torch.stack(params[part])
+            contexts = torch.stack([params[owner[i]] for i in range(part.start, part.stop)])
             maps = ldm.attention_maps(latents[part], plan.timestep, contexts, plan.layers, cfg.heads,
                                       cfg.token_index, stop_early=cfg.stop_early)
             predicted = layer_maps(maps, cfg.layers, plan.size, heads_first=True)
-            # Sum of per-sample MSEs: each sample's gradient is the one it would get alone.
-            loss = ((predicted - targets[part, None]) ** 2).mean(dim=(1, 2, 3)).sum()
+            # Per-sample MSEs weighted 1 / K and summed: each embedding's gradient is the mean of its labels'
+            # losses' gradients, whatever else shares the batch (with K = 1 the weight is exactly 1).
+            loss = (((predicted - targets[part, None]) ** 2).mean(dim=(1, 2, 3)) * weights[part]).sum()
             (loss * scaler.scale if scaler.enabled else loss).backward()
         if checked:
             finite = scaler.finite_samples(params)
@@ -210,8 +299,7 @@ def fit(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None =
         optimizer.zero_grad(set_to_none=True)
         if progress is not None:
             progress("fit", step + 1, cfg.num_steps)
-    per_point = skipped.reshape(len(ids), cfg.restarts).sum(axis=1)
-    return _finish(ldm, torch.stack(params), points_xy, size_wh, cfg, frames, per_point)
+    return torch.stack(params), skipped
 
 
 def fit_reference(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Config | None = None,
@@ -231,7 +319,7 @@ def fit_reference(ldm: LDM, image: np.ndarray, points_xy: np.ndarray, cfg: Confi
     fitted = []
     for n, pid in enumerate(ids):
         for r in range(cfg.restarts):
-            generator = streams.stream(cfg.seed, streams.FIT, pid, r)
+            generator = streams.stream(cfg.seed, *streams.fit_key(pid, r))
             context = starts[n * cfg.restarts + r][None].clone().to(ldm.device).requires_grad_(True)
             optimizer = torch.optim.Adam([context], lr=cfg.lr)
             for _ in range(cfg.num_steps):

@@ -29,6 +29,18 @@ def stream(seed: int, *key: int) -> torch.Generator:
     return generator
 
 
+def fit_key(point_id: int, restart: int, frame: int | None = None) -> tuple[int, ...]:
+    """The key of one fit sample's stream: a label of a point, under one restart.
+
+    A point with one label draws from ``(FIT, point, restart)``, the single-image fit's key, whatever its
+    frame: one label fits exactly as before. Each label of a point with several draws from its own
+    ``(FIT, point, frame, restart)`` (give `frame`), so adding a label never changes another point's draws.
+    """
+    if frame is None:
+        return (FIT, int(point_id), int(restart))
+    return (FIT, int(point_id), int(frame), int(restart))
+
+
 def draw_noise(kind: str, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
     """Noise for add_noise: uniform [0, 1) (the seed's torch.rand_like), Gaussian, or zeros."""
     if kind == "uniform":

@@ -1,16 +1,22 @@
-"""Video tracking: fit once per reference frame, then locate on every frame forward and backward.
+"""Video tracking: fit once on every point's labels, then locate on every other frame from the nearest label.
 
-For each query (t, x, y) the embedding is fitted on frame t (queries sharing a frame are fitted in
-one batch). Each point is then located on every tracked frame after t (a forward sweep) and before
-t (a backward sweep, in reverse order), all active points x restarts batched per frame. On each
-frame the first crop of a point is a random window that keeps its position on the previous frame processed
-inside the crop margin, and each later crop one that keeps the running argmax inside it, as in the seed; at
-its own query frame a point is the query.
+A point has one or more labels (t, x, y). Its embedding is fitted jointly on all of them (`fit_labels`; every
+point of a call in one batch). Then every label is an anchor:
 
-Confidence per frame and point (documented rule): the attention probability of the point's token at
-the located pixel (restart- and layer-averaged, as `Location.confidence`), divided by the same
-quantity on the reference frame at fit time, clipped to [0, 1]. 1 means "claimed as strongly as the
-query point itself"; `visible = confidence >= visibility_threshold`.
+- On a labelled frame the point's track is its label: visible, confidence 1.
+- Any other frame is tracked from the nearest label in time (on a tie, the earlier one), which "owns" it: frames
+  after their owner are located in a forward sweep (ascending), frames before it in a backward sweep (descending),
+  all points active on a frame x restarts batched. On the first frame a sweep locates from a label, the point's
+  first crop is a random window keeping the label's position inside the crop margin; on each later frame of the
+  same sweep and label, one keeping the point's position on the previous frame so located; each later crop one
+  keeping the running argmax inside it, as in the seed. With one label per point this is the forward sweep after
+  the query and the backward sweep before it.
+
+Confidence per frame and point (documented rule, `CONFIDENCE_RULE`): the attention probability of the point's
+token at the located pixel (restart- and layer-averaged, as `Location.confidence`), divided by the point's
+reference attention, clipped to [0, 1]. The reference attention is measured at fit time at every label (the
+label's frame located from the label's position) and averaged over the point's labels. 1 means "claimed as
+strongly as at the labels"; `visible = confidence >= visibility_threshold`.
 """
 
 from __future__ import annotations
@@ -21,74 +27,72 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from vidcorr.errors import InputError
-from vidcorr.io.points import check_queries
+from vidcorr.io.points import PointLabels, check_labels
 from vidcorr.io.reader import VideoReader
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
 from vidcorr.method import checkpoint as resume
 from vidcorr.method import streams
 from vidcorr.method.embeddings import Embeddings
-from vidcorr.method.fit import Progress, fit, precision_name
+from vidcorr.method.fit import Progress, fit_labels, precision_name
 from vidcorr.method.locate import Location, locate
 from vidcorr.method.model import LDM
 from vidcorr.method.plan import prepare
 from vidcorr.validate import check_fraction
 
 CONFIDENCE_RULE = ("attention probability of the point's token at the located pixel (mean over restarts and "
-                   "layers) divided by the same on the reference frame, clipped to [0, 1]")
+                   "layers) divided by the same measured at each of the point's labels on its frame and averaged over "
+                   "the labels, clipped to [0, 1]")
 
 FrameCallback = Callable[[int, np.ndarray, Location], None]
 """on_frame(frame_index, point indices (M,), Location of those points on that frame)."""
 
 
-def fit_queries(ldm: LDM, video: Any, queries: np.ndarray, cfg: Config | None = None,
+def fit_queries(ldm: LDM, video: Any, queries: PointLabels | np.ndarray, cfg: Config | None = None,
                 progress: Progress | None = None, point_ids: Sequence[int] | None = None) -> Embeddings:
-    """Fit an embedding per query (t, x, y) on its own frame; queries sharing a frame in one batch.
+    """Fit one embedding per point on every frame where it is labelled (`fit_labels`: the joint fit), all points
+    in one batch.
 
     Args:
         ldm: the model.
         video: a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames.
-        queries: (N, 3) float t, x, y in the video's pixels.
+        queries: the points' labels (`PointLabels`), or (N, 3) float t, x, y: one label per point.
         cfg: the hyper-parameters (default ``Config()``).
         progress: ``progress(stage, done, total)``.
-        point_ids: (N,) keys of the queries' random streams (default 0..N-1), as in `vidcorr.fit`.
+        point_ids: (N,) keys of the points' random streams (default 0..N-1), as in `vidcorr.fit`.
 
     Returns:
-        Embeddings (N, R, 77, D) in query order with `frames` (N,) set, and in `extra["ref_attention"]` the
-        attention each point's embedding gives its query point on its own frame (the confidence scale).
+        Embeddings (N, R, 77, D) in point order with `labels` (and `frames`, `points`: the first labels) set, and
+        the confidence scale in `extra`: ``label_ref_attention``, per point and label the attention the point's
+        embedding gives its label when located on the label's frame from there, and ``ref_attention``, per point
+        the mean over its labels (see `CONFIDENCE_RULE`).
     """
     cfg = prepare(ldm, cfg)
     reader = open_video(video)
     info = reader.info
-    q = check_queries(queries, info.num_frames, info.size)
-    frames = q[:, 0].astype(np.int64)
-    ids = streams.point_ids(point_ids, len(q))
-    parts: dict[int, tuple[np.ndarray, Embeddings, np.ndarray]] = {}
-    for t in np.unique(frames):
-        idx = np.flatnonzero(frames == t)
-        image = reader.get_frame(int(t))
-        emb = fit(ldm, image, q[idx, 1:], cfg, progress=progress, point_ids=[ids[i] for i in idx],
-                  frames=frames[idx])
-        # The reference scale of confidence: the query frame located from the query points.
-        ref = locate(ldm, image, emb, cfg, stream_key=int(t), point_ids=[ids[i] for i in idx],
-                     anchors_xy=q[idx, 1:])
-        parts[int(t)] = (idx, emb, ref.confidence)
-    order = np.concatenate([p[0] for p in parts.values()])
-    inverse = np.argsort(order)
-    tensors = torch.cat([p[1].tensors for p in parts.values()])[torch.from_numpy(inverse)]
-    ref_attention = np.concatenate([p[2] for p in parts.values()])[inverse]
-    skipped = np.concatenate([p[1].skipped_steps for p in parts.values()])[inverse]
-    return Embeddings(tensors, q[:, 1:].copy(), info.size, cfg, ldm.model_id, ldm.fingerprint(), frames.copy(),
-                      {"ref_attention": [float(a) for a in ref_attention], "video_size": list(info.size),
-                       "video_frames": int(info.num_frames)}, precision=next(iter(parts.values()))[1].precision,
-                      skipped_steps=skipped)
+    labels = check_labels(queries, info.num_frames, info.size)
+    ids = streams.point_ids(point_ids, labels.num_points)
+    images = {t: reader.get_frame(t) for t in sorted({int(t) for rows in labels.labels for t in rows[:, 0]})}
+    embeddings = fit_labels(ldm, images, labels, cfg, progress=progress, point_ids=ids)
+    at_label = [np.zeros(len(rows)) for rows in labels.labels]
+    for t, image in images.items():
+        # The reference scale of confidence: each labelled frame located from its labels.
+        owners = [(n, k) for n, rows in enumerate(labels.labels) for k in np.flatnonzero(rows[:, 0] == t)]
+        idx = [n for n, _ in owners]
+        ref = locate(ldm, image, embeddings.subset(idx), cfg, stream_key=t, point_ids=[ids[n] for n in idx],
+                     anchors_xy=np.array([labels.labels[n][k, 1:] for n, k in owners]))
+        for (n, k), confidence in zip(owners, ref.confidence, strict=True):
+            at_label[n][k] = confidence
+    embeddings.extra.update({"ref_attention": [float(np.mean(a)) for a in at_label],
+                             "label_ref_attention": [[float(c) for c in a] for a in at_label],
+                             "video_size": list(info.size), "video_frames": int(info.num_frames)})
+    return embeddings
 
 
-def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config | None = None, *,
+def track(ldm: LDM, video: Any, queries: PointLabels | np.ndarray | None = None, cfg: Config | None = None, *,
           embeddings: Embeddings | None = None, global_search: bool = False, start: int = 0,
           end: int | None = None, stride: int = 1, visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD,
           progress: Progress | None = None, on_frame: FrameCallback | None = None,
@@ -104,8 +108,9 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     Args:
         ldm: the model.
         video: a path, a VideoReader, or a sequence of (H, W, 3) uint8 frames.
-        queries: (N, 3) float t, x, y in the video's pixels; fitted here unless `embeddings` is given
-            (then their frames and points are the queries).
+        queries: the points' labels (`PointLabels`: one or more t, x, y per point), or (N, 3) float t, x, y (one
+            label per point), in the video's pixels; fitted here unless `embeddings` is given (then their labels
+            are the anchors). See the module docstring for how labels anchor the track.
         cfg: the hyper-parameters (default: the embeddings' own).
         embeddings: fitted embeddings to track with instead of fitting.
         global_search: the embeddings come from another video, so no frame is a reference: every point is
@@ -117,22 +122,23 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
             Location.maps on every frame (return_maps=True) or on the frames in return_maps (a collection
             of frame indices; maps cost memory traffic).
         read_batch: frames decoded at a time.
-        checkpoint: a file to resume from and to save to (see `vidcorr.method.checkpoint`): loaded if present
-            (it must come from a run with the same settings, else InputError), then saved after fitting (the
-            fitted embeddings beside it, so a resumed run never fits again), every `checkpoint_every` frames
-            (None: about one minute of work at the measured rate) and once more when done. The result is
-            identical, bit for bit, to an uninterrupted run's. Frames located before the checkpoint are not
-            passed to on_frame again, except those in a `return_maps` collection: they are located once more
-            from the recorded anchors (the same Location, maps included) and passed to on_frame before
-            tracking goes on. The checkpoint is left in place when done (a re-run returns at once);
-            `checkpoint.remove_checkpoint` deletes it once the caller's outputs are written.
+        checkpoint: a file to resume from and to save to (see `vidcorr.resume`): loaded if present (it must
+            come from a run with the same settings, else InputError), then saved after fitting (the fitted
+            embeddings beside it, so a resumed run never fits again), every `checkpoint_every` frames (None:
+            about one minute of work at the measured rate) and once more when done. The result is identical,
+            bit for bit, to an uninterrupted run's. Frames located before the checkpoint are not passed to
+            on_frame again, except those in a `return_maps` collection: they are located once more from the
+            recorded anchors (the same Location, maps included) and passed to on_frame before tracking goes
+            on. The checkpoint is left in place when done (a re-run returns at once);
+            `resume.remove_checkpoint` deletes it once the caller's outputs are written.
         checkpoint_every: frames between checkpoints (needs `checkpoint`).
         point_ids: (N,) keys of the points' random streams (default 0..N-1): give distinct ones to points of
             different videos that must not share draws (an evaluation keys them by video and query).
 
     Returns:
         Tracks: points float (T, N, 2) x, y pixels, visible bool (T, N), confidence (T, N) in [0, 1],
-        queries (N, 3) t, x, y, frame_indices (T,).
+        queries (N, 3) t, x, y (each point's first label), frame_indices (T,), labels (every point's labels;
+        None for a global search).
     """
     check_fraction(visibility_threshold, "visibility_threshold")
     if embeddings is None and queries is None:
@@ -140,15 +146,15 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
     if checkpoint is None and checkpoint_every is not None:
         raise InputError("checkpoint_every needs a checkpoint file to save to")
     reader = open_video(video)
-    tracked = reader.frame_indices(start, end, stride)
+    settings = resume.TrackSettings(reader.frame_indices(start, end, stride), stride, visibility_threshold,
+                                    global_search, point_ids)
     saver = None
     if checkpoint is not None:
-        given = None if embeddings is not None or queries is None else check_queries(
+        given = None if embeddings is not None or queries is None else check_labels(
             queries, reader.info.num_frames, reader.info.size)
         identity = resume.track_identity(
             ldm, cfg or (embeddings.config if embeddings is not None else Config()),
-            resume.video_identity(video, reader), tracked, stride, visibility_threshold=visibility_threshold,
-            global_search=global_search, queries=given, embeddings=embeddings, point_ids=point_ids)
+            resume.video_identity(video, reader), settings, labels=given, embeddings=embeddings)
         saver = resume.Checkpointer(checkpoint, identity, checkpoint_every)
     state = saver.load() if saver is not None else None
     if embeddings is None and state is not None and saver is not None:
@@ -157,7 +163,7 @@ def track(ldm: LDM, video: Any, queries: np.ndarray | None = None, cfg: Config |
         embeddings = fit_queries(ldm, reader, queries, cfg, progress, point_ids)  # type: ignore[arg-type]
         if saver is not None:
             saver.save_embeddings(embeddings)
-    tracker = _Tracker.start(ldm, reader, embeddings, cfg, tracked, global_search, point_ids, saver, state)
+    tracker = _Tracker.start(ldm, reader, embeddings, cfg, settings, saver, state)
     tracker.replay(on_frame, return_maps)
     tracker.sweeps(stride, read_batch, on_frame, return_maps, progress)
     return tracker.result(visibility_threshold)
@@ -177,15 +183,19 @@ class _Tracker:
     ids: np.ndarray  # (N,) the points' stream keys
     query_t: np.ndarray  # (N,) int64, -1 under global search
     query_xy: np.ndarray  # (N, 2) float64
+    labels: PointLabels | None  # every point's labels (None under global search)
+    anchor_rows: list[np.ndarray]  # per point, (K, 3) t, x, y of its labels (the query "before the video" globally)
+    steps: tuple[list[SweepStep], list[SweepStep]]  # the forward and the backward sweep
     ref_attention: np.ndarray  # (N,) the confidence scale
     state: resume.TrackState
     saver: resume.Checkpointer | None
 
     @classmethod
-    def start(cls, ldm: LDM, reader: VideoReader, embeddings: Embeddings, cfg: Config | None, tracked: np.ndarray,
-              global_search: bool, point_ids: Sequence[int] | None, saver: resume.Checkpointer | None,
+    def start(cls, ldm: LDM, reader: VideoReader, embeddings: Embeddings, cfg: Config | None,
+              settings: resume.TrackSettings, saver: resume.Checkpointer | None,
               state: resume.TrackState | None) -> _Tracker:
         """Check the embeddings against the model and the video, and set up (or restore) the state."""
+        tracked, global_search = settings.tracked, settings.global_search
         cfg = prepare(ldm, cfg or embeddings.config)
         embeddings.check_compatible(ldm, cfg)
         if embeddings.frames is None and not global_search:
@@ -194,18 +204,22 @@ class _Tracker:
         info = reader.info
         query_t = np.full(n, -1, dtype=np.int64) if global_search else np.asarray(embeddings.frames, dtype=np.int64)
         query_xy = np.asarray(embeddings.points, dtype=np.float64)
-        if not global_search:
-            check_queries(np.column_stack([query_t, query_xy]), info.num_frames, info.size)
+        # Global search: no frame of this video is labelled; each point is followed from frame to frame after a
+        # label "before the video" (t = -1) whose position is unknown (the seed's corner crops).
+        labels = None if global_search else check_labels(embeddings.point_labels(), info.num_frames, info.size)
+        anchor_rows = [np.column_stack([query_t[p:p + 1], query_xy[p:p + 1]]) for p in range(n)] \
+            if labels is None else list(labels.labels)
         scale = np.asarray(embeddings.extra.get("ref_attention", [1.0] * n), dtype=np.float64)
         row_of = {int(f): i for i, f in enumerate(tracked)}
         if state is None:
             digest = "" if saver is None else (saver.identity["embeddings"] or resume.embeddings_digest(embeddings))
-            state = _initial_state(digest, query_t, query_xy, row_of, len(tracked), global_search)
+            state = _initial_state(digest, anchor_rows, query_xy, row_of, len(tracked), global_search)
             if saver is not None:
                 saver.save(state)  # the embeddings are kept: a kill from here on never fits again
         return cls(ldm, reader, embeddings, cfg, tracked, row_of, global_search,
-                   np.asarray(streams.point_ids(point_ids, n), dtype=object), query_t, query_xy,
-                   np.maximum(scale, 1e-6), state, saver)
+                   np.asarray(streams.point_ids(settings.point_ids, n), dtype=object), query_t, query_xy, labels,
+                   anchor_rows, sweeps([rows[:, 0] for rows in anchor_rows], tracked), np.maximum(scale, 1e-6),
+                   state, saver)
 
     def locate(self, f: int, image: np.ndarray, active: np.ndarray, anchors: np.ndarray | None,
                maps: bool) -> Location:
@@ -223,25 +237,24 @@ class _Tracker:
 
     def sweeps(self, stride: int, read_batch: int, on_frame: FrameCallback | None,
                return_maps: bool | Collection[int], progress: Progress | None) -> None:
-        """The forward sweep (frames after some query frame), then the backward one (before some), each frame's
-        first crops anchored at the point's position on the frame processed before it."""
+        """The forward sweep, then the backward one (see the module docstring for which frames each holds)."""
         state = self.state
-        forward = [int(f) for f in self.tracked if np.any(self.query_t < f)]
-        backward = [int(f) for f in self.tracked[::-1] if np.any(self.query_t > f)]
-        total = len(forward) + len(backward)
+        total = len(self.steps[0]) + len(self.steps[1])
         if progress is not None and state.done:
             progress("track", state.done, total)
         if self.saver is not None:
             self.saver.start_clock()
-        for sweep, frame_list in ((resume.FORWARD, forward), (resume.BACKWARD, backward)):
+        for sweep, steps in zip((resume.FORWARD, resume.BACKWARD), self.steps, strict=True):
             if sweep < state.sweep:
                 continue
             if sweep > state.sweep:
                 state.start_sweep(sweep, self.query_xy, self.global_search)
-            for f, image in _frames_in_order(self.reader, frame_list[state.position:], stride, read_batch):
-                loc, active = self.step(sweep, f, image, return_maps)
+            todo = steps[state.position:]
+            frames = _frames_in_order(self.reader, [s.frame for s in todo], stride, read_batch)
+            for step, (f, image) in zip(todo, frames, strict=True):
+                loc = self.step(step, image, return_maps)
                 if on_frame is not None:
-                    on_frame(f, active, loc)
+                    on_frame(f, step.points, loc)
                 if self.saver is not None:
                     self.saver.frame_done(state)
                 if progress is not None:
@@ -251,12 +264,14 @@ class _Tracker:
             if self.saver is not None:
                 self.saver.save(state)
 
-    def step(self, sweep: int, f: int, image: np.ndarray,
-             return_maps: bool | Collection[int]) -> tuple[Location, np.ndarray]:
-        """Locate frame `f` of `sweep` and record it in the state; (its Location, the points located)."""
-        state = self.state
-        active = np.flatnonzero(self.query_t < f) if sweep == resume.FORWARD else np.flatnonzero(self.query_t > f)
-        anchors = state.previous_xy[active] if state.previous_known[active].all() else None
+    def step(self, step: SweepStep, image: np.ndarray, return_maps: bool | Collection[int]) -> Location:
+        """Locate the points of one sweep step on its frame and record them in the state."""
+        state, f, active = self.state, step.frame, step.points
+        if self.labels is None:
+            anchors = state.previous_xy[active] if state.previous_known[active].all() else None
+        else:  # a sweep's first frame from a label starts at the label, later ones at the previous position
+            from_label = np.array([self.anchor_rows[p][k, 1:] for p, k in zip(active, step.labels, strict=True)])
+            anchors = np.where(step.fresh[:, None], from_label, state.previous_xy[active])
         loc = self.locate(f, image, active, anchors, _maps_on(return_maps, f))
         row = self.row_of[f]
         state.points[row, active] = loc.points
@@ -267,7 +282,7 @@ class _Tracker:
             state.replay[f] = (active, anchors)
         state.position += 1
         state.done += 1
-        return loc, active
+        return loc
 
     def result(self, visibility_threshold: float) -> Tracks:
         """The tracks, with what made them in ``meta``."""
@@ -282,23 +297,24 @@ class _Tracker:
                             "precision": precision_name(self.ldm), "fit_precision": embeddings.precision,
                             "skipped_steps": skipped, "config": self.cfg.to_dict(),
                             "confidence_rule": CONFIDENCE_RULE, "visibility_threshold": visibility_threshold,
-                            "global_search": self.global_search})
+                            "global_search": self.global_search}, labels=self.labels)
 
 
 def _maps_on(return_maps: bool | Collection[int], f: int) -> bool:
     return return_maps if isinstance(return_maps, bool) else f in return_maps
 
 
-def _initial_state(embeddings_sha256: str, query_t: np.ndarray, query_xy: np.ndarray, row_of: dict[int, int],
+def _initial_state(embeddings_sha256: str, labels: list[np.ndarray], query_xy: np.ndarray, row_of: dict[int, int],
                    num_rows: int, global_search: bool) -> resume.TrackState:
-    """Before the first frame: query rows hold the queries (confidence 1), the forward sweep is next."""
+    """Before the first frame: labelled rows hold the labels (confidence 1), the forward sweep is next."""
     n = len(query_xy)
     points = np.zeros((num_rows, n, 2), dtype=np.float64)
     confidence = np.zeros((num_rows, n), dtype=np.float64)
-    for p in range(n):
-        if int(query_t[p]) in row_of:
-            points[row_of[int(query_t[p])], p] = query_xy[p]
-            confidence[row_of[int(query_t[p])], p] = 1.0
+    for p, rows in enumerate(labels):
+        for t, x, y in rows:
+            if int(t) in row_of:
+                points[row_of[int(t)], p] = (x, y)
+                confidence[row_of[int(t)], p] = 1.0
     state = resume.TrackState(sweep=resume.FORWARD, position=0, done=0, previous_xy=query_xy,
                               previous_known=np.zeros(n, bool), points=points, confidence=confidence,
                               embeddings_sha256=embeddings_sha256)
@@ -306,14 +322,78 @@ def _initial_state(embeddings_sha256: str, query_t: np.ndarray, query_xy: np.nda
     return state
 
 
+@dataclass(frozen=True)
+class SweepStep:
+    """One frame of a sweep: which points are located there, from which label, and where their crops start.
+
+    frame: the video frame. points: (M,) the points it locates. labels: (M,) for each, the index (into the point's
+    labels) of the label it is tracked from. fresh: (M,) bool, True where this is the sweep's first frame from that
+    label (the first crop's anchor is the label), False where the point's position on the sweep's previous frame
+    from the same label is.
+    """
+
+    frame: int
+    points: np.ndarray
+    labels: np.ndarray
+    fresh: np.ndarray
+
+
+def owning_labels(label_frames: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """(F,) int64: for each frame, the index of the label it is tracked from, -1 on a labelled frame.
+
+    The owner is the label nearest in time; on a tie, the earlier one. `label_frames` (K,) ascending.
+    """
+    t = np.asarray(label_frames, dtype=np.int64)
+    f = np.asarray(frames, dtype=np.int64)
+    after = np.searchsorted(t, f)  # the first label at or after each frame
+    later = np.minimum(after, len(t) - 1)
+    earlier = np.maximum(after - 1, 0)
+    take_earlier = (after == len(t)) | ((after > 0) & (f - t[earlier] <= t[later] - f))
+    owner = np.where(take_earlier, earlier, later)
+    owner[t[later] == f] = -1
+    return owner
+
+
+def sweeps(label_frames: Sequence[np.ndarray], tracked: np.ndarray) -> tuple[list[SweepStep], list[SweepStep]]:
+    """The forward sweep (ascending) and the backward sweep (descending) over the tracked frames.
+
+    label_frames: per point, its labels' frames (ascending). A tracked frame that is not one of a point's labels
+    is located in the forward sweep when its owning label (`owning_labels`) is earlier, else in the backward one.
+    """
+    frames = np.asarray(tracked, dtype=np.int64)
+    owners = np.stack([owning_labels(t, frames) for t in label_frames], axis=1)  # (F, N)
+    owner_t = np.stack([np.asarray(t, dtype=np.int64)[np.maximum(owners[:, p], 0)]
+                        for p, t in enumerate(label_frames)], axis=1)
+    located = owners >= 0
+    out = []
+    for forward in (True, False):
+        mine = located & ((owner_t < frames[:, None]) if forward else (owner_t > frames[:, None]))
+        last = np.full(len(label_frames), -1, dtype=np.int64)
+        steps = []
+        for row in (range(len(frames)) if forward else range(len(frames) - 1, -1, -1)):
+            points = np.flatnonzero(mine[row])
+            if len(points) == 0:
+                continue
+            labels = owners[row, points]
+            steps.append(SweepStep(int(frames[row]), points, labels, labels != last[points]))
+            last[points] = labels
+        out.append(steps)
+    return out[0], out[1]
+
+
 def _frames_in_order(reader: VideoReader, frames: list[int], stride: int, read_batch: int):
-    """Yield (frame index, image) for `frames` (ascending or descending, on one stride grid),
-    decoding `read_batch` frames at a time so memory stays flat."""
+    """Yield (frame index, image) for `frames` (ascending or descending, on one stride grid, gaps allowed: a
+    sweep skips frames no point is located on from its side), decoding runs of consecutive grid frames
+    `read_batch` at a time so memory stays flat."""
     if not frames:
         return
     descending = len(frames) > 1 and frames[0] > frames[-1]
-    ordered = sorted(frames)
-    blocks = [ordered[i:i + read_batch] for i in range(0, len(ordered), read_batch)]
+    blocks: list[list[int]] = []
+    for f in sorted(frames):
+        if blocks and f - blocks[-1][-1] == stride and len(blocks[-1]) < read_batch:
+            blocks[-1].append(f)
+        else:
+            blocks.append([f])
     for block in (reversed(blocks) if descending else blocks):
         batch = next(iter(reader.iter_frames(start=block[0], end=block[-1] + 1, stride=stride,
                                               batch_size=len(block))))

@@ -37,17 +37,16 @@ from typing import Any
 
 import numpy as np
 
-from vidcorr._version import __version__
 from vidcorr.config import Config, config_for
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.atomic import write_json
 from vidcorr.io.names import BATCH_INDEX
 from vidcorr.io.outputs import check_out_dir
-from vidcorr.io.points import PointLabels, check_labels, check_queries, points_for_videos, single_label_queries
+from vidcorr.io.points import PointLabels, check_labels, points_for_videos
 from vidcorr.io.video import open_video
 from vidcorr.method.embeddings import Embeddings
 from vidcorr.pipelines.options import TrackOptions
-from vidcorr.runs.folder import Items, RecordKind, RunProgress, check_setup, read_setup, run_items
+from vidcorr.runs.folder import Items, RecordKind, RunProgress, check_setup, model_setup, read_setup, run_items
 from vidcorr.runs.inputs import expand_inputs, output_names
 from vidcorr.runs.outcome import DONE, FAILED, one_line, run_video
 from vidcorr.runs.shards import Shard, resolve_shard, shard_of
@@ -132,14 +131,19 @@ def tracks_digest(tracks: Any) -> str:
     return digest.hexdigest()
 
 
-def queries_digest(queries: np.ndarray | None, embeddings: Embeddings | None = None) -> str:
-    """sha256 of what a video is asked to track: its (N, 3) queries, or the embeddings' digest."""
+def queries_digest(queries: PointLabels | None, embeddings: Embeddings | None = None) -> str:
+    """sha256 of what a video is asked to track: its points' labels, or the embeddings' digest. Points with one
+    label each digest as their (N, 3) queries (as batches recorded them before labels)."""
     if embeddings is not None:
         # torch, loaded only when this runs: the module stays importable without the model stack
         from vidcorr.method.checkpoint import embeddings_digest
 
         return embeddings_digest(embeddings)
-    return hashlib.sha256(np.ascontiguousarray(queries, dtype=np.float64).tobytes()).hexdigest()
+    assert queries is not None
+    if int(queries.counts.max(initial=1)) == 1:
+        return hashlib.sha256(np.ascontiguousarray(queries.queries, dtype=np.float64).tobytes()).hexdigest()
+    ids, rows = queries.rows()
+    return hashlib.sha256(json.dumps([ids, rows.tolist()]).encode()).hexdigest()
 
 
 def read_records(out: str | os.PathLike) -> dict[str, VideoRecord]:
@@ -181,7 +185,7 @@ class BatchVideo:
 
     Attributes:
         path: the video. name: its output folder's name. frames: its frame count (0 if unreadable).
-        tracked: the frames it will track. queries: float64 (N, 3) t, x, y, or None with embeddings.
+        tracked: the frames it will track. queries: its points' labels (checked), or None with embeddings.
         error: why it cannot be tracked (unreadable, points outside it), or None.
     """
 
@@ -189,7 +193,7 @@ class BatchVideo:
     name: str
     frames: int
     tracked: int
-    queries: np.ndarray | None
+    queries: PointLabels | None
     error: str | None = None
 
     @property
@@ -229,7 +233,7 @@ class BatchJob:
     @property
     def points_to_fit(self) -> int:
         """Points fitted over this shard's pending videos (0 with embeddings)."""
-        return 0 if self.embeddings is not None else sum(len(v.queries) for v in self.pending
+        return 0 if self.embeddings is not None else sum(v.queries.num_points for v in self.pending
                                                          if v.queries is not None)
 
     def setup(self, ldm: Any) -> dict[str, Any]:
@@ -244,24 +248,17 @@ class BatchJob:
         options["visibility_threshold"] = float(options["visibility_threshold"])
         return {
             "kind": SETUP_KIND,
-            "model": ldm.model_id,
-            "model_fingerprint": ldm.fingerprint(),
-            "dtype": str(ldm.dtype).removeprefix("torch."),
-            "autocast": ldm.autocast_name,
             # The whole config, as each video's checkpoint records it (micro-batching can change rounding).
-            "config": self.cfg.at_size(ldm.native_image_size).to_dict(),
+            **model_setup(ldm, self.cfg, execution_fields=True),
             "points": "embeddings" if self.embeddings is not None else "queries",
             "embeddings": None if self.embeddings is None else queries_digest(None, self.embeddings),
             **options,
-            "vidcorr_version": __version__,
         }
 
 
-def _video_queries(points: PointsSpec, video: Path, info: Any) -> np.ndarray:
+def _video_labels(points: PointsSpec, video: Path, info: Any) -> PointLabels:
     given = points[video] if isinstance(points, Mapping) else points(info) if callable(points) else points
-    if isinstance(given, PointLabels):
-        return single_label_queries(check_labels(given, info.num_frames, info.size))
-    return np.asarray(given, dtype=np.float64)
+    return check_labels(given, info.num_frames, info.size)
 
 
 def _check_video(path: Path, name: str, points: PointsSpec | None, options: TrackOptions) -> BatchVideo:
@@ -275,8 +272,7 @@ def _check_video(path: Path, name: str, points: PointsSpec | None, options: Trac
         frames = int(info.num_frames)
         try:
             tracked = len(reader.frame_indices(options.start, options.end, options.stride))
-            queries = None if points is None else check_queries(_video_queries(points, path, info), frames,
-                                                                 info.size)
+            queries = None if points is None else _video_labels(points, path, info)
         except VidcorrError as exc:
             return BatchVideo(path, name, frames, 0, None, one_line(exc))
         return BatchVideo(path, name, frames, tracked, queries)
@@ -423,7 +419,7 @@ def _entry(video: str, name: str, record: VideoRecord | None, batch: BatchVideo 
                 "name": record.name, "frames": record.frames, "points": record.points, "error": record.error,
                 "seconds": record.seconds}
     assert batch is not None
-    points = 0 if batch.queries is None else len(batch.queries)
+    points = 0 if batch.queries is None else batch.queries.num_points
     return {"video": video, "status": PENDING, "output": None, "name": name, "frames": batch.tracked,
             "points": points, "error": None, "seconds": None}
 
@@ -454,7 +450,8 @@ def _check_points_unchanged(job: BatchJob) -> None:
             identity = loaded[0]
             then = identity.get("embeddings") if job.embeddings is not None else identity.get("queries")
             wanted = (now if job.embeddings is not None
-                      else np.asarray(video.queries, dtype=np.float64).tolist())
+                      else np.asarray(video.queries.queries if video.queries is not None else [],
+                                      dtype=np.float64).tolist())
             if then != wanted:
                 raise InputError(f"{checkpoint} was written for other points of video {video.key!r}; resume with "
                                  "the same points, or delete it to track this video from the start")
@@ -576,7 +573,7 @@ class _BatchRun:
         if outcome.failed:
             remove_checkpoint(checkpoint)
             return VideoRecord(video.key, video.name, FAILED, video.tracked, 0 if video.queries is None
-                               else len(video.queries), outcome.error, outcome.seconds, queries_sha256=digest)
+                               else video.queries.num_points, outcome.error, outcome.seconds, queries_sha256=digest)
         assert outcome.result is not None
         tracks = outcome.result.tracks
         return VideoRecord(video.key, video.name, DONE, int(tracks.num_frames), int(tracks.num_points), None,

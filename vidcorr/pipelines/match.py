@@ -1,13 +1,9 @@
-"""The pipelines behind ``vidcorr track`` and ``vidcorr match``: inputs checked, the method run, outputs written.
+"""The pipeline behind ``vidcorr match``: one image pair, inputs checked, the method run, outputs written.
 
-Each pipeline has two steps, so that a caller (the CLI, a notebook) can check everything before it loads a
-model: ``prepare_*`` reads and validates the inputs and the output folder and builds the config (no model,
-no torch work); ``run_*`` runs the method with a model and writes every output through one
-:class:`~vidcorr.outputs.OutputFolder`. :func:`track_to_folder` and :func:`match` do both in one call.
-
-    job = prepare_track("clip.mp4", "clip_vidcorr", queries=[[0, 60, 90]])
-    ldm = vidcorr.LDM.from_pretrained(vidcorr.DEFAULT_MODEL, device="cuda")
-    result = run_track(ldm, job)            # result.tracks.points (T, N, 2); result.written
+``prepare_match`` reads and checks the two images, the points and the output folder and builds the config (no
+model); ``run_match`` fits on the source, locates on the target and writes ``matches.json``, ``matches.csv``,
+``matches.jpg`` (and ``vis/`` with ``visualize``) through one :class:`~vidcorr.io.outputs.OutputFolder`;
+:func:`match` does both.
 """
 
 from __future__ import annotations
@@ -36,9 +32,7 @@ from vidcorr.method.fit import Progress
 from vidcorr.method.locate import Location
 from vidcorr.method.model import LDM
 from vidcorr.method.plan import prepare
-from vidcorr.web.visuals import (
-    write_match_visuals,
-)
+from vidcorr.web.visuals import MatchedImage, write_match_visuals
 
 
 @dataclass(frozen=True)
@@ -84,21 +78,39 @@ class MatchResult:
     written: list[Path] = field(default_factory=list)
 
 
-def prepare_match(source: str | os.PathLike, target: str | os.PathLike, points: np.ndarray, *,
-                  out: str | os.PathLike | None = None, preset: str | None = None,
-                  overrides: Mapping[str, Any] | None = None, visualize: bool = False,
-                  save_embeddings: str | os.PathLike | None = None, overwrite: bool = False,
-                  overwrite_hint: str = "overwrite=True") -> MatchJob:
-    """Read both images, check the points (N, 2) against the source, build the config, check the output
-    folder (default ``<source stem>-<target stem>_vidcorr``) and `save_embeddings`; no model work.
+@dataclass(frozen=True)
+class MatchOptions:
+    """What a ``match`` run writes, as one object: the keyword options of :func:`match`, taken by
+    :func:`prepare_match` and built by the CLI.
 
-    `overwrite` replaces an earlier run in the folder (and the embeddings file), whole, instead of refusing.
+    Attributes:
+        out: the output folder (None: ``<source stem>-<target stem>_vidcorr``).
+        visualize: also write ``vis/`` for ``vidcorr view``.
+        save_embeddings: also write the fitted embeddings to this file (None: not).
+        overwrite: replace an earlier run in `out` (whole) and the embeddings file, instead of refusing.
+    """
+
+    out: str | os.PathLike | None = None
+    visualize: bool = False
+    save_embeddings: str | os.PathLike | None = None
+    overwrite: bool = False
+
+
+def prepare_match(source: str | os.PathLike, target: str | os.PathLike, points: np.ndarray, *,
+                  preset: str | None = None, overrides: Mapping[str, Any] | None = None,
+                  options: MatchOptions | None = None, overwrite_hint: str = "overwrite=True") -> MatchJob:
+    """Read both images, check the points (N, 2) against the source, build the config, check the output
+    folder and the embeddings file of `options` (:class:`MatchOptions`; None: its defaults); no model work.
+
+    `overwrite_hint` is how the caller's user asks to overwrite, for the refusal's message (the CLI:
+    "--overwrite").
 
     Raises:
         InputError: an unreadable image, a point outside the source, a bad option or output folder, an
-            existing output without `overwrite`.
+            existing output without ``options.overwrite``.
     """
-    source, target = Path(source), Path(target)
+    source, target, options = Path(source), Path(target), options or MatchOptions()
+    out, save_embeddings, overwrite = options.out, options.save_embeddings, options.overwrite
     folder = OutputFolder(out if out is not None else Path(f"{source.stem}-{target.stem}_vidcorr"),
                           overwrite=overwrite, overwrite_hint=overwrite_hint)
     if save_embeddings is not None:
@@ -106,7 +118,7 @@ def prepare_match(source: str | os.PathLike, target: str | os.PathLike, points: 
     src_image, trg_image = read_image(source), read_image(target)
     src_xy = check_points(points, (src_image.shape[1], src_image.shape[0]), name=f"source image {source.name}")
     cfg = config_for(preset, overrides)
-    return MatchJob(source, target, src_image, trg_image, src_xy, cfg, folder, visualize,
+    return MatchJob(source, target, src_image, trg_image, src_xy, cfg, folder, options.visualize,
                     Path(save_embeddings) if save_embeddings is not None else None)
 
 
@@ -141,8 +153,9 @@ def run_match(ldm: LDM, job: MatchJob, *, progress: Progress | None = None) -> M
         out.add(write_image(out / MATCHES_IMAGE, side_by_side(job.src_image, job.trg_image, src_xy,
                                                               location.points)))
         if job.visualize:
-            write_match_visuals(out / VIS_DIR, job.source, job.target, job.src_image, job.trg_image, src_xy,
-                                location.points, location.confidence, found.source_maps, location.maps, cfg.layers)
+            write_match_visuals(out / VIS_DIR, MatchedImage(job.source, job.src_image, src_xy, found.source_maps),
+                                MatchedImage(job.target, job.trg_image, location.points, location.maps),
+                                location.confidence, cfg.layers)
             out.add(out / VIS_DIR / VIEW_INDEX)
     if job.save_embeddings is not None:
         with staged_file(job.save_embeddings, overwrite=out.overwrite, overwrite_hint=out.overwrite_hint) as staged:
@@ -158,10 +171,11 @@ def match(ldm: LDM, source: str | os.PathLike, target: str | os.PathLike, points
           overwrite: bool = False) -> MatchResult:
     """Find where `source`'s points (N, 2) x, y are in `target` and write the outputs into `out`.
 
-    `cfg` defaults to ``Config()`` (the ``paper`` preset). See :func:`prepare_match` and :func:`run_match`.
+    `cfg` defaults to ``Config()`` (the ``paper`` preset). The keyword options are :class:`MatchOptions`'s; see
+    :func:`prepare_match` and :func:`run_match`.
     """
-    job = prepare_match(source, target, points, out=out, visualize=visualize, save_embeddings=save_embeddings,
-                        overwrite=overwrite)
+    options = MatchOptions(out=out, visualize=visualize, save_embeddings=save_embeddings, overwrite=overwrite)
+    job = prepare_match(source, target, points, options=options)
     if cfg is not None:
         job = dataclasses.replace(job, cfg=cfg)
     return run_match(ldm, job, progress=progress)

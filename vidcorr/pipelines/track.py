@@ -1,9 +1,9 @@
-"""The pipelines behind ``vidcorr track`` and ``vidcorr match``: inputs checked, the method run, outputs written.
+"""The pipeline behind ``vidcorr track``: inputs checked, the method run, outputs written.
 
-Each pipeline has two steps, so that a caller (the CLI, a notebook) can check everything before it loads a
-model: ``prepare_*`` reads and validates the inputs and the output folder and builds the config (no model,
-no torch work); ``run_*`` runs the method with a model and writes every output through one
-:class:`~vidcorr.outputs.OutputFolder`. :func:`track_to_folder` and :func:`match` do both in one call.
+Two steps, so that a caller (the CLI, a notebook) can check everything before it loads a model:
+:func:`prepare_track` reads and validates the video, the points (or embeddings), the frame range and the output
+folder and builds the config (no model, no torch work); :func:`run_track` fits, tracks and writes every output
+through one :class:`~vidcorr.io.outputs.OutputFolder`. :func:`track_to_folder` does both.
 
     job = prepare_track("clip.mp4", "clip_vidcorr", queries=[[0, 60, 90]])
     ldm = vidcorr.LDM.from_pretrained(vidcorr.DEFAULT_MODEL, device="cuda")
@@ -24,9 +24,9 @@ from vidcorr.config import Config, config_for
 from vidcorr.errors import InputError
 from vidcorr.io.names import ANNOTATED_VIDEO, EMBEDDINGS
 from vidcorr.io.outputs import OutputFolder
-from vidcorr.io.points import check_queries
+from vidcorr.io.points import PointLabels, check_labels
 from vidcorr.io.reader import KeptFrames, VideoInfo, VideoReader
-from vidcorr.io.render import render_video
+from vidcorr.io.render import RenderStyle, render_video
 from vidcorr.io.tracks import Tracks
 from vidcorr.io.video import open_video
 from vidcorr.method import checkpoint as resume
@@ -38,6 +38,7 @@ from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.options import TrackOptions
 from vidcorr.web.visuals import (
     KeyFrameMaps,
+    ViewOptions,
     choose_key_frames,
     write_track_visuals,
 )
@@ -45,29 +46,31 @@ from vidcorr.web.visuals import (
 
 def add_reference_maps(maps: KeyFrameMaps, ldm: LDM, video: VideoReader, embeddings: Embeddings,
                        cfg: Config | None = None, progress: Progress | None = None) -> dict[int, Location]:
-    """Locate each point on its own query frame with maps, as :func:`vidcorr.fit_queries` does for the
+    """Locate each point on each of its labelled frames with maps, as :func:`vidcorr.fit_queries` does for the
     confidence scale (same random streams and anchors: the same draws), and keep the maps in `maps`.
 
-    Tracking does not locate a point on its own query frame, so the viewer's reference maps come from here.
+    Tracking does not locate a point on its labelled frames, so the viewer's reference maps come from here.
 
     Returns:
-        query frame -> the Location of the points fitted on it (in query order).
+        labelled frame -> the Location of the points labelled on it (in point order).
     """
     if embeddings.frames is None:
         raise InputError("these embeddings were fitted on an image, not a video frame: they have no reference frame")
-    frames = np.asarray(embeddings.frames, dtype=np.int64)
+    labels = embeddings.point_labels().labels
     located = {}
-    for t in np.unique(frames).tolist():
-        idx = np.flatnonzero(frames == t)
-        loc = locate(ldm, video.get_frame(int(t)), embeddings.subset(idx), cfg, progress=progress,
-                     return_maps=True, stream_key=int(t), point_ids=idx.tolist(), anchors_xy=embeddings.points[idx])
-        maps.add(int(t), idx, loc.maps)
-        located[int(t)] = loc
+    for t in sorted({int(t) for rows in labels for t in rows[:, 0]}):
+        owners = [(n, k) for n, rows in enumerate(labels) for k in np.flatnonzero(rows[:, 0] == t)]
+        idx = np.array([n for n, _ in owners], dtype=np.int64)
+        loc = locate(ldm, video.get_frame(t), embeddings.subset(idx), cfg, progress=progress, return_maps=True,
+                     stream_key=t, point_ids=idx.tolist(), anchors_xy=np.array([labels[n][k, 1:] for n, k in owners]))
+        maps.add(t, idx, loc.maps)
+        located[t] = loc
     return located
 
 
-QuerySpec = np.ndarray | Callable[[VideoInfo], np.ndarray]
-"""(N, 3) t, x, y queries, or a function of the video's info giving them (e.g. a grid on its size)."""
+QuerySpec = PointLabels | np.ndarray | Callable[[VideoInfo], PointLabels | np.ndarray]
+"""The points' labels, (N, 3) t, x, y queries (one label per point), or a function of the video's info giving
+either (e.g. a grid on its size)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class TrackJob:
         video: the video's path; reader: it, opened.
         out: the output folder (checked, not created yet).
         cfg: the config of the run.
-        queries: float64 (N, 3) t, x, y to fit, or None when `embeddings` are given.
+        queries: the points' labels to fit (checked), or None when `embeddings` are given.
         embeddings: loaded embeddings to track with (no fit), or None.
         global_search: the embeddings come from another video: no frame is a reference.
         frames: the tracked frame indices (the options' start, end, stride applied).
@@ -89,7 +92,7 @@ class TrackJob:
     reader: VideoReader
     out: OutputFolder
     cfg: Config
-    queries: np.ndarray | None
+    queries: PointLabels | None
     embeddings: Embeddings | None
     global_search: bool
     frames: np.ndarray
@@ -98,7 +101,10 @@ class TrackJob:
     @property
     def num_points(self) -> int:
         """N, the points tracked."""
-        return len(self.queries) if self.embeddings is None else self.embeddings.num_points  # type: ignore[arg-type]
+        if self.embeddings is not None:
+            return self.embeddings.num_points
+        assert self.queries is not None  # prepare_track gives exactly one of queries and embeddings
+        return self.queries.num_points
 
     @property
     def points_to_fit(self) -> int:
@@ -107,11 +113,11 @@ class TrackJob:
 
     @property
     def query_frames(self) -> list[int]:
-        """The frames the points were fitted on (none under global search)."""
+        """The frames the points are labelled on (none under global search)."""
         if self.global_search:
             return []
-        frames = self.embeddings.frames if self.embeddings is not None else self.queries[:, 0]  # type: ignore[index]
-        return [] if frames is None else sorted({int(t) for t in frames})
+        labelled = self.embeddings.point_labels() if self.embeddings is not None else self.queries
+        return [] if labelled is None else sorted({int(t) for rows in labelled.labels for t in rows[:, 0]})
 
 
 @dataclass(frozen=True)
@@ -165,7 +171,7 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
     info = reader.info
     frames = reader.frame_indices(options.start, options.end, options.stride)  # a bad range fails before any work
     loaded: Embeddings | None = None
-    checked: np.ndarray | None = None
+    checked: PointLabels | None = None
     global_search = False
     if embeddings is not None:
         if queries is not None:
@@ -179,7 +185,7 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
         if queries is None:
             raise InputError("give the points to track (queries) or fitted embeddings")
         given = queries(info) if callable(queries) else queries
-        checked = check_queries(given, info.num_frames, info.size)
+        checked = check_labels(given, info.num_frames, info.size)
         cfg = config_for(preset, overrides)
     job = TrackJob(video, reader, folder, cfg, checked, loaded, global_search, frames, options)
     if options.heatmap is not None and not 0 <= options.heatmap < job.num_points:
@@ -271,7 +277,7 @@ def _write_outputs(job: TrackJob, reader: VideoReader, tracked: _Tracked, warnin
     out, options, tracks, heat = job.out, job.options, tracked.tracks, tracked.heat
     if options.video_out:
         rows = tracks.frame_indices
-        rendered = render_video(reader, tracks, out / ANNOTATED_VIDEO, trail=options.trail,
+        rendered = render_video(reader, tracks, out / ANNOTATED_VIDEO, RenderStyle(trail=options.trail),
                                 heatmaps=(lambda row: heat.get(int(rows[row]))) if heat else None,
                                 progress=(lambda done, total: progress("render", done, total))
                                 if progress is not None else None)
@@ -284,7 +290,8 @@ def _write_outputs(job: TrackJob, reader: VideoReader, tracked: _Tracked, warnin
         out.add(tracked.embeddings.save(out / EMBEDDINGS))
     if options.keyframes:
         out.add(write_track_visuals(out.path, reader, tracks, tracked.key_frames, tracked.key_maps,
-                                    trail=options.trail, global_search=job.global_search, progress=progress))
+                                    view=ViewOptions(trail=options.trail, global_search=job.global_search),
+                                    progress=progress))
 
 
 def track_to_folder(ldm: LDM, video: str | os.PathLike, out: str | os.PathLike | None = None, *,

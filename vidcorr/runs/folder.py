@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from vidcorr._version import __version__
 from vidcorr.config import setting_differences
 from vidcorr.errors import DataError, InputError
 from vidcorr.io.atomic import write_json
@@ -48,6 +49,21 @@ T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------- identity
+
+
+EXECUTION_FIELDS = ("max_batch", "stop_early")
+"""Config fields that change how a run computes, not what (micro-batch size, early stop)."""
+
+
+def model_setup(ldm: Any, cfg: Any, *, execution_fields: bool = False) -> dict[str, Any]:
+    """The model's part of a run's identity (``run.json``): the model's id and fingerprint, dtype and autocast, the
+    config at the model's native size (``image_size`` None recorded as what it resolves to) without the
+    :data:`EXECUTION_FIELDS` unless `execution_fields`, and vidcorr's version."""
+    config = cfg.at_size(ldm.native_image_size).to_dict()
+    return {"model": ldm.model_id, "model_fingerprint": ldm.fingerprint(),
+            "dtype": str(ldm.dtype).removeprefix("torch."), "autocast": ldm.autocast_name,
+            "config": config if execution_fields else {k: v for k, v in config.items() if k not in EXECUTION_FIELDS},
+            "vidcorr_version": __version__}
 
 
 def setup_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -492,3 +508,30 @@ class _ItemLoop(Generic[R]):
         if self.summary is not None:
             self.summary.add(record)
         self.report(name(key), seconds)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run goes, beside what it runs: the options of ``run_eval`` (pairs), ``run_tapvid`` and ``run_jhmdb``.
+
+    Attributes:
+        shard: (index, count) of this process; it names the results file.
+        setup: written to ``run.json``, or compared with the one there (:func:`check_setup`); None:
+            neither.
+        progress: called once before the first item and after each one (a KeyboardInterrupt raised there stops
+            the run with every finished item saved).
+        fsync: fsync each results line (off for tests).
+    """
+
+    shard: tuple[int, int] = (0, 1)
+    setup: Mapping[str, Any] | None = None
+    progress: Callable[[RunProgress], None] | None = None
+    fsync: bool = True
+
+    def run_items(self, kind: RecordKind[R], out_dir: str | os.PathLike, items: Items[T], process: Callable[[T], R],
+                  summary: RunningSummary[R]) -> RunOutcome[R]:
+        """Check ``run.json`` against `setup` (if given), then :func:`run_items` with these options."""
+        if self.setup is not None:
+            check_setup(out_dir, self.setup)
+        return run_items(kind, out_dir, items, process, shard=self.shard, summary=summary, progress=self.progress,
+                         fsync=self.fsync)

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from vidcorr._version import __version__
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from vidcorr.errors import InputError
 from vidcorr.eval.jhmdb.data import JOINTS, JhmdbSource, JhmdbVideo
@@ -44,7 +43,6 @@ from vidcorr.eval.jhmdb.results import (
     predictions_path,
     save_predictions,
 )
-from vidcorr.eval.pairs.runner import EXECUTION_FIELDS
 from vidcorr.io.names import VIS_DIR, safe_name
 from vidcorr.io.points import PointLabels
 from vidcorr.io.tracks import Tracks
@@ -53,28 +51,30 @@ from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
 from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.track import add_reference_maps
-from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
-from vidcorr.web.visuals import DEFAULT_KEY_FRAMES, KeyFrameMaps, choose_key_frames, write_track_visuals
+from vidcorr.runs.folder import Items, RunOptions, RunOutcome, model_setup
+from vidcorr.web.visuals import (
+    DEFAULT_KEY_FRAMES,
+    KeyFrameMaps,
+    ViewOptions,
+    choose_key_frames,
+    write_track_visuals,
+)
 
 JhmdbPredictor = Callable[[JhmdbVideo, tuple[int, ...]], JhmdbPrediction]
 """predict(video, label frames) -> JhmdbPrediction (see :func:`predict_video`; tests pass their own)."""
-SEVERAL_LABELS_MISSING = ("--labels K > 1 needs a fit on several labels per joint, which vidcorr's tracker does not "
-                          "have yet; run with --labels 1")
 
 
 # --------------------------------------------------------------------------------------------- labels
 
 
 def check_labels(labels: int) -> None:
-    """Refuse a labels count the tracker cannot take (K < 1; K > 1 until the several-label fit exists).
+    """Refuse a labels count below 1 (frame 1's labels are always given).
 
     Raises:
         InputError: one line saying why.
     """
     if labels < 1:
         raise InputError(f"--labels must be at least 1 (frame 1's labels), got {labels}")
-    if labels > 1:
-        raise InputError(SEVERAL_LABELS_MISSING)
 
 
 def label_frames(num_frames: int, labels: int) -> tuple[int, ...]:
@@ -99,24 +99,17 @@ def joint_labels(video: JhmdbVideo, frames: Sequence[int]) -> PointLabels:
 def track_joints(ldm: Any, video: JhmdbVideo, labels: PointLabels, cfg: Config, *,
                  visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD, progress: Progress | None = None,
                  on_frame: Any = None, return_maps: bool | set[int] = False) -> tuple[Tracks, Embeddings]:
-    """The one call into the tracker: fit one embedding per point on its labels (all points in one fit call
-    per label frame), then track every point through the clip.
+    """The one call into the tracker: fit one embedding per point on all its labels (the joint fit, every point
+    in one call), then track every point through the clip from its nearest label.
 
     Random streams are keyed by (video name, joint index), so a video's predictions depend on it alone.
-
-    Raises:
-        InputError: a point with several labels (:data:`SEVERAL_LABELS_MISSING`: the tracker takes one label
-            per point until the several-label fit lands).
     """
-    if int(labels.counts.max()) > 1:
-        raise InputError(SEVERAL_LABELS_MISSING)
     # torch, loaded only when this runs: the module stays importable without the model stack
     from vidcorr.method.streams import item_point_ids
 
     reader = open_video(list(video.frames))
-    queries = np.stack([rows[0] for rows in labels.labels])
     ids = item_point_ids(video.name, labels.num_points)
-    embeddings = fit_queries(ldm, reader, queries, cfg, progress, ids)
+    embeddings = fit_queries(ldm, reader, labels, cfg, progress, ids)
     tracks = track(ldm, reader, cfg=cfg, embeddings=embeddings, visibility_threshold=visibility_threshold,
                    progress=progress, on_frame=on_frame, return_maps=return_maps, point_ids=ids)
     return tracks, embeddings
@@ -144,7 +137,8 @@ def predict_video(ldm: Any, video: JhmdbVideo, frames: tuple[int, ...], cfg: Con
         reader = open_video(list(video.frames))
         add_reference_maps(maps, ldm, reader, embeddings, cfg)
         tracks.meta["video"] = video.name
-        write_track_visuals(Path(vis_dir), reader, tracks, key_frames, maps, truth=video.joints_xy, names=JOINTS)
+        write_track_visuals(Path(vis_dir), reader, tracks, key_frames, maps,
+                            view=ViewOptions(truth=video.joints_xy, names=JOINTS))
     return JhmdbPrediction(np.asarray(tracks.points, dtype=np.float64), np.asarray(tracks.visible, dtype=bool),
                            np.asarray(tracks.confidence, dtype=np.float64))
 
@@ -169,13 +163,7 @@ def jhmdb_setup(labels: int, ldm: Any, cfg: Config, *,
         "split": 1,
         "labels": int(labels),
         "visibility_threshold": float(visibility_threshold),
-        "model": ldm.model_id,
-        "model_fingerprint": ldm.fingerprint(),
-        "dtype": str(ldm.dtype).removeprefix("torch."),
-        "autocast": ldm.autocast_name,
-        "config": {k: v for k, v in cfg.at_size(ldm.native_image_size).to_dict().items()
-                   if k not in EXECUTION_FIELDS},
-        "vidcorr_version": __version__,
+        **model_setup(ldm, cfg),
     }
 
 
@@ -232,20 +220,17 @@ def run_jhmdb(
     predict: JhmdbPredictor,
     *,
     labels: int = 1,
-    shard: tuple[int, int] = (0, 1),
-    setup: Mapping[str, Any] | None = None,
     names: Sequence[str] | None = None,
-    progress: Callable[[RunProgress], None] | None = None,
-    fsync: bool = True,
+    options: RunOptions | None = None,
 ) -> RunOutcome[JhmdbScore]:
-    """Evaluate shard `shard` = (index, count) of `source`'s videos into `out_dir`, resuming what is there.
+    """Evaluate shard ``options.shard`` = (index, count) of `source`'s videos into `out_dir`, resuming what is
+    there.
 
     predict: called as predict(video, label frames) for each video still to do.
     labels: K, labels per joint (frame 0 and K - 1 later frames; see :func:`label_frames`).
-    setup: written to ``run.json``, or compared with the one there (``vidcorr.runs.check_setup``).
     names: ``source.names()`` when the caller has it already.
-    progress: called once before the first video and after each video (a KeyboardInterrupt raised there stops
-        the run with every finished video saved).
+    options: the shard, the setup for ``run.json``, progress (called once before the first video and after each
+        video) and fsync (:class:`~vidcorr.eval.options.RunOptions`; None: its defaults).
 
     Videos are read one at a time; reading stops after this shard's last pending video. Raises whatever
     `predict` raises; the videos finished before stay saved.
@@ -263,9 +248,6 @@ def run_jhmdb(
         return score
 
     keys = [(labels, name) for name in names]
-    if setup is not None:
-        check_setup(out_dir, setup)
     items = Items(keys, lambda todo: source.read({_video_name(k) for k in todo}, names),
                   lambda video: (labels, video.name), name=_video_name, source=str(source.root), noun="videos")
-    return run_items(JHMDB_RECORDS, out_dir, items, process, shard=shard, summary=_RunningPCK(), progress=progress,
-                     fsync=fsync)
+    return (options or RunOptions()).run_items(JHMDB_RECORDS, out_dir, items, process, _RunningPCK())

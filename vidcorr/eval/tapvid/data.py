@@ -422,6 +422,9 @@ class TapVidQueries:
         track_index: int64 (Q,) which input track (row of ``points``) each query samples; tapnet's
             ``trackgroup``.
         query_mode: ``"first"`` or ``"strided"``.
+        labels: K, the labels asked for per query (1: tapnet's protocol, the query alone).
+        label_points: with K > 1, per query a float64 (K_q, 3) array of t, x, y (in the space of
+            ``query_points``, sorted by t, the query among them; see :func:`label_frames`); None with K = 1.
     """
 
     query_points: np.ndarray
@@ -429,11 +432,22 @@ class TapVidQueries:
     occluded: np.ndarray
     track_index: np.ndarray
     query_mode: str
+    labels: int = 1
+    label_points: tuple[np.ndarray, ...] | None = None
 
     @property
     def num_queries(self) -> int:
         """Q."""
         return int(self.query_points.shape[0])
+
+    def label_mask(self, num_frames: int) -> np.ndarray | None:
+        """bool (Q, T): True on every frame that is one of a query's labels (never scored); None with K = 1."""
+        if self.label_points is None:
+            return None
+        mask = np.zeros((self.num_queries, num_frames), dtype=bool)
+        for q, rows in enumerate(self.label_points):
+            mask[q, rows[:, 0].astype(np.int64)] = True
+        return mask
 
 
 def _check_tracks(occluded: np.ndarray, points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -509,19 +523,53 @@ def sample_queries(
     return sample_queries_strided(occluded, points_xy, stride)
 
 
-def video_queries(video: TapVidVideo, query_mode: str, stride: int = QUERY_STRIDE) -> TapVidQueries:
-    """Queries of ``video`` ready for tracking and scoring.
+def label_frames(occluded: np.ndarray, query_frame: int, count: int) -> np.ndarray:
+    """The frames of one query's `count` labels, ascending: the query's frame, plus ``count - 1`` visible frames
+    of its track evenly spaced over the track's visible span.
 
-    ``query_points`` are in pixels of ``video.frames`` (what the tracker is given) while ``target_points``
-    are in 256x256 evaluation pixels (what :func:`~vidcorr.eval.tapvid_metrics.compute_tapvid_metrics`
-    compares ``video.to_eval_px(predictions)`` with). Without ``full_res`` the two spaces are the same.
+    The span runs from the track's first to its last visible frame, a to b; label j (j = 0 .. count - 2) is the
+    visible frame nearest to a + (b - a) (j + 0.5) / (count - 1) (the centres of count - 1 equal parts), the
+    earlier on a tie, among those not taken yet (the query's frame is taken first). A track with fewer visible
+    frames than `count` gives all of them.
+
+    Args:
+        occluded: bool (T,) the query's track. query_frame: the query's frame (visible). count: K >= 1.
+    """
+    if count < 1:
+        raise ValueError(f"labels per query must be at least 1, got {count}")
+    visible = np.flatnonzero(~np.asarray(occluded, dtype=bool))
+    chosen = [int(query_frame)]
+    for j in range(count - 1):
+        free = visible[~np.isin(visible, chosen)]
+        if not len(free):
+            break
+        target = visible[0] + (visible[-1] - visible[0]) * (j + 0.5) / (count - 1)
+        chosen.append(int(free[np.argmin(np.abs(free - target))]))  # argmin: the first, earlier, of a tie
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+def video_queries(video: TapVidVideo, query_mode: str, stride: int = QUERY_STRIDE, labels: int = 1) -> TapVidQueries:
+    """Queries of ``video`` ready for tracking and scoring, with `labels` labels each (see :func:`label_frames`).
+
+    ``query_points`` (and ``label_points``) are in pixels of ``video.frames`` (what the tracker is given) while
+    ``target_points`` are in 256x256 evaluation pixels (what
+    :func:`~vidcorr.eval.tapvid_metrics.compute_tapvid_metrics` compares ``video.to_eval_px(predictions)`` with).
+    Without ``full_res`` the two spaces are the same.
     """
     in_frames = sample_queries(video.occluded, video.points, query_mode, stride)
     in_eval = sample_queries(video.occluded, video.eval_points, query_mode, stride)
+    label_points = None
+    if labels != 1:
+        label_points = []
+        for track, query in zip(in_frames.track_index.tolist(), in_frames.query_points, strict=True):
+            frames = label_frames(video.occluded[track], int(query[0]), labels)
+            label_points.append(np.column_stack([frames.astype(np.float64), video.points[track, frames]]))
     return TapVidQueries(
         query_points=in_frames.query_points,
         target_points=in_eval.target_points,
         occluded=in_frames.occluded,
         track_index=in_frames.track_index,
         query_mode=in_frames.query_mode,
+        labels=labels,
+        label_points=None if label_points is None else tuple(label_points),
     )

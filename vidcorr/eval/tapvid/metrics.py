@@ -13,7 +13,9 @@ Conventions (the same as tapnet's, stated here once):
   :func:`compute_tapvid_metrics_batched` takes tapnet's leading batch axis (one video per row) and returns
   arrays of shape (B,); :func:`mean_over_videos` averages the per-video scores.
 - Evaluated frames: the query frame itself is never scored. ``first``: only frames strictly after it
-  (tapnet assumes every earlier frame is known to be occluded); ``strided``: every other frame.
+  (tapnet assumes every earlier frame is known to be occluded); ``strided``: every other frame. With several
+  labels per query (vidcorr's K-label protocol), the frames given in ``excluded`` (every label) are not scored
+  either.
 - Only the frame index (column 0, rounded to the nearest integer) of a query point is read, so tapnet's
   (t, y, x) queries and vidcorr's (t, x, y) queries give the same numbers.
 """
@@ -61,6 +63,7 @@ def compute_tapvid_metrics_batched(
     pred_occluded: np.ndarray,
     pred_tracks: np.ndarray,
     query_mode: str,
+    excluded: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """TAP-Vid metrics of B videos at once, exactly as tapnet's ``compute_tapvid_metrics``.
 
@@ -72,6 +75,7 @@ def compute_tapvid_metrics_batched(
         pred_occluded: bool (B, Q, T) predicted occlusion.
         pred_tracks: float (B, Q, T, 2) predicted x, y in 256x256 evaluation pixels.
         query_mode: ``"first"`` (or ``"query_first"``) or ``"strided"``.
+        excluded: bool (B, Q, T), frames never scored besides the query mode's (a query's labels), or None.
 
     Returns:
         ``metric_names()`` -> float64 (B,), fractions in [0, 1]. Per video, over the evaluated frames:
@@ -83,6 +87,17 @@ def compute_tapvid_metrics_batched(
         tapnet.
     """
     query_mode = normalize_query_mode(query_mode)
+    query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks = _checked_inputs(
+        query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks)
+    evaluated = _evaluated_mask(query_points, gt_tracks.shape[2], query_mode, excluded)
+    metrics = _scores(gt_occluded, gt_tracks, pred_occluded, pred_tracks, evaluated)
+    return {name: metrics[name].astype(np.float64) for name in metric_names()}
+
+
+def _checked_inputs(query_points: np.ndarray, gt_occluded: np.ndarray, gt_tracks: np.ndarray,
+                    pred_occluded: np.ndarray, pred_tracks: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The five arrays of `compute_tapvid_metrics_batched` as numpy (tracks float64), their shapes and the
+    occlusion flags' dtype checked (ValueError naming the array)."""
     query_points = np.asarray(query_points)
     gt_tracks = np.asarray(gt_tracks, dtype=np.float64)
     pred_tracks = np.asarray(pred_tracks, dtype=np.float64)
@@ -103,13 +118,31 @@ def compute_tapvid_metrics_batched(
     for name, array in (("gt_occluded", gt_occluded), ("pred_occluded", pred_occluded)):
         if array.dtype != np.bool_:
             raise ValueError(f"{name} must be a bool array (True = occluded), got dtype {array.dtype}")
+    return query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks
 
+
+def _evaluated_mask(query_points: np.ndarray, num_frames: int, query_mode: str,
+                    excluded: np.ndarray | None) -> np.ndarray:
+    """bool (B, Q, T): the frames scored for each query, the query mode's (see `_evaluated_frames`) less
+    `excluded`."""
     query_frame = np.round(query_points[..., 0]).astype(np.int64)
     if query_frame.size and (query_frame.min() < 0 or query_frame.max() >= num_frames):
         raise ValueError(
             f"query frames must lie in [0, {num_frames - 1}], got {query_frame.min()}..{query_frame.max()}"
         )
     evaluated = _evaluated_frames(query_frame, num_frames, query_mode)
+    if excluded is not None:
+        excluded = np.asarray(excluded, dtype=bool)
+        if excluded.shape != evaluated.shape:
+            raise ValueError(f"excluded must have shape {evaluated.shape} to match gt_tracks, got {excluded.shape}")
+        evaluated = evaluated & ~excluded
+    return evaluated
+
+
+def _scores(gt_occluded: np.ndarray, gt_tracks: np.ndarray, pred_occluded: np.ndarray, pred_tracks: np.ndarray,
+            evaluated: np.ndarray) -> dict[str, np.ndarray]:
+    """tapnet's metrics over the `evaluated` frames, per video (B,): occlusion accuracy, then per threshold the
+    fraction within it and the Jaccard, then their means."""
     axes = (1, 2)
     visible = ~gt_occluded
     pred_visible = ~pred_occluded
@@ -136,7 +169,7 @@ def compute_tapvid_metrics_batched(
             jaccards.append(jaccard)
     metrics["average_jaccard"] = np.mean(np.stack(jaccards, axis=1), axis=1)
     metrics["average_pts_within_thresh"] = np.mean(np.stack(within_fractions, axis=1), axis=1)
-    return {name: metrics[name].astype(np.float64) for name in metric_names()}
+    return metrics
 
 
 def compute_tapvid_metrics(
@@ -146,6 +179,7 @@ def compute_tapvid_metrics(
     pred_occluded: np.ndarray,
     pred_tracks: np.ndarray,
     query_mode: str,
+    excluded: np.ndarray | None = None,
 ) -> dict[str, float]:
     """TAP-Vid metrics of one video (tapnet's ``compute_tapvid_metrics`` on a batch of one).
 
@@ -156,6 +190,7 @@ def compute_tapvid_metrics(
         pred_occluded: bool (Q, T).
         pred_tracks: float (Q, T, 2) x, y in 256x256 evaluation pixels.
         query_mode: ``"first"`` (or ``"query_first"``) or ``"strided"``.
+        excluded: bool (Q, T), frames never scored besides the query mode's (a query's labels), or None.
 
     Returns:
         ``metric_names()`` -> float fraction in [0, 1] (NaN where the video has nothing to score).
@@ -167,6 +202,7 @@ def compute_tapvid_metrics(
         np.asarray(pred_occluded)[None],
         np.asarray(pred_tracks)[None],
         query_mode,
+        None if excluded is None else np.asarray(excluded)[None],
     )
     return {name: float(value[0]) for name, value in batched.items()}
 

@@ -1,8 +1,9 @@
 """TAP-Vid's report section: per (dataset, query mode, resolution), the mean over videos beside other trackers'.
 
 TAP-Vid results (``tapvid*.jsonl``, see ``vidcorr.eval.tapvid.results``) are merged (one line per video) and
-grouped by dataset, query mode and resolution: a table of the mean over videos (tapnet's protocol) beside
-other trackers' published numbers, the per-threshold means, a per-video table, and a picture of the fraction
+grouped by dataset, query mode, resolution and labels per query (K-label runs apart from tapnet's protocol,
+titled so and without reference rows): a table of the mean over videos (tapnet's protocol) beside other
+trackers' published numbers, the per-threshold means, a per-video table, and a picture of the fraction
 of points within d pixels against d. Hedlin et al. report no TAP-Vid numbers; the reference rows are other
 methods', for scale only. A :class:`TapVidReport` is one group's :class:`~vidcorr.eval.tables.Section`.
 """
@@ -68,10 +69,10 @@ def _percent_json(metrics: dict[str, float]) -> dict[str, float | None]:
 
 @dataclass(frozen=True)
 class TapVidReport:
-    """One TAP-Vid group (dataset, query mode, resolution): per-video scores and their mean.
+    """One TAP-Vid group (dataset, query mode, resolution, labels per query): per-video scores and their mean.
 
     Attributes:
-        dataset, query_mode, full_res: the group.
+        dataset, query_mode, full_res: the group; labels: K labels per query (1: tapnet's protocol).
         scores: merged per-video scores, by video name.
         mean: metric -> mean over videos, fraction in [0, 1] (tapnet's protocol; NaN if any video has NaN).
         references: other trackers' published numbers for this dataset and query mode.
@@ -86,17 +87,20 @@ class TapVidReport:
     mean: dict[str, float]
     references: tuple[TapVidReference, ...]
     setup: dict[str, Any] | None
+    labels: int = 1
 
     @property
     def slug(self) -> str:
-        return f"tapvid-{self.dataset}-{self.query_mode}" + ("-fullres" if self.full_res else "")
+        return (f"tapvid-{self.dataset}-{self.query_mode}" + ("-fullres" if self.full_res else "")
+                + (f"-labels{self.labels}" if self.labels != 1 else ""))
 
     def title(self) -> str:
         """``TAP-Vid-DAVIS, query_first, 256x256`` (or ``strided``); full-resolution runs say how they were
-        scored."""
+        scored, and K-label runs ``3 labels per query (not scored)``."""
         resolution = "full resolution, scored at 256x256" if self.full_res else "256x256"
         mode = "query_first" if self.query_mode == "first" else self.query_mode
-        return f"{TAPVID_NAMES.get(self.dataset, self.dataset)}, {mode}, {resolution}"
+        labels = f", {self.labels} labels per query (not scored)" if self.labels != 1 else ""
+        return f"{TAPVID_NAMES.get(self.dataset, self.dataset)}, {mode}, {resolution}{labels}"
 
     def coverage(self) -> str:
         """``3 videos, 61 queries`` and, for a partial known dataset, how much of it that is."""
@@ -142,6 +146,7 @@ class TapVidReport:
             "dataset": self.dataset,
             "query_mode": self.query_mode,
             "full_res": self.full_res,
+            "labels": self.labels,
             "num_videos": len(self.scores),
             "num_queries": sum(s.num_queries for s in self.scores),
             "mean": _percent_json(self.mean),
@@ -158,17 +163,19 @@ class TapVidReport:
 
 def summarize_tapvid(scores: Iterable[VideoScore], setups: dict[Any, dict[str, Any]] | None = None
                      ) -> tuple[TapVidReport, ...]:
-    """Group video scores by (dataset, query mode, full_res) and average each group over its videos."""
-    groups: dict[tuple[str, str, bool], list[VideoScore]] = {}
+    """Group video scores by (dataset, query mode, full_res, labels per query) and average each group over its
+    videos. Other trackers' numbers are shown beside the standard protocol's groups only (one label per query)."""
+    groups: dict[tuple[str, str, bool, int], list[VideoScore]] = {}
     for score in scores:
         groups.setdefault(score.group, []).append(score)
     reports = []
     for key in sorted(groups):
-        dataset, query_mode, full_res = key
+        dataset, query_mode, full_res, labels = key
         videos = sorted(groups[key], key=lambda s: s.video)
+        references = TAPVID_REFERENCE.get((dataset, query_mode), ()) if labels == 1 else ()
         reports.append(TapVidReport(dataset, query_mode, full_res, tuple(videos),
-                                    mean_over_videos([s.metrics for s in videos]),
-                                    TAPVID_REFERENCE.get((dataset, query_mode), ()), (setups or {}).get(key)))
+                                    mean_over_videos([s.metrics for s in videos]), references,
+                                    (setups or {}).get(key), labels))
     return tuple(reports)
 
 
@@ -178,10 +185,12 @@ def tapvid_sections(files: list[Path], setups: dict[Hashable, dict[str, Any]]) -
 
 
 def tapvid_setup_group(setup: dict[str, Any]) -> Hashable | None:
-    """The group a TAP-Vid run's ``run.json`` belongs to, (dataset, query mode, full_res); None for others."""
+    """The group a TAP-Vid run's ``run.json`` belongs to, (dataset, query mode, full_res, labels); None for
+    others."""
     if setup.get("benchmark") != BENCHMARK:
         return None
-    return str(setup.get("dataset")), str(setup.get("query_mode")), bool(setup.get("full_res"))
+    return (str(setup.get("dataset")), str(setup.get("query_mode")), bool(setup.get("full_res")),
+            int(setup.get("labels", 1)))
 
 
 def summary_table(rep: TapVidReport) -> TableData:

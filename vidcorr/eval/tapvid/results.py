@@ -7,6 +7,9 @@ A results line (format version 1)::
      "metrics": {"occlusion_accuracy": 0.9, "pts_within_1": 0.2, ..., "average_pts_within_thresh": 0.6},
      "predictions_sha256": "...", "extra": {"seconds": 12.5}}
 
+With K > 1 labels per query (``vidcorr eval tapvid --labels K``) the line also holds ``"labels": K``; a line
+without it is tapnet's protocol (K = 1). Lines of different K are different groups, never averaged together.
+
 Metrics are fractions in [0, 1] (tapnet's scale; reports show percent); a metric with nothing to score (NaN
 in tapnet) is written as null. ``predictions_sha256`` fingerprints the predicted points and occlusion, so
 merging two files that disagree about a video is caught. Files, shards, resuming and merging are those of
@@ -67,6 +70,7 @@ class VideoScore:
         source_size_hw: (H, W) of the frames as stored in the file.
         predictions_sha256: digest of the predicted points (256x256 pixels) and occlusion.
         extra: anything else worth keeping (``seconds``).
+        labels: K, labels per query (1: tapnet's protocol); label frames are never scored.
     """
 
     dataset: str
@@ -80,11 +84,12 @@ class VideoScore:
     source_size_hw: tuple[int, int]
     predictions_sha256: str
     extra: dict[str, Any] = field(default_factory=dict)
+    labels: int = 1
 
     @property
-    def group(self) -> tuple[str, str, bool]:
-        """(dataset, query_mode, full_res): scores in one group may be averaged together."""
-        return self.dataset, self.query_mode, self.full_res
+    def group(self) -> tuple[str, str, bool, int]:
+        """(dataset, query_mode, full_res, labels): scores in one group may be averaged together."""
+        return self.dataset, self.query_mode, self.full_res, self.labels
 
 
 def predictions_digest(points_eval_xy: np.ndarray, occluded: np.ndarray) -> str:
@@ -109,7 +114,8 @@ def score_video(dataset: str, video: TapVidVideo, queries: TapVidQueries, predic
     """Score one video's predictions with tapnet's metrics, in 256x256 evaluation pixels.
 
     The predicted points are mapped with ``video.to_eval_px`` (the identity for 256x256 frames) and compared
-    with ``queries.target_points``; ``full_res`` says how ``video`` was read and is recorded in the score.
+    with ``queries.target_points``; ``full_res`` says how ``video`` was read and is recorded in the score. With
+    several labels per query, no label frame is scored (``queries.label_mask``).
 
     Raises:
         ValueError: predictions whose shapes do not match the queries and frames.
@@ -118,7 +124,7 @@ def score_video(dataset: str, video: TapVidVideo, queries: TapVidQueries, predic
     pred_eval = video.to_eval_px(prediction.points_xy)
     occluded = np.asarray(prediction.occluded, dtype=bool)
     metrics = compute_tapvid_metrics(queries.query_points, queries.occluded, queries.target_points, occluded,
-                                     pred_eval, queries.query_mode)
+                                     pred_eval, queries.query_mode, queries.label_mask(video.num_frames))
     return VideoScore(
         dataset=dataset,
         video=video.name,
@@ -131,6 +137,7 @@ def score_video(dataset: str, video: TapVidVideo, queries: TapVidQueries, predic
         source_size_hw=(int(video.source_size_hw[0]), int(video.source_size_hw[1])),
         predictions_sha256=predictions_digest(pred_eval, occluded),
         extra=dict(extra or {}),
+        labels=queries.labels,
     )
 
 
@@ -154,6 +161,7 @@ def score_to_json(score: VideoScore) -> dict[str, Any]:
         "metrics": {name: _finite_or_none(value) for name, value in score.metrics.items()},
         "predictions_sha256": score.predictions_sha256,
         "extra": dict(score.extra),
+        **({"labels": score.labels} if score.labels != 1 else {}),
     }
 
 
@@ -184,6 +192,7 @@ def score_from_json(obj: Any) -> VideoScore:
             source_size_hw=(int(obj["source_size_hw"][0]), int(obj["source_size_hw"][1])),
             predictions_sha256=str(obj["predictions_sha256"]),
             extra=dict(obj.get("extra", {})),
+            labels=int(obj.get("labels", 1)),
         )
     except KeyError as exc:
         raise ValueError(f"expected key {exc.args[0]!r}") from None
@@ -194,16 +203,17 @@ def score_from_json(obj: Any) -> VideoScore:
 # --------------------------------------------------------------------------------------------- files
 
 
-def _key(score: VideoScore) -> tuple[str, str, bool, str]:
+def _key(score: VideoScore) -> tuple[str, str, bool, int, str]:
     return (*score.group, score.video)
 
 
 TAPVID_RECORDS: RecordKind[VideoScore] = RecordKind(
     prefix=BENCHMARK, noun="TAP-Vid results line", to_json=score_to_json, from_json=score_from_json, key=_key,
     fingerprint=lambda score: score.predictions_sha256,
-    describe=lambda score: f"TAP-Vid video {score.video!r} ({score.dataset}, query {score.query_mode})")
+    describe=lambda score: f"TAP-Vid video {score.video!r} ({score.dataset}, query {score.query_mode}"
+                           + (f", {score.labels} labels)" if score.labels != 1 else ")"))
 """TAP-Vid records: ``tapvid.jsonl`` / ``tapvid-shard<i>of<n>.jsonl``, keyed by (dataset, query mode, full_res,
-video)."""
+labels, video)."""
 
 
 
@@ -218,13 +228,18 @@ def save_predictions(path: Path, queries: TapVidQueries, points_eval_xy: np.ndar
 
     Keys: ``query_points`` float64 (Q, 3) t, x, y in pixels of the tracked frames; ``track_index`` int64 (Q,);
     ``points`` float64 (Q, T, 2) predicted x, y in 256x256 evaluation pixels; ``occluded`` bool (Q, T);
-    ``confidence`` float32 (Q, T) (absent when the predictor has none). Loadable without pickle.
+    ``confidence`` float32 (Q, T) (absent when the predictor has none); with several labels per query,
+    ``labels`` float64 (M, 3) t, x, y in pixels of the tracked frames and ``label_query`` int64 (M,) the query of
+    each. Loadable without pickle.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, Any] = {"query_points": queries.query_points, "track_index": queries.track_index,
               "points": np.asarray(points_eval_xy, dtype=np.float64), "occluded": np.asarray(prediction.occluded)}
     if prediction.confidence is not None:
         arrays["confidence"] = np.asarray(prediction.confidence, dtype=np.float32)
+    if queries.label_points is not None:
+        arrays["labels"] = np.concatenate(queries.label_points) if queries.label_points else np.zeros((0, 3))
+        arrays["label_query"] = np.repeat(np.arange(queries.num_queries), [len(r) for r in queries.label_points])
     with atomic_path(path) as tmp:
         np.savez_compressed(tmp, **arrays)
     return path

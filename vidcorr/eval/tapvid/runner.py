@@ -15,6 +15,11 @@ predictions in 256x256 evaluation pixels (with ``full_res`` the frames are track
 predictions scaled to 256x256 first, as tapnet's README asks). The video's predictions are written to
 ``predictions/`` and then one results line is appended, flushed and fsynced before the next video starts.
 
+With ``labels`` K > 1 (vidcorr's K-label protocol, not tapnet's) each query gets K labels from the ground truth
+(the query plus K - 1 visible frames of its track evenly spaced over its visible span: ``data.label_frames``),
+is fitted jointly on them and tracked from all of them, and no label frame is scored. K is part of the run's
+setup and of every results line's group, so K-label scores are never mixed with the standard protocol's.
+
 The results lines and predictions files are those of ``vidcorr.eval.tapvid_results``.
 
 Resuming, sharding and launchers are those of every run folder (``vidcorr.runs``, whose loop this is):
@@ -29,17 +34,15 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vidcorr._version import __version__
 from vidcorr.config import DEFAULT_VISIBILITY_THRESHOLD, Config
 from vidcorr.errors import DataError, InputError
-from vidcorr.eval.pairs.runner import EXECUTION_FIELDS
 from vidcorr.eval.tapvid.data import (
     DATASETS,
     QUERY_STRIDE,
@@ -61,9 +64,10 @@ from vidcorr.eval.tapvid.results import (
     save_predictions,
     score_video,
 )
+from vidcorr.io.points import PointLabels
 from vidcorr.method.fit import Progress
 from vidcorr.method.track import track
-from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, run_items
+from vidcorr.runs.folder import Items, RunOptions, RunOutcome, model_setup
 
 DATASET_FILES: dict[str, tuple[str, ...]] = {
     "davis": ("tapvid_davis.pkl", "tapvid_davis/tapvid_davis.pkl"),
@@ -176,11 +180,11 @@ def predict_video(ldm: Any, video: TapVidVideo, queries: TapVidQueries, cfg: Con
                   progress: Progress | None = None) -> TapVidPrediction:
     """The method on one video: :func:`vidcorr.track` of every query over every frame.
 
-    Each query is fitted on its own frame (queries sharing a frame in one batch) and followed forward and
-    backward, from random streams keyed by (video name, query index); predicted occlusion is ``not visible``
-    (confidence below ``visibility_threshold``). Query points are clipped into the frame first
-    (0 <= x <= W, 0 <= y <= H): a few Kinetics annotations lie half a pixel outside it. A video without
-    queries gets empty predictions.
+    Each query is fitted on its labels (its own frame; with K labels every label's frame, jointly), all queries in
+    one batch, and followed from its labels forward and backward, from random streams keyed by (video name, query
+    index); predicted occlusion is ``not visible`` (confidence below ``visibility_threshold``). Labels are clipped
+    into the frame first (0 <= x <= W, 0 <= y <= H): a few Kinetics annotations lie half a pixel outside it. A
+    video without queries gets empty predictions.
     """
     num_frames = video.num_frames
     if queries.num_queries == 0:
@@ -190,9 +194,10 @@ def predict_video(ldm: Any, video: TapVidVideo, queries: TapVidQueries, cfg: Con
     from vidcorr.method.streams import item_point_ids
 
     height, width = video.size_hw
-    query_points = queries.query_points.copy()
-    query_points[:, 1:] = np.clip(query_points[:, 1:], 0.0, [float(width), float(height)])
-    tracks = track(ldm, video.frames, query_points, cfg, visibility_threshold=visibility_threshold,
+    rows = queries.label_points or tuple(queries.query_points[q:q + 1] for q in range(queries.num_queries))
+    clipped = tuple(np.column_stack([r[:, :1], np.clip(r[:, 1:], 0.0, [float(width), float(height)])]) for r in rows)
+    labels = PointLabels(tuple(str(q) for q in range(queries.num_queries)), clipped)
+    tracks = track(ldm, video.frames, labels, cfg, visibility_threshold=visibility_threshold,
                    progress=progress, point_ids=item_point_ids(video.name, queries.num_queries))
     return TapVidPrediction(
         points_xy=np.asarray(tracks.points, dtype=np.float64).transpose(1, 0, 2),
@@ -202,23 +207,24 @@ def predict_video(ldm: Any, video: TapVidVideo, queries: TapVidQueries, cfg: Con
 
 
 def pending_videos(names: Sequence[str], out_dir: str | os.PathLike, group: tuple[str, str, bool],
-                   shard: tuple[int, int] = (0, 1)) -> list[str]:
+                   shard: tuple[int, int] = (0, 1), labels: int = 1) -> list[str]:
     """The videos of shard ``shard`` of ``names`` that no results file in ``out_dir`` holds yet for ``group``
-    = (dataset, query mode, full_res)."""
+    = (dataset, query mode, full_res) and ``labels`` per query."""
     dataset, query_mode, full_res = group
-    group = (dataset, normalize_query_mode(query_mode), bool(full_res))
-    return TAPVID_RECORDS.pending(names, out_dir, shard, key=lambda name: (*group, name))
+    key = (dataset, normalize_query_mode(query_mode), bool(full_res), int(labels))
+    return TAPVID_RECORDS.pending(names, out_dir, shard, key=lambda name: (*key, name))
 
 
 # --------------------------------------------------------------------------------------------- setup
 
 
 def tapvid_setup(source: TapVidSource, query_mode: str, ldm: Any, cfg: Config, *,
-                 visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD) -> dict[str, Any]:
+                 visibility_threshold: float = DEFAULT_VISIBILITY_THRESHOLD, labels: int = 1) -> dict[str, Any]:
     """What determines a video's results line: written to ``run.json`` and compared on resume.
 
     Which videos are evaluated (``videos``, ``limit``, shards) and where the data lies are left out, so a
     run may be extended or resumed with other filters; execution-only config fields are left out too.
+    ``labels`` (K labels per query) is recorded when K > 1 (a run without it is tapnet's protocol).
     """
 
     return {
@@ -228,13 +234,8 @@ def tapvid_setup(source: TapVidSource, query_mode: str, ldm: Any, cfg: Config, *
         "query_stride": QUERY_STRIDE,
         "full_res": bool(source.full_res),
         "visibility_threshold": float(visibility_threshold),
-        "model": ldm.model_id,
-        "model_fingerprint": ldm.fingerprint(),
-        "dtype": str(ldm.dtype).removeprefix("torch."),
-        "autocast": ldm.autocast_name,
-        "config": {k: v for k, v in cfg.at_size(ldm.native_image_size).to_dict().items()
-                   if k not in EXECUTION_FIELDS},
-        "vidcorr_version": __version__,
+        **model_setup(ldm, cfg),
+        **({"labels": int(labels)} if labels != 1 else {}),
     }
 
 
@@ -260,7 +261,7 @@ class _RunningMeans:
 
 
 def _video_name(key: Any) -> str:
-    """A record key (dataset, query mode, full_res, video) -> the video's name."""
+    """A record key (dataset, query mode, full_res, labels, video) -> the video's name."""
     return str(key[-1])
 
 
@@ -270,32 +271,33 @@ def run_tapvid(
     predict: TapVidPredictor,
     *,
     query_mode: str,
-    shard: tuple[int, int] = (0, 1),
-    setup: Mapping[str, Any] | None = None,
     names: Sequence[str] | None = None,
-    progress: Callable[[RunProgress], None] | None = None,
-    fsync: bool = True,
+    labels: int = 1,
+    options: RunOptions | None = None,
 ) -> RunOutcome[VideoScore]:
-    """Evaluate shard ``shard`` = (index, count) of ``source``'s videos into ``out_dir``, resuming what is there.
+    """Evaluate shard ``options.shard`` = (index, count) of ``source``'s videos into ``out_dir``, resuming what is
+    there.
 
     predict: called as predict(video, queries) for each video still to do (see :func:`predict_video`; tests
         pass their own).
     query_mode: ``first`` (or ``query_first``) or ``strided``.
-    setup: written to ``run.json``, or compared with the one there (``vidcorr.runs.check_setup``).
     names: ``source.names()`` when the caller has it already.
-    progress: called once before the first video and after each video (a KeyboardInterrupt raised there stops
-        the run with every finished video saved).
+    labels: K labels per query from the ground truth (see the module docstring); 1 is tapnet's protocol.
+    options: the shard, the setup for ``run.json``, progress (called once before the first video and after each
+        video) and fsync (:class:`~vidcorr.eval.options.RunOptions`; None: its defaults).
 
     Videos are read one at a time; reading stops after this shard's last pending video. Raises whatever
     ``predict`` raises; the videos finished before stay saved.
     """
     query_mode = normalize_query_mode(query_mode)
-    group = (source.dataset, query_mode, bool(source.full_res))
+    if labels < 1:
+        raise InputError(f"--labels must be at least 1 label per query, got {labels}")
+    group = (source.dataset, query_mode, bool(source.full_res), int(labels))
     out_dir = Path(out_dir)
 
     def process(video: TapVidVideo) -> VideoScore:
         start = time.perf_counter()
-        queries = video_queries(video, query_mode)
+        queries = video_queries(video, query_mode, labels=labels)
         prediction = predict(video, queries)
         score = score_video(source.dataset, video, queries, prediction, full_res=source.full_res,
                             extra={"seconds": round(time.perf_counter() - start, 3)})
@@ -304,9 +306,6 @@ def run_tapvid(
         return score
 
     keys = [(*group, name) for name in (source.names() if names is None else names)]
-    if setup is not None:
-        check_setup(out_dir, setup)
     items = Items(keys, lambda todo: source.read(), lambda video: (*group, video.name), name=_video_name,
                   source=str(source.path), noun="videos")
-    return run_items(TAPVID_RECORDS, out_dir, items, process, shard=shard, summary=_RunningMeans(), progress=progress,
-                     fsync=fsync)
+    return (options or RunOptions()).run_items(TAPVID_RECORDS, out_dir, items, process, _RunningMeans())
