@@ -34,6 +34,7 @@ class BatchArgs:
     list_file: Path | None
     shard: str | None
     checkpoint_every: int | None
+    reuse: Path | None = None
 
 
 class BatchFailed(VidcorrError):
@@ -68,7 +69,8 @@ def run_batch_command(inputs: list[str], wanted: PointsArgs, embeddings_file: Pa
     run = batch.BatchOptions(batch_args.list_file, shard=None if batch_args.shard is None
                              else parse_shard(batch_args.shard), checkpoint_every=batch_args.checkpoint_every)
     job = batch.prepare_batch(inputs, out or DEFAULT_BATCH_OUT, points=spec, embeddings=embeddings_file,
-                              preset=options.preset, overrides=options.overrides(), options=track_options, run=run)
+                              preset=options.preset, overrides=options.overrides(), options=track_options, run=run,
+                              reuse=batch_args.reuse)
     launched = shard_from_env() is not None
     ldm = load_on_rank(options, job.shard, launched)
     pending = job.pending

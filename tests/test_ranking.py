@@ -17,9 +17,9 @@ POINTS = np.array([[[10, 10], [30, 30]], [[12, 10], [30, 30]], [[14, 10], [33, 3
 CONFIDENCE = np.array([[1.0, 1.0], [0.9, 1.0], [0.8, 0.6], [0.95, 0.7], [0.3, 0.9]])
 
 
-def tracks() -> Tracks:
+def tracks(labels: PointLabels | None = None) -> Tracks:
     return Tracks(points=POINTS, visible=CONFIDENCE >= 0.5, confidence=CONFIDENCE,
-                  queries=[[0, 10, 10], [0, 30, 30]], frame_indices=FRAMES, fps=10.0, size=(60, 80))
+                  queries=[[0, 10, 10], [0, 30, 30]], frame_indices=FRAMES, fps=10.0, size=(60, 80), labels=labels)
 
 
 def test_jumps_and_speeds_by_hand():
@@ -50,6 +50,8 @@ def test_labels_and_not_visible_marks_take_their_points_out_of_the_score():
     assert ranking.order.tolist() == [2, 3, 1, 4, 0]
     assert ranking.frames_to_check() == [4, 6, 2, 8, 0]
     assert ranking.frames_to_check(2) == [4, 6]
+    # Labels the tracks record count the same way.
+    assert rank_frames(tracks(labels)).order.tolist() == [2, 3, 1, 4, 0]
 
 
 def test_without_labels_every_point_counts_everywhere():

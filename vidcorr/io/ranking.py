@@ -109,13 +109,13 @@ def rank_frames(tracks: Tracks, labels: PointLabels | None = None) -> FrameRanki
 
     Args:
         tracks: the tracks (points (T, N, 2), confidence (T, N), frame_indices (T,), size (W, H)).
-        labels: the points' labels and "not visible" marks, in point order, or None; a point counts for
-            nothing on a frame where it has one.
+        labels: the points' labels and "not visible" marks, in point order (None: those the tracks record,
+            `Tracks.labels`, if any); a point counts for nothing on a frame where it has one.
 
     Returns:
         The :class:`FrameRanking`.
     """
-    counted = ~known_mask(tracks, labels)
+    counted = ~known_mask(tracks, labels if labels is not None else tracks.labels)
     confidence = np.clip(np.nan_to_num(tracks.confidence.astype(np.float64), nan=0.0), 0.0, 1.0)
     low = np.where(counted, 1.0 - confidence, -1.0)
     jump = np.where(counted, jumps(tracks.points), -1.0)

@@ -80,8 +80,7 @@ def output_labels(tracks: Tracks) -> PointLabels:
     if tracks.meta.get("global_search"):
         raise InputError("this output was tracked with embeddings from another video (a global search): none of its "
                          "frames is labelled; track it from points to review it")
-    recorded = getattr(tracks, "labels", None)
-    return recorded if isinstance(recorded, PointLabels) else PointLabels.from_queries(tracks.queries)
+    return tracks.labels if tracks.labels is not None else PointLabels.from_queries(tracks.queries)
 
 
 def _open_output(folder: Path, name: str, video: str | os.PathLike | None) -> ReviewVideo:
