@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -194,3 +196,16 @@ def test_bad_options_are_one_line_errors(tmp_path, option, message):
     result = runner.invoke(app, ["review", str(out), "--no-open", *option])
     assert result.exit_code == 2 and result.output.strip() == f"error: {message}"
     assert not (out / "review.html").exists()
+
+
+def test_review_needs_no_model_stack(tmp_path):
+    out = write_output(tmp_path)
+    probe = ("import sys\nfrom vidcorr_cli.app import app\n"
+             f"try:\n    app(['review', {str(out)!r}, '--no-open'], standalone_mode=False)\n"
+             "except SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert (out / "review.html").is_file()
