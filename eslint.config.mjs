@@ -9,4 +9,10 @@ export default [
     files: ["vidcorr/web/assets/**/*.js"],
     languageOptions: { ecmaVersion: 2022, sourceType: "script", globals: globals.browser },
   },
+  {
+    // The pages' helpers (common.js, inlined before each page's script) are the global VC.
+    files: ["vidcorr/web/assets/**/*.js"],
+    ignores: ["vidcorr/web/assets/common.js"],
+    languageOptions: { globals: { VC: "readonly" } },
+  },
 ];

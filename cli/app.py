@@ -16,6 +16,7 @@ from .helpfmt import show_flags_without_a_value
 from .match import match
 from .pick import pick
 from .render import render
+from .review import review
 from .track import track
 from .view import view
 
@@ -40,6 +41,7 @@ app.command("match")(match)
 app.command("render")(render)
 app.command("view")(view)
 app.command("pick")(pick)
+app.command("review")(review)
 app.command("export")(export)
 app.add_typer(eval_app, name="eval")
 

@@ -35,6 +35,7 @@ class BatchArgs:
     list_file: Path | None
     shard: str | None
     checkpoint_every: int | None
+    reuse: Path | None = None
 
 
 class BatchFailed(VidcorrError):
@@ -72,7 +73,7 @@ def run_batch_command(inputs: list[str], wanted: PointsArgs, embeddings_file: Pa
                              else parse_shard(batch_args.shard), checkpoint_every=batch_args.checkpoint_every)
     job = batch.prepare_batch(inputs, out or DEFAULT_BATCH_OUT, points=spec, embeddings=embeddings_file,
                               preset=options.preset, overrides=options.overrides(), options=track_options, run=run,
-                              model=options.model)
+                              reuse=batch_args.reuse, model=options.model)
     launched = shard_from_env() is not None
     ldm = load_on_rank(options, job.shard, launched)
     pending = job.pending

@@ -27,7 +27,7 @@ from rich.table import Table
 from vidcorr.errors import InputError
 from vidcorr.eval.pairs.pck import DEFAULT_ALPHAS
 from vidcorr.io.outputs import check_out_dir
-from vidcorr.runs.folder import RunOutcome
+from vidcorr.runs.folder import RunOptions, RunOutcome
 from vidcorr.runs.shards import Shard, device_for_rank, parse_shard, resolve_shard, shard_from_env
 
 from .common import (
@@ -278,7 +278,8 @@ def _evaluate_pairs(benchmark: str, run: PairRunOptions, options: ModelOptions,
             return runner.predict_pair(ldm, pair, src, trg, cfg, return_maps=run.visualize, progress=display)
 
         outcome = runner.run_eval(pair_list, out, predict, alphas=alphas, protocol=run.protocol.value,
-                                  shard=shard, setup=setup, visualize=run.visualize, progress=display.items)
+                                  visualize=run.visualize,
+                                  options=RunOptions(shard=shard, setup=setup, progress=display.items))
         warn_skipped_steps(sum(sum(s.extra.get("skipped_steps", [])) for s in outcome.records),
                            sum(s.num_keypoints for s in outcome.records) * cfg.restarts * cfg.num_steps)
         return outcome
@@ -449,8 +450,8 @@ def tapvid(
         def predict(video: Any, queries: Any) -> Any:
             return tapvid_runner.predict_video(ldm, video, queries, cfg, progress=display, **threshold)
 
-        return tapvid_runner.run_tapvid(source, out, predict, query_mode=mode, shard=shard_videos, setup=setup,
-                                        names=names, progress=display.items, labels=labels)
+        return tapvid_runner.run_tapvid(source, out, predict, query_mode=mode, names=names, labels=labels,
+                                        options=RunOptions(shard=shard_videos, setup=setup, progress=display.items))
 
     _finish(loop, display, out=out, placement=placement,
             results_path=TAPVID_RECORDS.results_path(out, shard_videos), protocol=Protocol.official.value)
@@ -550,8 +551,8 @@ def jhmdb(
             return jhmdb_runner.predict_video(ldm, video, frames, cfg, progress=display, vis_dir=vis_dir,
                                               **threshold)
 
-        return jhmdb_runner.run_jhmdb(source, out, predict, labels=labels, shard=shard_videos, setup=setup,
-                                      names=names, progress=display.items)
+        return jhmdb_runner.run_jhmdb(source, out, predict, labels=labels, names=names,
+                                      options=RunOptions(shard=shard_videos, setup=setup, progress=display.items))
 
     notes = [f"pictures per video under {out / 'vis'}: open one with vidcorr view {out / 'vis'}/ACTION_VIDEO"] \
         if visualize else []

@@ -43,11 +43,11 @@ def export(
 ) -> None:
     """Write TRACKS in another tool's format: points as skeleton nodes, confidence as the score or likelihood,
     the video's frame numbers and times. Never writes over TRACKS itself."""
-    from vidcorr.io.export import export_tracks
+    from vidcorr.io.export import DlcOptions, export_tracks
 
     node_names = [n.strip() for n in names.split(",")] if names is not None else None
-    given = {"scorer": scorer, "video": video, "tracked_frames": frames, "min_confidence": min_confidence}
-    written = export_tracks(tracks, fmt, out, names=node_names, overwrite=overwrite,
-                            **{name: value for name, value in given.items() if value is not None})
+    given = {"scorer": scorer, "tracked_frames": frames, "min_confidence": min_confidence}
+    dlc = DlcOptions(**{name: value for name, value in given.items() if value is not None})
+    written = export_tracks(tracks, fmt, out, names=node_names, overwrite=overwrite, video=video, dlc=dlc)
     outputs_complete()
     console.print(f"wrote {written}", soft_wrap=True)

@@ -62,12 +62,12 @@ def match(
     and matches.jpg (side by side, a coloured line per point) into --out; with --visualize also vis/,
     which `vidcorr view OUT` shows."""
     # The pipeline imports torch: loaded when the command runs, never for --help.
-    from vidcorr.pipelines.match import prepare_match, run_match
+    from vidcorr.pipelines.match import MatchOptions, prepare_match, run_match
 
-    job = prepare_match(source, target, read_query_points(points, points_file), out=out,
-                                  preset=options.preset, overrides=options.overrides(), visualize=visualize,
-                                  save_embeddings=save_embeddings, overwrite=overwrite,
-                                  overwrite_hint="--overwrite", model=options.model)
+    outputs = MatchOptions(out=out, visualize=visualize, save_embeddings=save_embeddings, overwrite=overwrite)
+    job = prepare_match(source, target, read_query_points(points, points_file), preset=options.preset,
+                        overrides=options.overrides(), options=outputs, overwrite_hint="--overwrite",
+                        model=options.model)
     ldm = options.load()
     warn_if_slow(ldm, job.cfg, len(job.src_xy), 1)
     start = time.perf_counter()

@@ -24,7 +24,7 @@ def render(
 ) -> None:
     """Draw saved tracks on every frame of VIDEO (same size, fps and pixel aspect ratio): coloured markers,
     trails, hollow markers where a point is not visible, point ids. Never writes over VIDEO or TRACKS_FILE."""
-    from vidcorr.io.render import render_video
+    from vidcorr.io.render import RenderStyle, render_video
     from vidcorr.io.tracks import Tracks
     from vidcorr.io.video import open_video
 
@@ -34,7 +34,7 @@ def render(
     # A frame folder's frame rate is the tracks' own unless --fps says otherwise.
     reader = open_video(video, fps=fps if fps is not None or not video.is_dir() else tracks.fps)
     with staged_file(out, overwrite=overwrite, overwrite_hint="--overwrite") as staged:
-        rendered = render_video(reader, tracks, staged, trail=trail)
+        rendered = render_video(reader, tracks, staged, RenderStyle(trail=trail))
     outputs_complete()
     if rendered.warning:
         err_console.print(f"[bold yellow]warning:[/] {rendered.warning}", soft_wrap=True)

@@ -62,6 +62,10 @@ def track(
         "--same-video/--other-video", help="With --embeddings: they were fitted on this video (anchor on their "
         "labelled frames) or on another one (search every point globally) \\[default: decided from the labelled "
         "frames' pixels, recorded when fitted].", show_default=False)] = None,
+    reuse: Annotated[Path | None, typer.Option(
+        "--reuse", help="An earlier output of this video (a batch's folder for a batch): points whose labels did "
+        "not change keep its embeddings, byte for byte; the others are fitted again on all their labels (after "
+        "`vidcorr review OUT`).")] = None,
     start: Annotated[int, typer.Option("--start", help="First frame tracked.")] = 0,
     end: Annotated[int | None, typer.Option("--end", help="One past the last frame tracked.")] = None,
     stride: Annotated[int, typer.Option("--stride", help="Track every k-th frame.")] = 1,
@@ -107,6 +111,15 @@ def track(
                         "--init-prompt": options.init_prompt},
                        "applies to fitting; it has no effect with --embeddings")
     wanted = PointsArgs(points, points_file, grid, ref_frame, mask, mask_id)
+    if reuse is not None:
+        if embeddings_file is not None:
+            raise InputError("give either --reuse OUT or --embeddings, not both")
+        if not wanted.given:
+            raise InputError("--reuse needs the points to track: --points-file FILE (the points.json that "
+                             "`vidcorr review` saves)")
+        refuse_options({"--steps": options.steps, "--restarts": options.restarts,
+                        "--init-prompt": options.init_prompt},
+                       "applies to fitting; with --reuse the changed points are fitted as the earlier output's were")
     track_options = TrackOptions(start, end, stride, visibility_threshold, not no_video, trail, heatmap, keyframes,
                                  fps, same_video)
     inputs = inputs or []
@@ -117,15 +130,15 @@ def track(
         from .batch import BatchArgs, run_batch_command  # the batch's display: loaded for batches only
 
         run_batch_command(inputs, wanted, embeddings_file, out, track_options, options,
-                          BatchArgs(list_file, shard, checkpoint_every))
+                          BatchArgs(list_file, shard, checkpoint_every, reuse))
         return
     if not inputs:
         raise InputError("give a video (a file or a folder of frames), several, or --list FILE")
-    _track_one(Path(inputs[0]), wanted, embeddings_file, out, overwrite, track_options, options)
+    _track_one(Path(inputs[0]), wanted, embeddings_file, out, overwrite, track_options, options, reuse)
 
 
 def _track_one(video: Path, wanted: PointsArgs, embeddings_file: Path | None, out: Path | None, overwrite: bool,
-               track_options: TrackOptions, options: ModelOptions) -> None:
+               track_options: TrackOptions, options: ModelOptions, reuse: Path | None = None) -> None:
     """Track one video into --out and print the summary."""
     # The pipeline imports torch: loaded when the command runs, never for --help.
     from vidcorr.pipelines.track import prepare_track, run_track
@@ -133,7 +146,7 @@ def _track_one(video: Path, wanted: PointsArgs, embeddings_file: Path | None, ou
     queries = wanted.labels if wanted.given or embeddings_file is None else None
     job = prepare_track(video, out, queries=queries, embeddings=embeddings_file, preset=options.preset,
                         overrides=options.overrides(), options=track_options, overwrite=overwrite,
-                        overwrite_hint="--overwrite", model=options.model)
+                        overwrite_hint="--overwrite", reuse=reuse, model=options.model)
     ldm = options.load()
     warn_if_slow(ldm, job.cfg, job.points_to_fit, len(job.frames))
     began = time.perf_counter()
@@ -154,6 +167,10 @@ def _track_one(video: Path, wanted: PointsArgs, embeddings_file: Path | None, ou
                   f"{100 * float(tracks.visible.mean()):.0f} %", elapsed(began))
     console.print(table)
     console.print("wrote " + ", ".join(str(p) for p in result.written))
+    if result.refitted is not None:
+        kept = tracks.num_points - len(result.refitted)
+        console.print(f"kept the embeddings of {kept} point(s) from {reuse}; fitted again: "
+                      + (", ".join(result.refitted) or "none"), soft_wrap=True, highlight=False)
     if track_options.keyframes:
         console.print(f"look at them with: vidcorr view {result.out_dir}", soft_wrap=True)
 

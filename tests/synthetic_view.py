@@ -21,7 +21,8 @@ from vidcorr.eval.pairs.readers import read_benchmark
 from vidcorr.eval.pairs.runner import run_eval
 from vidcorr.io.reader import MemoryReader
 from vidcorr.io.tracks import Tracks
-from vidcorr.web.visuals import KeyFrameMaps, write_track_visuals
+from vidcorr.runs.folder import RunOptions
+from vidcorr.web.visuals import KeyFrameMaps, ViewOptions, write_track_visuals
 
 EVIL_CATEGORY = 'cat<img src=x onerror="window.__xss=1">'
 EVIL_IMAGE = "evil<script>window.__xss=2<b>x"  # a legal file name: no "/"
@@ -70,7 +71,7 @@ def write_eval_run(root: Path) -> Path:
         width, height = Image.open(path).size
         Image.fromarray(random_image(height, width, seed=n)).save(path)
     out = root / "out"
-    run_eval(read_benchmark("spair", spair), out, predict, visualize=True, fsync=False)
+    run_eval(read_benchmark("spair", spair), out, predict, visualize=True, options=RunOptions(fsync=False))
     index_path = out / "vis" / "index.json"
     index = json.loads(index_path.read_text())
     for entry in index["pairs"]:
@@ -104,6 +105,6 @@ def write_track_run(root: Path, truth: np.ndarray | None = None,
             layer_maps[i, :, 3 + 2 * i, (t + 5 * i) % 16] = 1.0
         maps.add(t, np.arange(TRACK_POINTS), layer_maps)
     out = root / "track"
-    write_track_visuals(out, MemoryReader(frames, fps=10.0), tracks, key_frames, maps, trail=3, truth=truth,
-                        names=names)
+    write_track_visuals(out, MemoryReader(frames, fps=10.0), tracks, key_frames, maps,
+                        view=ViewOptions(trail=3, truth=truth, names=names))
     return out, tracks, key_frames

@@ -32,7 +32,7 @@ from vidcorr.eval.pairs.pair import Prediction
 from vidcorr.eval.pairs.pck import summarize
 from vidcorr.eval.pairs.readers import read_benchmark
 from vidcorr.eval.pairs.results import PAIR_RECORDS
-from vidcorr.runs.folder import RunProgress
+from vidcorr.runs.folder import RunOptions, RunProgress
 from vidcorr.runs.shards import Shard, device_for_rank, parse_shard, resolve_shard
 
 ALPHAS = (0.01, 0.05, 0.1)
@@ -108,7 +108,8 @@ def _benchmarks(tmp_path: Path):
 def test_ground_truth_scores_100_under_every_protocol(tmp_path: Path) -> None:
     for benchmark, options in _benchmarks(tmp_path):
         pairs = read_benchmark(benchmark, tmp_path, **options)
-        run = runner.run_eval(pairs, tmp_path / f"out-{benchmark}", truth, alphas=ALPHAS, fsync=False)
+        run = runner.run_eval(pairs, tmp_path / f"out-{benchmark}", truth, alphas=ALPHAS,
+                              options=RunOptions(fsync=False))
         assert run.evaluated == len(pairs) == run.total and run.resumed == 0
         for protocol in ("official", "seed"):
             summary = summarize(run.scores, protocol)
@@ -120,7 +121,7 @@ def test_ground_truth_scores_100_under_every_protocol(tmp_path: Path) -> None:
 
 def test_results_lines_hold_the_predictions_and_the_scores(spair_root: Path, tmp_path: Path) -> None:
     pairs = read_benchmark("spair", spair_root)
-    run = runner.run_eval(pairs, tmp_path / "out", off_by_some, fsync=False)
+    run = runner.run_eval(pairs, tmp_path / "out", off_by_some, options=RunOptions(fsync=False))
     back = PAIR_RECORDS.read(tmp_path / "out" / "results.jsonl")
     assert [s.pair_id for s in back] == [p.pair_id for p in pairs]
     for pair, score in zip(pairs, back, strict=True):
@@ -139,10 +140,10 @@ def test_results_lines_hold_the_predictions_and_the_scores(spair_root: Path, tmp
 
 def test_three_shards_merged_equal_one_unsharded_run(spair_root: Path, tmp_path: Path) -> None:
     pairs = read_benchmark("spair", spair_root)
-    whole = runner.run_eval(pairs, tmp_path / "whole", off_by_some, fsync=False)
+    whole = runner.run_eval(pairs, tmp_path / "whole", off_by_some, options=RunOptions(fsync=False))
     calls = Counting()
     for index in range(3):
-        part = runner.run_eval(pairs, tmp_path / "sharded", calls, shard=(index, 3), fsync=False)
+        part = runner.run_eval(pairs, tmp_path / "sharded", calls, options=RunOptions(shard=(index, 3), fsync=False))
         assert [s.pair_id for s in part.scores] == [p.pair_id for p in pairs[index::3]]
         assert part.results_path.name == f"results-shard{index}of3.jsonl"
     assert sorted(calls.calls) == sorted(p.pair_id for p in pairs)  # each pair computed by exactly one shard
@@ -163,11 +164,11 @@ def test_a_run_killed_after_k_pairs_resumes_with_every_pair_once(spair_root: Pat
     pairs = read_benchmark("spair", spair_root)
     first = Counting(stop_after=k)
     with pytest.raises(KeyboardInterrupt):
-        runner.run_eval(pairs, tmp_path / "out", first, progress=first.progress, fsync=False)
+        runner.run_eval(pairs, tmp_path / "out", first, options=RunOptions(progress=first.progress, fsync=False))
     assert list(lines_per_pair(tmp_path / "out")) == [p.pair_id for p in pairs[:k]]
     second = Counting()
     seen: list[RunProgress] = []
-    run = runner.run_eval(pairs, tmp_path / "out", second, progress=seen.append, fsync=False)
+    run = runner.run_eval(pairs, tmp_path / "out", second, options=RunOptions(progress=seen.append, fsync=False))
     assert second.calls == [p.pair_id for p in pairs[k:]]
     assert lines_per_pair(tmp_path / "out") == {p.pair_id: 1 for p in pairs}
     assert (run.resumed, run.evaluated, run.total) == (k, len(pairs) - k, len(pairs))
@@ -180,12 +181,12 @@ def test_a_run_killed_after_k_pairs_resumes_with_every_pair_once(spair_root: Pat
 
 def test_a_truncated_last_line_is_redone(spair_root: Path, tmp_path: Path) -> None:
     pairs = read_benchmark("spair", spair_root)
-    runner.run_eval(pairs[:3], tmp_path / "out", off_by_some, fsync=False)
+    runner.run_eval(pairs[:3], tmp_path / "out", off_by_some, options=RunOptions(fsync=False))
     path = tmp_path / "out" / "results.jsonl"
     data = path.read_bytes()
     path.write_bytes(data[:-25])  # killed while writing the third line
     again = Counting()
-    runner.run_eval(pairs, tmp_path / "out", again, fsync=False)
+    runner.run_eval(pairs, tmp_path / "out", again, options=RunOptions(fsync=False))
     assert again.calls == [p.pair_id for p in pairs[2:]]
     assert lines_per_pair(tmp_path / "out") == {p.pair_id: 1 for p in pairs}
     assert all(line.startswith("{") and line.endswith("}") for line in path.read_text().splitlines())
@@ -193,9 +194,9 @@ def test_a_truncated_last_line_is_redone(spair_root: Path, tmp_path: Path) -> No
 
 def test_resuming_with_another_shard_layout_skips_pairs_any_shard_finished(spair_root: Path, tmp_path: Path) -> None:
     pairs = read_benchmark("spair", spair_root)
-    runner.run_eval(pairs, tmp_path / "out", off_by_some, shard=(1, 2), fsync=False)
+    runner.run_eval(pairs, tmp_path / "out", off_by_some, options=RunOptions(shard=(1, 2), fsync=False))
     rest = Counting()
-    run = runner.run_eval(pairs, tmp_path / "out", rest, fsync=False)
+    run = runner.run_eval(pairs, tmp_path / "out", rest, options=RunOptions(fsync=False))
     assert rest.calls == [p.pair_id for p in pairs[0::2]]
     assert run.resumed == 3 and len(run.scores) == 7
     assert lines_per_pair(tmp_path / "out") == {p.pair_id: 1 for p in pairs}
@@ -205,12 +206,13 @@ def test_resuming_with_another_shard_layout_skips_pairs_any_shard_finished(spair
 def test_a_run_folder_refuses_other_settings(spair_root: Path, tmp_path: Path) -> None:
     pairs = read_benchmark("spair", spair_root, limit=1)
     setup = {"benchmark": "spair", "config": {"num_steps": 2, "seed": 0}, "vidcorr_version": "0.1.0"}
-    runner.run_eval(pairs, tmp_path / "out", truth, setup=setup, fsync=False)
+    runner.run_eval(pairs, tmp_path / "out", truth, options=RunOptions(setup=setup, fsync=False))
     assert json.loads((tmp_path / "out" / "run.json").read_text()) == setup
-    runner.run_eval(pairs, tmp_path / "out", truth, setup={**setup, "vidcorr_version": "9"}, fsync=False)
+    runner.run_eval(pairs, tmp_path / "out", truth,
+                    options=RunOptions(setup={**setup, "vidcorr_version": "9"}, fsync=False))
     changed = {**setup, "config": {"num_steps": 3, "seed": 0}}
     with pytest.raises(InputError) as info:
-        runner.run_eval(pairs, tmp_path / "out", truth, setup=changed, fsync=False)
+        runner.run_eval(pairs, tmp_path / "out", truth, options=RunOptions(setup=changed, fsync=False))
     assert str(info.value) == (f"{tmp_path / 'out'} holds a run with other settings (config.num_steps 2 there, 3 "
                                "now); resume it with the same options or choose another --out")
 
@@ -221,7 +223,7 @@ def test_an_image_that_disagrees_with_its_annotation_is_a_data_error(spair_root:
 
     Image.new("RGB", (10, 10)).save(pair.trg_path)
     with pytest.raises(DataError) as info:
-        runner.run_eval([pair], tmp_path / "out", truth, fsync=False)
+        runner.run_eval([pair], tmp_path / "out", truth, options=RunOptions(fsync=False))
     assert str(info.value) == f"{pair.trg_path}: image is 10x10 pixels but its annotation says 32x24"
 
 
@@ -283,8 +285,8 @@ def test_the_local_rank_picks_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_report_tables_hold_both_protocols_categories_flags_and_the_paper(spair_root: Path, tmp_path: Path) -> None:
     pairs = read_benchmark("spair", spair_root)
-    run = runner.run_eval(pairs, tmp_path / "out", off_by_some, setup={"benchmark": "spair", "split": "test"},
-                          fsync=False)
+    run = runner.run_eval(pairs, tmp_path / "out", off_by_some,
+                          options=RunOptions(setup={"benchmark": "spair", "split": "test"}, fsync=False))
     built = report.build_report([tmp_path / "out" / "results.jsonl"])
     bench = built.benchmarks[0]
     assert (bench.dataset, bench.num_pairs, bench.num_keypoints) == ("spair", 7, 13)
@@ -332,8 +334,10 @@ def test_report_errors(tmp_path: Path, spair_root: Path) -> None:
     assert str(info.value) == (f"{tmp_path / 'empty'}: no results files (results*.jsonl, tapvid*.jsonl, "
                                "jhmdb*.jsonl) in this folder")
     pairs = read_benchmark("spair", spair_root, limit=2)
-    runner.run_eval(pairs, tmp_path / "a", truth, setup={"benchmark": "spair", "seed": 0}, fsync=False)
-    runner.run_eval(pairs, tmp_path / "b", truth, setup={"benchmark": "spair", "seed": 1}, fsync=False)
+    runner.run_eval(pairs, tmp_path / "a", truth,
+                    options=RunOptions(setup={"benchmark": "spair", "seed": 0}, fsync=False))
+    runner.run_eval(pairs, tmp_path / "b", truth,
+                    options=RunOptions(setup={"benchmark": "spair", "seed": 1}, fsync=False))
     with pytest.raises(DataError, match="describe different runs"):
         report.build_report([tmp_path / "a", tmp_path / "b"])
 
@@ -352,7 +356,7 @@ def test_visualize_writes_pictures_and_an_index(spair_root: Path, tmp_path: Path
         maps = torch.rand(k, 2, 8, 8, generator=torch.Generator().manual_seed(0))
         return Prediction(off_by_some(pair, src, trg).trg_xy, np.full(k, 0.25, np.float32), maps, maps, (5, 8))
 
-    run = runner.run_eval(pairs, tmp_path / "out", with_maps, visualize=True, fsync=False)
+    run = runner.run_eval(pairs, tmp_path / "out", with_maps, visualize=True, options=RunOptions(fsync=False))
     vis = tmp_path / "out" / "vis"
     index = json.loads((vis / "index.json").read_text())
     assert [p["pair_id"] for p in index["pairs"]] == sorted(p.pair_id for p in pairs)
@@ -372,7 +376,7 @@ def test_visualize_writes_pictures_and_an_index(spair_root: Path, tmp_path: Path
             assert (vis / point["maps"]["src"]).is_file()
     # A second run into the folder adds its pairs to the same index.
     more = read_benchmark("spair", spair_root)
-    runner.run_eval(more, tmp_path / "out", with_maps, visualize=True, fsync=False)
+    runner.run_eval(more, tmp_path / "out", with_maps, visualize=True, options=RunOptions(fsync=False))
     assert len(json.loads((vis / "index.json").read_text())["pairs"]) == 7
 
 
@@ -534,7 +538,7 @@ def test_results_lines_record_the_precision_and_skipped_steps(tmp_path: Path) ->
         return Prediction(np.array(pair.trg_kps), precision="autocast-float16",
                           skipped_steps=np.array([2] if pair.pair_id == "p2" else [0]))
 
-    run = runner.run_eval(pairs, tmp_path / "out", predict, fsync=False)
+    run = runner.run_eval(pairs, tmp_path / "out", predict, options=RunOptions(fsync=False))
     lines = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert [(line["extra"]["precision"], line["extra"]["skipped_steps"]) for line in lines] == [
         ("autocast-float16", [0]), ("autocast-float16", [2])]

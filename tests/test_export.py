@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from vidcorr.errors import InputError
 from vidcorr.eval.tapvid.data import load_tapvid_pickle, read_davis
-from vidcorr.io.export import dlc_image_name, export_tracks, training_frames
+from vidcorr.io.export import DlcOptions, dlc_image_name, export_tracks, training_frames
 from vidcorr.io.points import PointLabels
 from vidcorr.io.tracks import Tracks
 from vidcorr_cli.app import app
@@ -365,7 +365,7 @@ def test_dlc_project_takes_labels_and_the_recorded_video(clip_folder, tmp_path):
     tracks.labels = PointLabels(("a", "b", "c"), (
         np.array([[2, 0.5, 0.5], [8, 10.5, 12.5]]), np.array([[2, 32.5, 24.0]]),
         np.array([[2, 63.5, 47.5], [8, np.nan, np.nan]])))
-    written = export_tracks(tracks, "dlc-project", tmp_path / "p", tracked_frames=0)
+    written = export_tracks(tracks, "dlc-project", tmp_path / "p", dlc=DlcOptions(tracked_frames=0))
     assert written == tmp_path / "p" / "labeled-data" / "clip"
     import pandas as pd
 

@@ -23,6 +23,7 @@ from vidcorr.eval.jhmdb import runner as jhmdb_runner
 from vidcorr.eval.jhmdb.data import JOINTS, JhmdbSource, load_joints, matlab_to_pixel_centres, read_video
 from vidcorr.eval.jhmdb.pck import CURVE_ALPHAS, alpha_index, pool, score_video
 from vidcorr.eval.jhmdb.results import JHMDB_RECORDS, JhmdbPrediction, score_from_json, score_to_json
+from vidcorr.runs.folder import RunOptions
 from vidcorr.web.view import build_site
 from vidcorr_cli.app import app
 
@@ -317,7 +318,7 @@ def _offset_predictor(calls: list[str] | None = None, stop_at: int | None = None
 
 def test_records_round_trip_resume_and_two_shards_merged_equal_one_run(jhmdb_root: Path, tmp_path: Path) -> None:
     source = JhmdbSource(jhmdb_data.resolve_root(jhmdb_root))
-    whole = jhmdb_runner.run_jhmdb(source, tmp_path / "whole", _offset_predictor(), fsync=False)
+    whole = jhmdb_runner.run_jhmdb(source, tmp_path / "whole", _offset_predictor(), options=RunOptions(fsync=False))
     lines = JHMDB_RECORDS.read(tmp_path / "whole" / "jhmdb.jsonl")
     assert [s.video for s in lines] == ["clap/a_clap", "clap/b_clap", "golf/swing"]
     assert [(s.num_frames, s.source_frames, s.joint_frames) for s in lines] == [(3, 5, 3), (4, 4, 4), (3, 3, 6)]
@@ -332,12 +333,14 @@ def test_records_round_trip_resume_and_two_shards_merged_equal_one_run(jhmdb_roo
 
     calls: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        jhmdb_runner.run_jhmdb(source, tmp_path / "resumed", _offset_predictor(calls, stop_at=2), fsync=False)
-    jhmdb_runner.run_jhmdb(source, tmp_path / "resumed", _offset_predictor(calls), fsync=False)
+        jhmdb_runner.run_jhmdb(source, tmp_path / "resumed", _offset_predictor(calls, stop_at=2),
+                               options=RunOptions(fsync=False))
+    jhmdb_runner.run_jhmdb(source, tmp_path / "resumed", _offset_predictor(calls), options=RunOptions(fsync=False))
     assert calls == ["clap/a_clap", "clap/b_clap", "clap/b_clap", "golf/swing"]  # the finished one not redone
 
     for index in range(2):
-        part = jhmdb_runner.run_jhmdb(source, tmp_path / "sharded", _offset_predictor(), shard=(index, 2), fsync=False)
+        part = jhmdb_runner.run_jhmdb(source, tmp_path / "sharded", _offset_predictor(),
+                                      options=RunOptions(shard=(index, 2), fsync=False))
         assert part.results_path.name == f"jhmdb-shard{index}of2.jsonl"
     merged = JHMDB_RECORDS.merge(JHMDB_RECORDS.results_files(tmp_path / "sharded"))
     resumed = JHMDB_RECORDS.merge(JHMDB_RECORDS.results_files(tmp_path / "resumed"))
@@ -507,8 +510,9 @@ def test_an_unreadable_frame_and_a_missing_joints_file_are_one_line(jhmdb_root: 
 
 def test_report_tables_and_pictures_for_every_benchmark_kind(jhmdb_root: Path, tmp_path: Path) -> None:
     source = JhmdbSource(jhmdb_data.resolve_root(jhmdb_root))
-    jhmdb_runner.run_jhmdb(source, tmp_path / "run", _offset_predictor(), fsync=False,
-                           setup={"benchmark": "jhmdb", "labels": 1, "model": "m", "config": {}})
+    jhmdb_runner.run_jhmdb(source, tmp_path / "run", _offset_predictor(),
+                           options=RunOptions(setup={"benchmark": "jhmdb", "labels": 1, "model": "m", "config": {}},
+                                              fsync=False))
     built = report.build_report([tmp_path / "run"])
     (section,) = built.sections
     assert section.kind == "jhmdb" and section.coverage() == "3 videos, 10 frames (of 268 test videos: incomplete)"

@@ -14,7 +14,7 @@ from safetensors import safe_open
 import vidcorr
 from vidcorr import PointLabels
 from vidcorr.errors import InputError
-from vidcorr.io.render import draw_tracks, point_colors
+from vidcorr.io.render import RenderStyle, draw_tracks, point_colors
 from vidcorr.io.sample import write_synthetic_video
 from vidcorr.io.tracks import Tracks
 
@@ -68,8 +68,8 @@ def test_labelled_frames_show_a_square_tracked_frames_a_disc():
     # Radius 10 around pixel (row 10, col 20): pixel (19, 29) lies inside the square (half-side 10) and 12.7 px
     # from the centre, beyond the disc's outline (radius 11, anti-aliased to 12).
     corner = (19, 29)
-    labelled = draw_tracks(grey, tracks, row=0, show_ids=False, radius=10)
-    tracked = draw_tracks(grey, tracks, row=1, show_ids=False, radius=10)
+    labelled = draw_tracks(grey, tracks, row=0, style=RenderStyle(show_ids=False, radius=10))
+    tracked = draw_tracks(grey, tracks, row=1, style=RenderStyle(show_ids=False, radius=10))
     color = point_colors(2)[0]
     np.testing.assert_array_equal(labelled[10, 20], color)
     np.testing.assert_array_equal(tracked[10, 20], color)

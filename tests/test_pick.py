@@ -108,7 +108,7 @@ def test_the_palette_is_renders_point_colours(clip, tmp_path):
 
 def test_the_page_is_the_package_assets_with_a_csp_of_their_hashes(clip, tmp_path):
     html = build_pick_page(clip, tmp_path / "p.html", frames=2).read_text(encoding="utf-8")
-    script, style = asset("pick.js"), asset("pick.css")
+    script, style = asset("common.js") + "\n" + asset("pick.js"), asset("pick.css")  # the shared helpers first
     assert f"<script>{script}</script>" in html and f"<style>{style}</style>" in html
 
     def sha(text: str) -> str:

@@ -14,6 +14,7 @@ from vidcorr.errors import InputError
 from vidcorr.io.render import (
     CORRECT_RGB,
     WRONG_RGB,
+    RenderStyle,
     blend_heatmap,
     default_radius,
     draw_tracks,
@@ -85,10 +86,10 @@ def test_trail_follows_earlier_rows():
     xs = [10.5, 20.5, 30.5, 40.5]
     tracks = one_point_tracks([(x, 30.5) for x in xs], [True] * 4)
     color = point_colors(1)[0]
-    with_trail = draw_tracks(grey_frame(), tracks, row=3, trail=2, show_ids=False)
+    with_trail = draw_tracks(grey_frame(), tracks, row=3, style=RenderStyle(trail=2, show_ids=False))
     assert_near(with_trail[30, 25], color)  # on the segment from row 1 to row 2
     np.testing.assert_array_equal(with_trail[30, 15], [GREY] * 3)  # row 0 is beyond trail=2
-    no_trail = draw_tracks(grey_frame(), tracks, row=3, trail=0, show_ids=False)
+    no_trail = draw_tracks(grey_frame(), tracks, row=3, style=RenderStyle(trail=0, show_ids=False))
     np.testing.assert_array_equal(no_trail[30, 25], [GREY] * 3)
 
 
@@ -166,7 +167,7 @@ def test_render_video_draws_tracked_frames_only(tmp_path):
         rows_asked.append(row)
         return np.zeros((1, 4, 4))  # (N, h, w): one point's map
 
-    render_video(source, tracks, tmp_path / "heat.mkv", codec="FFV1", heatmaps=heatmap, heatmap_alpha=1.0)
+    render_video(source, tracks, tmp_path / "heat.mkv", RenderStyle(heatmap_alpha=1.0), heatmap, codec="FFV1")
     _, got = next(open_video(tmp_path / "heat.mkv").iter_frames(batch_size=12))
     far_corner = got[:, 39, 0]
     np.testing.assert_array_equal(far_corner[4:10], np.broadcast_to([0, 0, 128], (6, 3)))  # JET's 0
@@ -192,7 +193,7 @@ def test_render_video_errors_leave_nothing(tmp_path):
 def test_a_point_far_outside_the_frame_is_not_drawn():
     # OpenCV's fixed-point coordinates overflow for 1e9 ("Can't parse 'pt2'"): such a point is off-screen anyway.
     tracks = one_point_tracks([(20.5, 10.5), (1e9, 1e9)], [True, True])
-    np.testing.assert_array_equal(draw_tracks(grey_frame(), tracks, 1, trail=1), grey_frame())
+    np.testing.assert_array_equal(draw_tracks(grey_frame(), tracks, 1, RenderStyle(trail=1)), grey_frame())
     drawn = draw_tracks(grey_frame(), tracks, 0)
     np.testing.assert_array_equal(drawn[10, 20], point_colors(1)[0])
 

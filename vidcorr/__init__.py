@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "LDM": "method.model",
     "fit_queries": "method.track", "track": "method.track",
     "Tracks": "io.tracks",
+    "rank_frames": "io.ranking", "FrameRanking": "io.ranking", "refit_changed": "method.reuse",
     "track_many": "pipelines.batch", "BatchOutcome": "pipelines.batch",
     "match": "pipelines.match", "MatchResult": "pipelines.match",
     "track_to_folder": "pipelines.track", "TrackResult": "pipelines.track",
@@ -36,18 +37,20 @@ __all__ = [
     "DEFAULT_MODEL", "LDM", "PRESETS", "PRESET_NOTES", "Config", "Embeddings", "EmbeddingsMismatchError", "InputError",
     "Location", "MatchResult", "ModelLoadError", "PointLabels", "TrackResult", "Tracks", "VidcorrError", "fit",
     "fit_labels", "fit_queries", "fit_reference", "locate", "locate_reference", "match", "track", "track_many",
-    "track_to_folder", "BatchOutcome",
+    "track_to_folder", "BatchOutcome", "FrameRanking", "rank_frames", "refit_changed",
 ]
 
 if TYPE_CHECKING:
     from vidcorr.config import DEFAULT_MODEL, PRESET_NOTES, PRESETS, Config
     from vidcorr.errors import EmbeddingsMismatchError, InputError, ModelLoadError, VidcorrError
     from vidcorr.io.points import PointLabels
+    from vidcorr.io.ranking import FrameRanking, rank_frames
     from vidcorr.io.tracks import Tracks
     from vidcorr.method.embeddings import Embeddings
     from vidcorr.method.fit import fit, fit_labels, fit_reference
     from vidcorr.method.locate import Location, locate, locate_reference
     from vidcorr.method.model import LDM
+    from vidcorr.method.reuse import refit_changed
     from vidcorr.method.track import fit_queries, track
     from vidcorr.pipelines.batch import BatchOutcome, track_many
     from vidcorr.pipelines.match import MatchResult, match

@@ -472,11 +472,25 @@ def dlc_collected_data(poses: dict[int, np.ndarray], names: Sequence[str], score
     return pd.DataFrame(values, index=index, columns=columns)
 
 
+@dataclass(frozen=True)
+class DlcOptions:
+    """DeepLabCut's options of an export: one object for `export_tracks`, `write_dlc_project` and the CLI.
+
+    Attributes:
+        scorer: the scorer's name (``dlc``, ``dlc-project``; DeepLabCut uses only the data of its config's
+            ``scorer``).
+        tracked_frames: ``dlc-project``: how many tracked frames to add to the labelled ones (`training_frames`).
+        min_confidence: ``dlc-project``: the confidence every point needs on such a frame.
+    """
+
+    scorer: str = DLC_SCORER
+    tracked_frames: int = DEFAULT_TRAINING_FRAMES
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+
+
 def write_dlc_project(tracks: Tracks, project: str | os.PathLike, video: VideoReader | str | os.PathLike,
-                      names: Sequence[str] | None = None, *, scorer: str = DLC_SCORER,
-                      tracked_frames: int = DEFAULT_TRAINING_FRAMES,
-                      min_confidence: float = DEFAULT_MIN_CONFIDENCE, overwrite: bool = False,
-                      inputs: Sequence[str | os.PathLike] = ()) -> DlcProject:
+                      names: Sequence[str] | None = None, *, options: DlcOptions | None = None,
+                      overwrite: bool = False, inputs: Sequence[str | os.PathLike] = ()) -> DlcProject:
     """Write DeepLabCut labelled data for the tracks into `project` (see the module docstring).
 
     Args:
@@ -485,9 +499,8 @@ def write_dlc_project(tracks: Tracks, project: str | os.PathLike, video: VideoRe
         video: the video the tracks were made on (its frames become the images); its file or folder name's stem
             names ``labeled-data/<video>``.
         names: the bodyparts (default as `point_names`).
-        scorer: the scorer's name (DeepLabCut uses only the data of its config's ``scorer``).
-        tracked_frames: how many tracked frames to add to the labelled ones (`training_frames`).
-        min_confidence: the confidence every point needs on such a frame.
+        options: the scorer, the tracked frames to add and their minimum confidence (`DlcOptions`; None: its
+            defaults).
         overwrite: replace an existing ``labeled-data/<video>`` that holds ``CollectedData_<scorer>``.
         inputs: files the export reads, which it must never replace (the tracks file).
 
@@ -495,6 +508,8 @@ def write_dlc_project(tracks: Tracks, project: str | os.PathLike, video: VideoRe
         InputError: the video is missing or of another size or too short, the folder exists (without
             `overwrite`) or would swallow an input, bad names, scorer or counts, pandas or PyTables missing.
     """
+    options = options or DlcOptions()
+    scorer = options.scorer
     names = point_names(tracks, names)
     reader = open_video(video)
     try:
@@ -507,7 +522,7 @@ def write_dlc_project(tracks: Tracks, project: str | os.PathLike, video: VideoRe
             raise InputError(f"tracks are for a {tracks.size[0]}x{tracks.size[1]} video but {reader.name!r} is "
                              f"{reader.info.width}x{reader.info.height}")
         labelled = labelled_frames(tracks)
-        tracked = training_frames(tracks, tracked_frames, min_confidence, exclude=list(labelled))
+        tracked = training_frames(tracks, options.tracked_frames, options.min_confidence, exclude=list(labelled))
         rows = video_rows(tracks)
         poses = dict(labelled)
         for frame in tracked:
@@ -548,10 +563,8 @@ _HINT = "--overwrite"
 
 
 def export_tracks(tracks: Tracks | str | os.PathLike, fmt: str, out: str | os.PathLike | None = None,
-                  names: Sequence[str] | None = None, *, overwrite: bool = False, scorer: str = DLC_SCORER,
-                  video: VideoReader | str | os.PathLike | None = None,
-                  tracked_frames: int = DEFAULT_TRAINING_FRAMES,
-                  min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Path:
+                  names: Sequence[str] | None = None, *, overwrite: bool = False,
+                  video: VideoReader | str | os.PathLike | None = None, dlc: DlcOptions | None = None) -> Path:
     """Write `tracks` (a Tracks, a tracks .npz or a track output folder) in format `fmt` to `out`.
 
     Args:
@@ -560,10 +573,9 @@ def export_tracks(tracks: Tracks | str | os.PathLike, fmt: str, out: str | os.Pa
         out: the output file (``dlc-project``: the project folder); default `default_output` (tracks from a file).
         names: point names (`point_names`).
         overwrite: replace an existing output (never the tracks file itself).
-        scorer: DeepLabCut's scorer (``dlc``, ``dlc-project``).
         video: ``dlc-project``: the video the tracks were made on (default: the one they record).
-        tracked_frames: ``dlc-project``: tracked frames to add to the labelled ones.
-        min_confidence: ``dlc-project``: the confidence every point needs on such a frame.
+        dlc: DeepLabCut's scorer (``dlc``, ``dlc-project``), and the tracked frames to add to the labelled ones
+            and their minimum confidence (``dlc-project``) (`DlcOptions`; None: its defaults).
 
     Returns:
         The written file's path (``dlc-project``: the ``labeled-data/<video>`` folder).
@@ -573,6 +585,7 @@ def export_tracks(tracks: Tracks | str | os.PathLike, fmt: str, out: str | os.Pa
             (without `overwrite`), is the tracks file, is a folder or cannot be written, sleap-io missing for
             slp/nwb, bad names, a missing video (``dlc-project``).
     """
+    dlc = dlc or DlcOptions()
     fmt = check_format(fmt)
     source: Path | None = None
     if not isinstance(tracks, Tracks):
@@ -586,8 +599,7 @@ def export_tracks(tracks: Tracks | str | os.PathLike, fmt: str, out: str | os.Pa
     if fmt == "dlc-project":
         if video is None:
             video = _recorded_video(tracks)
-        written = write_dlc_project(tracks, out, video, names, scorer=scorer, tracked_frames=tracked_frames,
-                                    min_confidence=min_confidence, overwrite=overwrite,
+        written = write_dlc_project(tracks, out, video, names, options=dlc, overwrite=overwrite,
                                     inputs=[source] if source is not None else [])
         return written.folder
     if out.suffix.lower() not in SUFFIXES[fmt] or out.is_dir():
@@ -607,7 +619,7 @@ def export_tracks(tracks: Tracks | str | os.PathLike, fmt: str, out: str | os.Pa
         return write_nwb(tracks, out, names, overwrite=overwrite)
     with staged_file(out, overwrite=overwrite, overwrite_hint=_HINT) as tmp:
         if fmt == "dlc":
-            tmp.write_text(dlc_csv_text(tracks, names, scorer), encoding="utf-8")
+            tmp.write_text(dlc_csv_text(tracks, names, dlc.scorer), encoding="utf-8")
         else:
             arrays = tapvid_arrays(tracks) if fmt == "tapvid" else cotracker_arrays(tracks)
             with open(tmp, "wb") as f:
@@ -629,7 +641,7 @@ def _recorded_video(tracks: Tracks) -> Path:
 
 
 __all__ = [
-    "FORMATS", "DlcProject", "check_format", "cotracker_arrays", "default_output", "dlc_collected_data",
+    "FORMATS", "DlcOptions", "DlcProject", "check_format", "cotracker_arrays", "default_output", "dlc_collected_data",
     "dlc_csv_text", "dlc_image_name", "export_tracks", "labelled_frames", "point_labels", "point_names",
     "sleap_labels", "tapvid_arrays", "tracks_file", "training_frames", "video_rows", "write_dlc_project",
     "write_nwb", "write_slp",

@@ -21,6 +21,12 @@ MATCHES_IMAGE = "matches.jpg"
 VIS_DIR = "vis"
 PAGE = "index.html"
 """The viewer's (and review page's) page, written into the folder it shows."""
+REVIEW_PAGE = "review.html"
+"""The review page (``vidcorr review``), written into the track output (or batch folder) it reviews."""
+REVIEW_DIR = "review"
+"""The review page's pictures, beside it."""
+REVIEW_INDEX = "review.json"
+"""What marks a pictures folder as the review page's (it may then be replaced): the videos it holds."""
 VIEW_INDEX = "index.json"
 """The index the viewer reads: of pairs (``vis/index.json``) or of key frames (``keyframes/index.json``)."""
 RUN_FILE = "run.json"
@@ -30,7 +36,7 @@ BATCH_INDEX = "batch.json"
 
 RUN_ENTRIES = frozenset({
     TRACKS_NPZ, TRACKS_CSV, TRACKS_JSON, EMBEDDINGS, ANNOTATED_VIDEO, KEYFRAMES_DIR,
-    MATCHES_JSON, MATCHES_CSV, MATCHES_IMAGE, VIS_DIR, PAGE,
+    MATCHES_JSON, MATCHES_CSV, MATCHES_IMAGE, VIS_DIR, PAGE, REVIEW_PAGE, REVIEW_DIR,
 })
 """Names a vidcorr run writes into its output folder: a non-empty folder is replaced (overwrite) only if it
 holds at least one of them, so a mistyped --out cannot delete someone's home folder."""

@@ -7,16 +7,20 @@ without ids, one row is one point. `PointLabels` holds them.
 Files (one parser for all of them, shared by `read_points_file`, `read_video_points_file` and
 `has_video_column`):
 
-- CSV. A first row with no number in it is a header: it names the columns ``id``, ``t``, ``x``, ``y`` and, in
-  a batch's file, ``video``, in any order (names are matched ignoring case; other columns are ignored); ``x``
-  and ``y`` are required, a missing ``t`` means frame 0. Without a header a row is ``t,x,y`` or ``x,y``, or in
-  a batch's file ``video,t,x,y`` / ``video,x,y`` (a first value that is not a number is the video). Ids need
-  a header.
+- CSV. A first row with no number in it is a header: it names the columns ``id``, ``t``, ``x``, ``y``,
+  optionally ``visible`` and, in a batch's file, ``video``, in any order (names are matched ignoring case; other
+  columns are ignored); ``x`` and ``y`` are required, a missing ``t`` means frame 0. Without a header a row is
+  ``t,x,y`` or ``x,y``, or in a batch's file ``video,t,x,y`` / ``video,x,y`` (a first value that is not a number
+  is the video). Ids need a header.
 - JSON: the picker's ``{"format": "vidcorr-points", "version": 1, "points": [{"id", "t", "x", "y"}, ...]}``
-  (`POINTS_FORMAT`, `POINTS_VERSION`), or a list of such objects (``id`` and ``t`` optional, ``video`` in a
-  batch's file), or of ``[t, x, y]`` / ``[x, y]`` lists; a batch's file may also map each video to its rows.
+  (`POINTS_FORMAT`, `POINTS_VERSION`), or a list of such objects (``id`` and ``t`` optional, ``visible``
+  optional, ``video`` in a batch's file), or of ``[t, x, y]`` / ``[x, y]`` lists; a batch's file may also map
+  each video to its rows.
 
-A file gives every row an id or none. The checks against a video (frames, size) are `check_labels`,
+A row whose ``visible`` is false (JSON ``false``; CSV ``0`` or ``false``) is no label: it marks its point "not
+visible here" on its frame ``t`` (``vidcorr review`` writes them as ``{"id", "t", "visible": false}``); its x, y,
+if any, are ignored, and it needs an id that has labels (`PointLabels.hidden`). `write_points_file` writes the
+JSON format. A file gives every row an id or none. The checks against a video (frames, size) are `check_labels`,
 `check_queries` and `check_points`: pure numpy, with one-line `InputError`s that name the point.
 """
 
@@ -35,13 +39,14 @@ import numpy as np
 
 from vidcorr.errors import InputError
 from vidcorr.io import masks
+from vidcorr.io.atomic import write_json
 from vidcorr.validate import check_frame_index
 
 POINTS_FORMAT = "vidcorr-points"
 """The ``format`` of the picker's points.json (``vidcorr pick``)."""
 POINTS_VERSION = 1
 """The version of `POINTS_FORMAT` this vidcorr writes and reads."""
-COLUMNS = ("id", "t", "x", "y", "video")
+COLUMNS = ("id", "t", "x", "y", "visible", "video")
 """The columns a points file's header may name (others are ignored)."""
 
 _Value = TypeVar("_Value")
@@ -49,15 +54,19 @@ _Value = TypeVar("_Value")
 
 @dataclass(frozen=True)
 class PointLabels:
-    """Points, each with one or more labels.
+    """Points, each with one or more labels, and the frames where a point is marked "not visible here".
 
     Attributes:
         ids: one id per point, in point order (the file's ids; "0", "1", ... where it had none).
         labels: per point, a (K_i, 3) float64 array of rows ``t, x, y``, sorted by t, one row per frame.
+        hidden: per point, int64 (H_i,) the frames where the point is marked not visible (ascending, none of them
+            a frame it is labelled on); () where no point has such a mark. A mark is no label: the fit never
+            sees it; tracking marks the point not visible on that frame.
     """
 
     ids: tuple[str, ...]
     labels: tuple[np.ndarray, ...]
+    hidden: tuple[np.ndarray, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.ids) != len(self.labels):
@@ -74,6 +83,21 @@ class PointLabels:
                 if len(repeated):
                     raise InputError(f"point {point_id} has two labels on frame {int(repeated[0])}")
                 raise InputError(f"point {point_id}: labels must be sorted by frame")
+        if not self.hidden:
+            object.__setattr__(self, "hidden", ())
+            return
+        if len(self.hidden) != len(self.ids):
+            raise InputError(f"{len(self.hidden)} lists of not-visible frames for {len(self.ids)} points")
+        hidden = []
+        for point_id, rows, marks in zip(self.ids, self.labels, self.hidden, strict=True):
+            frames = np.asarray(marks, dtype=np.float64).reshape(-1)
+            if np.any(frames != np.round(frames)) or np.any(np.diff(frames) <= 0):
+                raise InputError(f"point {point_id}: its not-visible frames must be whole, distinct and ascending")
+            both = np.intersect1d(frames, rows[:, 0])
+            if len(both):
+                raise InputError(f"point {point_id} is labelled on frame {int(both[0])} and marked not visible there")
+            hidden.append(frames.astype(np.int64))
+        object.__setattr__(self, "hidden", tuple(hidden))
 
     @classmethod
     def from_queries(cls, queries: np.ndarray | Sequence[Sequence[float]]) -> PointLabels:
@@ -82,8 +106,15 @@ class PointLabels:
         return cls(tuple(str(i) for i in range(len(rows))), tuple(row[None, :].copy() for row in rows))
 
     @classmethod
-    def from_rows(cls, ids: Sequence[str], rows: np.ndarray | Sequence[Sequence[float]]) -> PointLabels:
-        """Group (M, 3) label rows by their ids (points in order of first appearance; labels sorted by t)."""
+    def from_rows(cls, ids: Sequence[str], rows: np.ndarray | Sequence[Sequence[float]],
+                  hidden: Sequence[tuple[str, float]] = ()) -> PointLabels:
+        """Group (M, 3) label rows by their ids (points in order of first appearance; labels sorted by t), and the
+        "not visible" marks `hidden` (id, frame) by theirs.
+
+        Raises:
+            InputError: a point with two labels on one frame, a mark on a labelled frame or twice on one, a mark
+                for a point without a label.
+        """
         table = np.asarray(rows, dtype=np.float64).reshape(-1, 3)
         if len(ids) != len(table):
             raise InputError(f"{len(ids)} ids for {len(table)} label rows")
@@ -98,7 +129,15 @@ class PointLabels:
             if np.any(counts > 1):
                 raise InputError(f"point {point_id} has two labels on frame {int(np.unique(frames)[counts > 1][0])}")
             labels.append(group[np.argsort(frames, kind="stable")])
-        return cls(tuple(order), tuple(labels))
+        marks: dict[str, list[float]] = {point_id: [] for point_id in order}
+        for point_id, t in hidden:
+            if str(point_id) not in marks:
+                raise InputError(f"point {point_id} is marked not visible on frame {t:g} but has no label")
+            if float(t) in marks[str(point_id)]:
+                raise InputError(f"point {point_id} is marked not visible on frame {t:g} twice")
+            marks[str(point_id)].append(float(t))
+        hidden_frames = tuple(np.sort(np.array(m, dtype=np.float64)) for m in marks.values()) if hidden else ()
+        return cls(tuple(order), tuple(labels), hidden_frames)
 
     @property
     def num_points(self) -> int:
@@ -116,11 +155,57 @@ class PointLabels:
             return np.zeros((0, 3))
         return np.stack([rows[0] for rows in self.labels])
 
+    def hidden_of(self, point: int) -> np.ndarray:
+        """int64 (H,): the frames where point `point` (its index) is marked not visible."""
+        return self.hidden[point] if self.hidden else np.zeros(0, dtype=np.int64)
+
     def rows(self) -> tuple[list[str], np.ndarray]:
         """Every label as (ids (M,), rows (M, 3) t, x, y), point by point."""
         ids = [point_id for point_id, rows in zip(self.ids, self.labels, strict=True) for _ in range(len(rows))]
         table = np.concatenate(self.labels) if self.labels else np.zeros((0, 3))
         return ids, table
+
+
+@dataclass(frozen=True)
+class ReusePlan:
+    """Which points of new labels keep the embeddings fitted on earlier labels (`plan_reuse`).
+
+    Attributes:
+        ids: the new points' ids, in point order.
+        source: int64 (N,) for each new point, the index of the earlier point whose embedding it keeps, or -1
+            where it is fitted again.
+    """
+
+    ids: tuple[str, ...]
+    source: np.ndarray
+
+    @property
+    def refit(self) -> np.ndarray:
+        """int64 (R,): the new points fitted again, in point order."""
+        return np.flatnonzero(self.source < 0)
+
+    @property
+    def kept(self) -> np.ndarray:
+        """int64 (N - R,): the new points that keep an earlier embedding, in point order."""
+        return np.flatnonzero(self.source >= 0)
+
+    @property
+    def refit_ids(self) -> list[str]:
+        return [self.ids[i] for i in self.refit]
+
+
+def plan_reuse(earlier: PointLabels, labels: PointLabels) -> ReusePlan:
+    """Match new labels to the earlier ones an output was fitted on: a point keeps its embedding exactly when an
+    earlier point has its id and the same labels (the same frames and positions, to the bit); a point with a label
+    added, moved or removed, or a new id, is fitted again. "Not visible" marks are no labels: they change nothing
+    here. Earlier points that are gone are dropped."""
+    where = {point_id: k for k, point_id in enumerate(earlier.ids)}
+    source = np.full(labels.num_points, -1, dtype=np.int64)
+    for n, (point_id, rows) in enumerate(zip(labels.ids, labels.labels, strict=True)):
+        k = where.get(point_id)
+        if k is not None and earlier.labels[k].shape == rows.shape and np.array_equal(earlier.labels[k], rows):
+            source[n] = k
+    return ReusePlan(labels.ids, source)
 
 
 # ------------------------------------------------------------------------------- checks against a video
@@ -192,6 +277,9 @@ def check_labels(labels: PointLabels | np.ndarray | Sequence, num_frames: int,
         for t, x, y in rows:
             _check_frame(f"point {point_id} {'has a label on' if several else 'is on'}", t, num_frames)
             _check_inside(f"point {point_id}", x, y, size_wh, "frame", at=f" on frame {t:g}" if several else "")
+    for point, point_id in enumerate(labels.ids):
+        for t in labels.hidden_of(point):
+            _check_frame(f"point {point_id} is marked not visible on", float(t), num_frames)
     return labels
 
 
@@ -296,13 +384,15 @@ def video_labels(points: str | None, points_file: str | os.PathLike | None, grid
 @dataclass(frozen=True)
 class _Row:
     """A row of a points file as written: where it is (for messages), its t, x, y (or x, y) values, its id and
-    video (None: not given); `guessed`: the video is the first value of a row without a header."""
+    video (None: not given); `guessed`: the video is the first value of a row without a header; `visible` False:
+    a "not visible here" mark (its values are its t alone)."""
 
     where: str
     values: tuple[Any, ...]
     point_id: Any = None
     video: Any = None
     guessed: bool = False
+    visible: bool = True
 
 
 def _given(value: Any) -> Any:
@@ -351,9 +441,21 @@ def _csv_rows(text: str, where: str) -> list[_Row]:
     for n, row in lines[1:]:
         if len(row) != len(header):
             raise InputError(f"{where} line {n}: {len(row)} values for {len(header)} columns")
-        rows.append(_Row(f"line {n}", tuple(row[at[name]] for name in ("t", "x", "y") if name in at),
-                         _given(row[at["id"]]) if "id" in at else None, row[at["video"]] if "video" in at else None))
+        visible = _visible(row[at["visible"]].lower() if "visible" in at else True, f"{where} line {n}")
+        names = ("t", "x", "y") if visible else ("t",)
+        rows.append(_Row(f"line {n}", tuple(row[at[name]] for name in names if name in at),
+                         _given(row[at["id"]]) if "id" in at else None, row[at["video"]] if "video" in at else None,
+                         visible=visible))
     return rows
+
+
+def _visible(value: Any, where: str) -> bool:
+    """A row's ``visible``: JSON true/false, CSV 1/0/true/false (empty: true)."""
+    if value in (True, "1", "true", ""):
+        return True
+    if value in (False, "0", "false"):
+        return False
+    raise InputError(f"{where}: visible {value!r} must be true or false")
 
 
 def _json_rows(text: str, path: Path, where: str) -> list[_Row]:
@@ -371,17 +473,21 @@ def _json_rows(text: str, path: Path, where: str) -> list[_Row]:
         for video, items in data.items():
             if not isinstance(items, list):
                 raise InputError(f"{where} entry {video!r}: expected a list of [t, x, y] rows")
-            rows += [_json_row(f"entry {video!r} row {k}", item, video) for k, item in enumerate(items)]
+            rows += [_json_row(f"entry {video!r} row {k}", item, video, where) for k, item in enumerate(items)]
         return rows
     if not isinstance(data, list):
         raise InputError(f"{where} must hold a list of points")
-    return [_json_row(f"entry {k}", item, None) for k, item in enumerate(data)]
+    return [_json_row(f"entry {k}", item, None, where) for k, item in enumerate(data)]
 
 
-def _json_row(where: str, item: Any, video: Any) -> _Row:
+def _json_row(where: str, item: Any, video: Any, file: str) -> _Row:
     if isinstance(item, dict):
-        keys = ("t", "x", "y") if "t" in item else ("x", "y")
-        return _Row(where, tuple(item.get(key) for key in keys), _given(item.get("id")), item.get("video", video))
+        visible = _visible(item.get("visible", True), f"{file} {where}")
+        if not visible and "t" not in item:
+            raise InputError(f"{file} {where}: a row marked not visible needs its frame t")
+        keys = ("t",) if not visible else ("t", "x", "y") if "t" in item else ("x", "y")
+        return _Row(where, tuple(item.get(key) for key in keys), _given(item.get("id")), item.get("video", video),
+                    visible=visible)
     return _Row(where, tuple(item) if isinstance(item, list) else (item,), video=video)
 
 
@@ -418,13 +524,23 @@ def _ids(rows: list[_Row], where: str) -> list[str] | None:
     return ids
 
 
-def _labels(ids: list[str] | None, table: np.ndarray, where: str) -> PointLabels:
+def _labels(rows: list[_Row], where: str, group: str | None = None) -> PointLabels:
+    """The points of some rows of a file: labels grouped by id, "not visible" marks attributed by id. `where`
+    names the file in messages about one row, `group` (default `where`) in those about a point."""
+    ids = _ids(rows, where)
+    marks = [k for k, row in enumerate(rows) if not row.visible]
+    if marks and ids is None:
+        raise InputError(f"{where} {rows[marks[0]].where}: a row marked not visible needs the id of its point")
+    shown = [k for k, row in enumerate(rows) if row.visible]
+    table = _table([rows[k] for k in shown], where)
     if ids is None:
         return PointLabels.from_queries(table)
+    hidden = [(ids[k], float(_table([_Row(rows[k].where, (rows[k].values[0], 0, 0))], where)[0, 0]))
+              for k in marks]
     try:
-        return PointLabels.from_rows(ids, table)
+        return PointLabels.from_rows([ids[k] for k in shown], table, hidden)
     except InputError as exc:
-        raise InputError(f"{where}: {exc}") from None
+        raise InputError(f"{group or where}: {exc}") from None
 
 
 def read_points_file(path: str | os.PathLike) -> PointLabels:
@@ -450,7 +566,7 @@ def read_points_file(path: str | os.PathLike) -> PointLabels:
                          "t,x,y or x,y; a header such as id,t,x,y names the columns)")
     if named is not None:
         raise InputError(f"{where} names a video on each row: it is for a batch of videos (give it with several)")
-    return _labels(_ids(rows, where), _table(rows, where), where)
+    return _labels(rows, where)
 
 
 def read_video_points_file(path: str | os.PathLike) -> dict[str, PointLabels]:
@@ -471,13 +587,48 @@ def read_video_points_file(path: str | os.PathLike) -> dict[str, PointLabels]:
     bare = next((row for row in rows if not isinstance(row.video, str) or not row.video.strip()), None)
     if bare is not None:
         raise InputError(f"{where} {bare.where}: no video")
-    table, ids = _table(rows, where), _ids(rows, where)
-    by_video: dict[str, list[int]] = {}
-    for k, row in enumerate(rows):
-        by_video.setdefault(row.video.strip(), []).append(k)
-    return {video: _labels(None if ids is None else [ids[k] for k in rows_of], table[rows_of],
-                           f"{where}, video {video!r}")
-            for video, rows_of in by_video.items()}
+    _ids(rows, where)  # every row an id or none, over the whole file
+    by_video: dict[str, list[_Row]] = {}
+    for row in rows:
+        by_video.setdefault(row.video.strip(), []).append(row)
+    return {video: _labels(rows_of, where, f"{where}, video {video!r}") for video, rows_of in by_video.items()}
+
+
+def points_rows(labels: PointLabels, video: str | None = None) -> list[dict[str, Any]]:
+    """The JSON rows of `labels`, point by point, each point's labels and "not visible" marks by frame:
+    ``{"id", "t", "x", "y"}`` and ``{"id", "t", "visible": false}``, with ``"video"`` first where given."""
+    rows: list[dict[str, Any]] = []
+    named = {} if video is None else {"video": video}
+    for point, (point_id, table) in enumerate(zip(labels.ids, labels.labels, strict=True)):
+        entries = [(float(t), {**named, "id": point_id, "t": int(t), "x": float(x), "y": float(y)})
+                   for t, x, y in table]
+        entries += [(float(t), {**named, "id": point_id, "t": int(t), "visible": False})
+                    for t in labels.hidden_of(point)]
+        rows += [entry for _, entry in sorted(entries, key=lambda e: e[0])]
+    return rows
+
+
+def write_points_file(path: str | os.PathLike, labels: PointLabels | Mapping[str, PointLabels], *,
+                      video: str | None = None, size_wh: tuple[int, int] | None = None,
+                      num_frames: int | None = None) -> Path:
+    """Write the picker's JSON (`POINTS_FORMAT`; see the module docstring) atomically; returns the path.
+
+    `labels` is one video's points, or a batch's: video (as `read_video_points_file` matches it) -> its points,
+    written with a ``video`` on every row. `video`, `size_wh` and `num_frames` describe one video (as ``vidcorr
+    pick`` writes them); ids are written as text.
+    """
+    document: dict[str, Any] = {"format": POINTS_FORMAT, "version": POINTS_VERSION}
+    if video is not None:
+        document["video"] = video
+    if size_wh is not None:
+        document["size"] = [int(size_wh[0]), int(size_wh[1])]
+    if num_frames is not None:
+        document["num_frames"] = int(num_frames)
+    if isinstance(labels, PointLabels):
+        document["points"] = points_rows(labels)
+    else:
+        document["points"] = [row for name, points in labels.items() for row in points_rows(points, name)]
+    return write_json(path, document, indent=1, allow_nan=False)
 
 
 def has_video_column(path: str | os.PathLike) -> bool:

@@ -161,21 +161,37 @@ def blend_heatmap(
     return cv2.addWeighted(frame, 1.0 - alpha, colored, alpha, 0.0)
 
 
+@dataclass(frozen=True)
+class RenderStyle:
+    """How tracks are drawn (`draw_tracks`, `render_video`): one object for the options both take.
+
+    Attributes:
+        trail: rows of trail behind each marker (segments between consecutive rows of the last `trail` rows
+            where the point is visible at both ends); 0 for none.
+        radius: marker radius in pixels; None: `default_radius(W, H)` of the frame.
+        show_ids: write each point's index next to its marker.
+        heatmap_alpha: the weight of a heat map blended under the drawing (`blend_heatmap`).
+    """
+
+    trail: int = 10
+    radius: int | None = None
+    show_ids: bool = True
+    heatmap_alpha: float = 0.5
+
+
 def draw_tracks(
     frame: np.ndarray,
     tracks: Tracks,
     row: int,
-    trail: int = 10,
+    style: RenderStyle | None = None,
+    *,
     heatmap: np.ndarray | None = None,
-    heatmap_alpha: float = 0.5,
-    radius: int | None = None,
-    show_ids: bool = True,
     colors: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw one row of `tracks` on a frame.
 
     Layers, bottom to top: the heat map; trails (segments between consecutive rows of the last
-    `trail` rows where the point is visible at both ends); markers (a filled square on the point's labelled
+    `style.trail` rows where the point is visible at both ends); markers (a filled square on the point's labelled
     frames (`Tracks.labelled_at`), a filled disc where tracked and visible, a ring where not); point ids. Points
     with non-finite coordinates, or more than one frame size outside the frame, are skipped.
 
@@ -183,16 +199,14 @@ def draw_tracks(
         frame: uint8 (H, W, 3) RGB of the video the tracks were made on ((W, H) == tracks.size).
         tracks: the tracks.
         row: index into tracks' rows (not a video frame index; see `Tracks.rows_for_frames`).
-        trail: number of earlier rows the trail reaches back; 0 for none.
+        style: trail, marker radius, point ids, heat map weight (`RenderStyle`; None: its defaults).
         heatmap: optional float (h, w) map blended under the drawing (`blend_heatmap`).
-        heatmap_alpha: its weight.
-        radius: marker radius in pixels; default `default_radius(W, H)`.
-        show_ids: write each point's index next to its marker.
         colors: uint8 (N, 3) RGB per point; default `point_colors(N)`.
 
     Returns:
         uint8 (H, W, 3) RGB, a new array.
     """
+    style = style or RenderStyle()
     frame = check_image(frame, "frame")
     h, w = frame.shape[:2]
     if tracks.size != (w, h):
@@ -201,13 +215,20 @@ def draw_tracks(
         )
     if not 0 <= row < tracks.num_frames:
         raise InputError(f"tracks row {row} is out of range 0..{tracks.num_frames - 1}")
-    if trail < 0:
-        raise InputError(f"trail {trail} is invalid: it must be >= 0")
+    if style.trail < 0:
+        raise InputError(f"trail {style.trail} is invalid: it must be >= 0")
     n = tracks.num_points
     colors = point_colors(n) if colors is None else np.asarray(colors, dtype=np.uint8).reshape(n, 3)
-    radius = default_radius(w, h) if radius is None else int(radius)
-    out = blend_heatmap(frame, heatmap, heatmap_alpha) if heatmap is not None else frame.copy()
+    radius = default_radius(w, h) if style.radius is None else int(style.radius)
+    out = blend_heatmap(frame, heatmap, style.heatmap_alpha) if heatmap is not None else frame.copy()
+    _draw_trails(out, tracks, row, style.trail, colors, radius)
+    _draw_markers(out, tracks, row, colors, radius, style.show_ids)
+    return out
 
+
+def _draw_trails(out: np.ndarray, tracks: Tracks, row: int, trail: int, colors: np.ndarray, radius: int) -> None:
+    """The trails of `draw_tracks`, in place: rows row - trail .. row, segments where visible at both ends."""
+    h, w = out.shape[:2]
     first = max(0, row - trail)
     if row > first:
         pts = tracks.points[first : row + 1]
@@ -219,6 +240,12 @@ def draw_tracks(
                     out, _fixed(*pts[r - 1, i]), _fixed(*pts[r, i]), _color(colors[i]),
                     line_width, cv2.LINE_AA, _SHIFT,
                 )
+
+
+def _draw_markers(out: np.ndarray, tracks: Tracks, row: int, colors: np.ndarray, radius: int,
+                  show_ids: bool) -> None:
+    """The markers (and ids) of `draw_tracks` on row `row`, in place."""
+    h, w = out.shape[:2]
     points, visible = tracks.points[row], tracks.visible[row]
     finite = _drawable(points, w, h)
     # Hollow markers first so that a visible point is never hidden under an occluded one's ring.
@@ -232,7 +259,6 @@ def draw_tracks(
     if show_ids:
         for i in np.flatnonzero(finite).tolist():
             _draw_label(out, str(i), points[i], colors[i], radius)
-    return out
 
 
 @dataclass(frozen=True)
@@ -272,15 +298,12 @@ def render_video(
     video: VideoReader | str | os.PathLike,
     tracks: Tracks,
     out_path: str | os.PathLike,
-    trail: int = 10,
+    style: RenderStyle | None = None,
     heatmaps: HeatmapSource | None = None,
     progress: Callable[[int, int], None] | None = None,
     *,
     codec: str | None = None,
     batch_size: int = 16,
-    radius: int | None = None,
-    show_ids: bool = True,
-    heatmap_alpha: float = 0.5,
 ) -> RenderedVideo:
     """Write every frame of `video` with `tracks` drawn on it, at the video's size, frame rate and pixel aspect
     ratio (H.264: a source with non-square pixels plays with its shape).
@@ -294,16 +317,14 @@ def render_video(
         tracks: tracks made on this video (tracks.size == the video's (W, H)).
         out_path: output video (.mp4: H.264 yuv420p through PyAV; MPEG-4 part 2 with a warning
             where no H.264 encoder is installed).
-        trail: rows of trail behind each marker.
+        style: trail (rows behind each marker), marker radius (default from the frame size), point ids, heat
+            map weight (`RenderStyle`; None: its defaults).
         heatmaps: per tracks row, a float (h, w) map or (N, h, w) maps (max over points is shown):
             an array (T, h, w) / (T, N, h, w), a sequence of length T, or a function of the row
             returning a map or None.
         progress: called as progress(frames_done, total_frames) after each batch.
         codec: 'h264' or an OpenCV FourCC instead of the default for out_path's suffix.
         batch_size: frames decoded at a time.
-        radius: marker radius in pixels (default from the frame size).
-        show_ids: write point ids.
-        heatmap_alpha: heat map weight.
 
     Returns:
         A `RenderedVideo` describing the file.
@@ -313,26 +334,32 @@ def render_video(
     """
     reader = open_video(video)
     try:
-        return _render(reader, tracks, out_path, trail, heatmaps, progress, codec, batch_size, radius,
-                       show_ids, heatmap_alpha)
+        info = reader.info
+        _check_renderable(reader, tracks, heatmaps)
+        with VideoWriter(out_path, fps=info.fps, size=info.size, codec=codec,
+                         sample_aspect_ratio=info.sample_aspect_ratio) as writer:
+            _draw_frames(reader, tracks, writer, style or RenderStyle(), heatmaps, progress, batch_size)
+        try:  # OpenCV's writer reports no failure (a full disk leaves a short file): read it back
+            verify_written_video(out_path, writer.frames_written)
+        except OSError:
+            Path(out_path).unlink(missing_ok=True)
+            raise
+        return RenderedVideo(
+            path=Path(out_path),
+            num_frames=writer.frames_written,
+            fps=info.fps,
+            size=info.size,
+            encoded_size=writer.encoded_size,
+            codec=writer.codec,
+            warning=writer.warning,
+        )
     finally:
         if reader is not video:  # opened here from a path: ours to close
             reader.close()
 
 
-def _render(
-    reader: VideoReader,
-    tracks: Tracks,
-    out_path: str | os.PathLike,
-    trail: int,
-    heatmaps: HeatmapSource | None,
-    progress: Callable[[int, int], None] | None,
-    codec: str | None,
-    batch_size: int,
-    radius: int | None,
-    show_ids: bool,
-    heatmap_alpha: float,
-) -> RenderedVideo:
+def _check_renderable(reader: VideoReader, tracks: Tracks, heatmaps: HeatmapSource | None) -> None:
+    """InputError unless `tracks` (and `heatmaps`) fit the video: its size, its frames, one map per row."""
     info = reader.info
     if tracks.size != info.size:
         raise InputError(
@@ -345,36 +372,24 @@ def _render(
         )
     if heatmaps is not None and not callable(heatmaps) and len(heatmaps) != tracks.num_frames:
         raise InputError(f"got {len(heatmaps)} heat maps for {tracks.num_frames} tracks rows")
+
+
+def _draw_frames(reader: VideoReader, tracks: Tracks, writer: VideoWriter, style: RenderStyle,
+                 heatmaps: HeatmapSource | None, progress: Callable[[int, int], None] | None,
+                 batch_size: int) -> None:
+    """Decode every frame of `reader` once, draw its tracks row (if any) and write it."""
     colors = point_colors(tracks.num_points)
+    num_frames = reader.info.num_frames
     heat_row, heat = -1, None  # a row shown on several frames (a stride) fetches its map once
-    with VideoWriter(out_path, fps=info.fps, size=info.size, codec=codec,
-                     sample_aspect_ratio=info.sample_aspect_ratio) as writer:
-        for indices, frames in reader.iter_frames(batch_size=batch_size):
-            for frame, row in zip(frames, tracks.rows_for_frames(indices).tolist(), strict=True):
-                if row >= 0:
-                    if heatmaps is not None and row != heat_row:
-                        heat_row, heat = row, _heatmap_for_row(heatmaps, row)
-                    frame = draw_tracks(
-                        frame, tracks, row, trail=trail, heatmap=heat, heatmap_alpha=heatmap_alpha,
-                        radius=radius, show_ids=show_ids, colors=colors,
-                    )
-                writer.write(frame)
-            if progress is not None:
-                progress(writer.frames_written, info.num_frames)
-    try:  # OpenCV's writer reports no failure (a full disk leaves a short file): read it back
-        verify_written_video(out_path, writer.frames_written)
-    except OSError:
-        Path(out_path).unlink(missing_ok=True)
-        raise
-    return RenderedVideo(
-        path=Path(out_path),
-        num_frames=writer.frames_written,
-        fps=info.fps,
-        size=info.size,
-        encoded_size=writer.encoded_size,
-        codec=writer.codec,
-        warning=writer.warning,
-    )
+    for indices, frames in reader.iter_frames(batch_size=batch_size):
+        for frame, row in zip(frames, tracks.rows_for_frames(indices).tolist(), strict=True):
+            if row >= 0:
+                if heatmaps is not None and row != heat_row:
+                    heat_row, heat = row, _heatmap_for_row(heatmaps, row)
+                frame = draw_tracks(frame, tracks, row, style, heatmap=heat, colors=colors)
+            writer.write(frame)
+        if progress is not None:
+            progress(writer.frames_written, num_frames)
 
 
 def side_by_side(

@@ -10,11 +10,13 @@ File formats (all written atomically):
   ``queries`` float32 (N, 3) t, x, y, ``frame_indices`` int64 (T,), ``fps`` float64 scalar,
   ``size`` int64 (2,) W, H, and ``meta`` (a JSON string); where the points' labels are known, ``label_ids``
   unicode (M,) and ``labels`` float64 (M, 3) t, x, y: one row per label, point by point (rows sharing an id are
-  one point's labels, in point order). Loadable without pickle.
+  one point's labels, in point order); where a point is marked "not visible here" (`PointLabels.hidden`),
+  ``hidden_ids`` unicode (H,) and ``hidden`` int64 (H,) frames, one row per mark. Loadable without pickle.
 - ``.csv``: header ``frame,point,x,y,visible,confidence``, one row per tracked frame and point,
   ``frame`` being the video frame index and ``visible`` 1 or 0.
 - ``.json``: the npz's content as nested lists plus ``meta`` (config, model id, ...); the labels as
-  ``"labels": [{"id", "point", "t", "x", "y"}, ...]`` (``point`` the point's index).
+  ``"labels": [{"id", "point", "t", "x", "y"}, ...]`` (``point`` the point's index), the marks as
+  ``"hidden": [{"id", "point", "t"}, ...]``.
 
 These are the shapes CoTracker (points (T, N, 2), visibility (T, N)) and TAP-Vid users handle.
 """
@@ -172,7 +174,12 @@ class Tracks:
         if self.labels is None:
             return {}
         ids, rows = self.labels.rows()
-        return {"label_ids": np.asarray(ids, dtype=str), "labels": np.asarray(rows, dtype=np.float64)}
+        arrays = {"label_ids": np.asarray(ids, dtype=str), "labels": np.asarray(rows, dtype=np.float64)}
+        if self.labels.hidden:
+            marks = [(point_id, t) for p, point_id in enumerate(self.labels.ids) for t in self.labels.hidden_of(p)]
+            arrays["hidden_ids"] = np.asarray([m[0] for m in marks], dtype=str).reshape(-1)
+            arrays["hidden"] = np.asarray([m[1] for m in marks], dtype=np.int64).reshape(-1)
+        return arrays
 
     def save_csv(self, path: str | os.PathLike) -> Path:
         """Write ``frame,point,x,y,visible,confidence``, one row per (tracked frame, point), frame-major.
@@ -217,6 +224,9 @@ class Tracks:
                 {"id": point_id, "point": p, "t": int(t), "x": float(x), "y": float(y)}
                 for p, (point_id, rows) in enumerate(zip(self.labels.ids, self.labels.labels, strict=True))
                 for t, x, y in rows])]),
+            *([] if self.labels is None or not self.labels.hidden else [("hidden", [
+                {"id": point_id, "point": p, "t": int(t)}
+                for p, point_id in enumerate(self.labels.ids) for t in self.labels.hidden_of(p)])]),
         ]
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -340,7 +350,24 @@ def _read_labels(arrays: dict[str, np.ndarray]) -> PointLabels | None:
         return None
     if "labels" not in arrays or "label_ids" not in arrays:
         raise ValueError("labels and label_ids come together")
-    return PointLabels.from_rows([str(i) for i in arrays["label_ids"].reshape(-1)], arrays["labels"])
+    if ("hidden" in arrays) != ("hidden_ids" in arrays):
+        raise ValueError("hidden and hidden_ids come together")
+    marks = [] if "hidden" not in arrays else [
+        (str(i), float(t)) for i, t in zip(arrays["hidden_ids"].reshape(-1), arrays["hidden"].reshape(-1), strict=True)]
+    try:
+        return PointLabels.from_rows([str(i) for i in arrays["label_ids"].reshape(-1)], arrays["labels"], marks)
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def hide_marked(tracks: Tracks) -> Tracks:
+    """Mark each point not visible on the tracked frames where its labels say so (`PointLabels.hidden`): the
+    person's word holds over the tracker's; positions and confidences stay as tracked. Returns `tracks`."""
+    if tracks.labels is None:
+        return tracks
+    for p in range(tracks.num_points):
+        tracks.visible[np.isin(tracks.frame_indices, tracks.labels.hidden_of(p)), p] = False
+    return tracks
 
 
 WRITE_BLOCK_CELLS = 1 << 18

@@ -348,17 +348,37 @@ class Checkpointer:
             self.save(state)
 
 
-def track_identity(ldm: Any, cfg: Any, video: Mapping[str, Any], tracked: np.ndarray, stride: int, *,
-                   visibility_threshold: float, global_search: bool, queries: np.ndarray | None = None,
-                   embeddings: Embeddings | None = None, point_ids: Sequence[int] | None = None,
-                   labels: PointLabels | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrackSettings:
+    """How a `vidcorr.track` call tracks, beside its model, config and points: what `track_identity` records
+    and what the tracker is set up with.
+
+    Attributes:
+        tracked: int (T,) the tracked frame indices (from ``start``, ``end``, ``stride``); stride: their step.
+        visibility_threshold: visible = confidence >= this.
+        global_search: no frame is a reference (the embeddings come from another video).
+        point_ids: (N,) keys of the points' random streams, or None for 0..N-1.
+    """
+
+    tracked: np.ndarray
+    stride: int
+    visibility_threshold: float
+    global_search: bool
+    point_ids: Sequence[int] | None = None
+
+
+def track_identity(ldm: Any, cfg: Any, video: Mapping[str, Any], settings: TrackSettings, *,
+                   labels: PointLabels | None = None, embeddings: Embeddings | None = None) -> dict[str, Any]:
     """The settings that determine a track's result, as a checkpoint records them.
 
     The whole config counts (micro-batch size included: it can change float rounding), and so do the
-    model's fingerprint, weights' dtype, autocast and device type. `queries` when the run fits its own
-    embeddings (they are then kept beside the checkpoint), else the digest of the given `embeddings`; and
-    every point's labels (t, x, y rows) when some point has more than one (`queries` are the first labels).
+    model's fingerprint, weights' dtype, autocast and device type, and every field of `settings`. The points:
+    their `labels` when the run fits its own embeddings (they are then kept beside the checkpoint): the queries
+    (each point's first label), and every point's labels (t, x, y rows) when some point has more than one; else
+    the digest of the given `embeddings`.
     """
+    tracked, point_ids = settings.tracked, settings.point_ids
+    queries = None if labels is None else labels.queries  # each point's first label
     return {
         "format": FORMAT_VERSION,
         "config": cfg.to_dict(),
@@ -370,9 +390,9 @@ def track_identity(ldm: Any, cfg: Any, video: Mapping[str, Any], tracked: np.nda
         "video": dict(video),
         "start": int(tracked[0]),
         "end": int(tracked[-1]) + 1,
-        "stride": int(stride),
-        "visibility_threshold": float(visibility_threshold),
-        "global_search": bool(global_search),
+        "stride": int(settings.stride),
+        "visibility_threshold": float(settings.visibility_threshold),
+        "global_search": bool(settings.global_search),
         "queries": None if queries is None else np.asarray(queries, dtype=np.float64).tolist(),
         "embeddings": None if embeddings is None else embeddings_digest(embeddings),
         **({} if point_ids is None else {"point_ids": [int(i) for i in point_ids]}),

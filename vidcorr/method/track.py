@@ -155,16 +155,15 @@ def track(ldm: LDM, video: Any, queries: PointLabels | np.ndarray | None = None,
     if checkpoint is None and checkpoint_every is not None:
         raise InputError("checkpoint_every needs a checkpoint file to save to")
     reader = open_video(video)
-    tracked = reader.frame_indices(start, end, stride)
+    settings = resume.TrackSettings(reader.frame_indices(start, end, stride), stride, visibility_threshold,
+                                    global_search, point_ids)
     saver = None
     if checkpoint is not None:
         given = None if embeddings is not None or queries is None else check_labels(
             queries, reader.info.num_frames, reader.info.size)
         identity = resume.track_identity(
             ldm, cfg or (embeddings.config if embeddings is not None else Config()),
-            resume.video_identity(video, reader), tracked, stride, visibility_threshold=visibility_threshold,
-            global_search=global_search, queries=None if given is None else given.queries, labels=given,
-            embeddings=embeddings, point_ids=point_ids)
+            resume.video_identity(video, reader), settings, labels=given, embeddings=embeddings)
         saver = resume.Checkpointer(checkpoint, identity, checkpoint_every)
     state = saver.load() if saver is not None else None
     if embeddings is None and state is not None and saver is not None:
@@ -173,7 +172,7 @@ def track(ldm: LDM, video: Any, queries: PointLabels | np.ndarray | None = None,
         embeddings = fit_queries(ldm, reader, queries, cfg, progress, point_ids)  # type: ignore[arg-type]
         if saver is not None:
             saver.save_embeddings(embeddings)
-    tracker = _Tracker.start(ldm, reader, embeddings, cfg, tracked, global_search, point_ids, saver, state)
+    tracker = _Tracker.start(ldm, reader, embeddings, cfg, settings, saver, state)
     tracker.replay(on_frame, return_maps)
     tracker.sweeps(stride, read_batch, on_frame, return_maps, progress)
     return tracker.result(visibility_threshold)
@@ -201,10 +200,11 @@ class _Tracker:
     saver: resume.Checkpointer | None
 
     @classmethod
-    def start(cls, ldm: LDM, reader: VideoReader, embeddings: Embeddings, cfg: Config | None, tracked: np.ndarray,
-              global_search: bool, point_ids: Sequence[int] | None, saver: resume.Checkpointer | None,
+    def start(cls, ldm: LDM, reader: VideoReader, embeddings: Embeddings, cfg: Config | None,
+              settings: resume.TrackSettings, saver: resume.Checkpointer | None,
               state: resume.TrackState | None) -> _Tracker:
         """Check the embeddings against the model and the video, and set up (or restore) the state."""
+        tracked, global_search = settings.tracked, settings.global_search
         cfg = prepare(ldm, cfg or embeddings.config)
         embeddings.check_compatible(ldm, cfg)
         if embeddings.frames is None and not global_search:
@@ -226,7 +226,7 @@ class _Tracker:
             if saver is not None:
                 saver.save(state)  # the embeddings are kept: a kill from here on never fits again
         return cls(ldm, reader, embeddings, cfg, tracked, row_of, global_search,
-                   np.asarray(streams.point_ids(point_ids, n), dtype=object), query_t, query_xy, labels,
+                   np.asarray(streams.point_ids(settings.point_ids, n), dtype=object), query_t, query_xy, labels,
                    anchor_rows, sweeps([rows[:, 0] for rows in anchor_rows], tracked), np.maximum(scale, 1e-6),
                    state, saver)
 

@@ -48,7 +48,7 @@ from vidcorr import memory
 from vidcorr.config import Config, config_for
 from vidcorr.errors import InputError, VidcorrError
 from vidcorr.io.atomic import write_json
-from vidcorr.io.names import BATCH_INDEX
+from vidcorr.io.names import BATCH_INDEX, EMBEDDINGS
 from vidcorr.io.outputs import check_out_dir
 from vidcorr.io.points import PointLabels, check_labels, points_for_videos
 from vidcorr.io.video import open_video
@@ -196,6 +196,7 @@ class BatchVideo:
         path: the video. name: its output folder's name. frames: its frame count (0 if unreadable).
         tracked: the frames it will track. queries: its points' labels (checked), or None with embeddings.
         error: why it cannot be tracked (unreadable, points outside it), or None.
+        reuse: its earlier output whose embeddings its unchanged points keep (``prepare_track``'s reuse), or None.
     """
 
     path: Path
@@ -204,6 +205,7 @@ class BatchVideo:
     tracked: int
     queries: PointLabels | None
     error: str | None = None
+    reuse: Path | None = None
 
     @property
     def key(self) -> str:
@@ -232,6 +234,7 @@ class BatchJob:
     checkpoint_every: int | None = None
     preset: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    reuse: Path | None = None
 
     @property
     def pending(self) -> list[BatchVideo]:
@@ -262,6 +265,7 @@ class BatchJob:
             "points": "embeddings" if self.embeddings is not None else "queries",
             "embeddings": None if self.embeddings is None else queries_digest(None, self.embeddings),
             **options,
+            **({} if self.reuse is None else {"reuse": str(self.reuse)}),
         }
 
 
@@ -293,6 +297,7 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
                   points: PointsSpec | None = None, embeddings: str | os.PathLike | Embeddings | None = None,
                   preset: str | None = None, overrides: Mapping[str, Any] | None = None,
                   options: TrackOptions | None = None, run: BatchOptions | None = None,
+                  reuse: str | os.PathLike | None = None,
                   model: str | None = None) -> BatchJob:
     """Check a batch before any model work: its videos, their names, this process's shard, the points.
 
@@ -304,6 +309,8 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
         preset, overrides: the config, as ``prepare_track`` takes them.
         options: the track options of every video (:class:`TrackOptions`; None: the defaults).
         run: where the inputs resolve, this process's shard and the checkpoint interval (:class:`BatchOptions`).
+        reuse: an earlier batch's folder: each video it tracked keeps the embeddings of its points whose labels did
+            not change (``prepare_track``'s reuse); a video it did not track is fitted afresh.
         model: the model's name, for the memory check of each of this shard's videos before it loads (as
             ``prepare_track`` takes it).
 
@@ -337,8 +344,12 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
     loaded = None
     if embeddings is not None:
         loaded = embeddings if isinstance(embeddings, Embeddings) else Embeddings.load(embeddings)
-    cfg = config_for(preset, overrides, fitted=None if loaded is None else loaded.config)
-    checked = [_check_video(v, names[v], points, options) for v in videos]
+    earlier = {} if reuse is None else earlier_outputs(reuse, points is not None)
+    fitted = loaded.config if loaded is not None else (  # with reuse, the earlier fits' config
+        Embeddings.load(next(iter(earlier.values())) / EMBEDDINGS).config if earlier else None)
+    cfg = config_for(preset, overrides, fitted=fitted)
+    checked = [dataclasses.replace(_check_video(v, names[v], points, options), reuse=earlier.get(str(v)))
+               for v in videos]
     placement = resolve_shard(run.shard, run.env)
     mine = shard_of(checked, placement.index, placement.count, weights=[v.frames for v in checked])
     floor = memory.model_floor(model)
@@ -351,7 +362,25 @@ def prepare_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *
                                  query_frames=0 if labels is None else len({int(t) for rows in labels.labels
                                                                             for t in rows[:, 0]}))
     return BatchJob(out, checked, placement, mine, cfg, loaded, options, every, preset,
-                    {k: v for k, v in (overrides or {}).items() if v is not None})
+                    {k: v for k, v in (overrides or {}).items() if v is not None},
+                    None if reuse is None else Path(reuse))
+
+
+def earlier_outputs(folder: str | os.PathLike, with_points: bool) -> dict[str, Path]:
+    """An earlier batch's finished videos: video (its key, the absolute path) -> its output folder.
+
+    Raises:
+        InputError: not a batch's folder, or reuse without points to fit.
+    """
+    folder = Path(folder)
+    if not with_points:
+        raise InputError("--reuse needs the points to track (--points-file), not --embeddings")
+    try:
+        entries = json.loads((folder / BATCH_INDEX).read_text(encoding="utf-8"))["entries"]
+        return {str(e["video"]): folder / str(e["output"]) for e in entries
+                if e.get("status") == DONE and e.get("output") and (folder / str(e["output"]) / EMBEDDINGS).is_file()}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"--reuse {str(folder)!r} is not a batch's folder (no readable {BATCH_INDEX})") from None
 
 
 # --------------------------------------------------------------------------------------------- the run
@@ -470,6 +499,8 @@ def _check_points_unchanged(job: BatchJob) -> None:
             raise InputError(f"{job.out} holds video {video.key!r} tracked with other points; resume it with the "
                              "same points or choose another --out")
         checkpoint = checkpoint_path(job.out, video.name)
+        if video.reuse is not None:
+            continue  # its checkpoint records the embeddings with reuse: the video's own run compares them
         if record is None or record.status != DONE:
             try:
                 loaded = load_checkpoint(checkpoint)
@@ -610,7 +641,7 @@ class _BatchRun:
             # as done (killed between its rename and its record) is replaced.
             track_job = prepare_track(path, job.out / video.name, queries=video.queries, embeddings=job.embeddings,
                                       preset=job.preset, overrides=job.overrides, options=job.options,
-                                      overwrite=True)
+                                      overwrite=True, reuse=video.reuse)
             try:
                 return run_track(self.ldm, track_job, progress=self.on_stage, checkpoint=checkpoint,
                                  checkpoint_every=job.checkpoint_every)

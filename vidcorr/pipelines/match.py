@@ -33,9 +33,7 @@ from vidcorr.method.fit import Progress
 from vidcorr.method.locate import Location
 from vidcorr.method.model import LDM
 from vidcorr.method.plan import prepare
-from vidcorr.web.visuals import (
-    write_match_visuals,
-)
+from vidcorr.web.visuals import MatchedImage, write_match_visuals
 
 
 @dataclass(frozen=True)
@@ -81,22 +79,41 @@ class MatchResult:
     written: list[Path] = field(default_factory=list)
 
 
-def prepare_match(source: str | os.PathLike, target: str | os.PathLike, points: np.ndarray, *,
-                  out: str | os.PathLike | None = None, preset: str | None = None,
-                  overrides: Mapping[str, Any] | None = None, visualize: bool = False,
-                  save_embeddings: str | os.PathLike | None = None, overwrite: bool = False,
-                  overwrite_hint: str = "overwrite=True", model: str | None = None) -> MatchJob:
-    """Read both images, check the points (N, 2) against the source, build the config, check the output
-    folder (default ``<source stem>-<target stem>_vidcorr``) and `save_embeddings`; no model work.
+@dataclass(frozen=True)
+class MatchOptions:
+    """What a ``match`` run writes, as one object: the keyword options of :func:`match`, taken by
+    :func:`prepare_match` and built by the CLI.
 
-    `overwrite` replaces an earlier run in the folder (and the embeddings file), whole, instead of refusing.
-    `model` (its name) sizes the memory check before it loads (`vidcorr.memory.model_floor`).
+    Attributes:
+        out: the output folder (None: ``<source stem>-<target stem>_vidcorr``).
+        visualize: also write ``vis/`` for ``vidcorr view``.
+        save_embeddings: also write the fitted embeddings to this file (None: not).
+        overwrite: replace an earlier run in `out` (whole) and the embeddings file, instead of refusing.
+    """
+
+    out: str | os.PathLike | None = None
+    visualize: bool = False
+    save_embeddings: str | os.PathLike | None = None
+    overwrite: bool = False
+
+
+def prepare_match(source: str | os.PathLike, target: str | os.PathLike, points: np.ndarray, *,
+                  preset: str | None = None, overrides: Mapping[str, Any] | None = None,
+                  options: MatchOptions | None = None, overwrite_hint: str = "overwrite=True",
+                  model: str | None = None) -> MatchJob:
+    """Read both images, check the points (N, 2) against the source, build the config, check the output
+    folder and the embeddings file of `options` (:class:`MatchOptions`; None: its defaults); no model work.
+
+    `overwrite_hint` is how the caller's user asks to overwrite, for the refusal's message (the CLI:
+    "--overwrite"). `model` (its name) sizes the memory check before it loads (`vidcorr.memory.model_floor`).
 
     Raises:
         InputError: an unreadable image, a point outside the source, a bad option or output folder, an
-            existing output without `overwrite`, a run that cannot fit in memory (one line with the estimate).
+            existing output without ``options.overwrite``, a run that cannot fit in memory (one line with the
+            estimate).
     """
-    source, target = Path(source), Path(target)
+    source, target, options = Path(source), Path(target), options or MatchOptions()
+    out, save_embeddings, overwrite = options.out, options.save_embeddings, options.overwrite
     folder = OutputFolder(out if out is not None else Path(f"{source.stem}-{target.stem}_vidcorr"),
                           overwrite=overwrite, overwrite_hint=overwrite_hint)
     if save_embeddings is not None:
@@ -107,9 +124,9 @@ def prepare_match(source: str | os.PathLike, target: str | os.PathLike, points: 
     floor = memory.model_floor(model)
     what = f"matching {memory.points_text(len(src_xy))}"
     memory.check_memory(memory.fit_need(len(src_xy), cfg, floor), what, "match fewer points at once")
-    memory.check_memory(memory.locate_need(len(src_xy), cfg, floor, maps=visualize), what,
+    memory.check_memory(memory.locate_need(len(src_xy), cfg, floor, maps=options.visualize), what,
                         "match fewer points at once (or without --visualize)")
-    return MatchJob(source, target, src_image, trg_image, src_xy, cfg, folder, visualize,
+    return MatchJob(source, target, src_image, trg_image, src_xy, cfg, folder, options.visualize,
                     Path(save_embeddings) if save_embeddings is not None else None)
 
 
@@ -144,8 +161,9 @@ def run_match(ldm: LDM, job: MatchJob, *, progress: Progress | None = None) -> M
         out.add(write_image(out / MATCHES_IMAGE, side_by_side(job.src_image, job.trg_image, src_xy,
                                                               location.points)))
         if job.visualize:
-            write_match_visuals(out / VIS_DIR, job.source, job.target, job.src_image, job.trg_image, src_xy,
-                                location.points, location.confidence, found.source_maps, location.maps, cfg.layers)
+            write_match_visuals(out / VIS_DIR, MatchedImage(job.source, job.src_image, src_xy, found.source_maps),
+                                MatchedImage(job.target, job.trg_image, location.points, location.maps),
+                                location.confidence, cfg.layers)
             out.add(out / VIS_DIR / VIEW_INDEX)
     if job.save_embeddings is not None:
         with staged_file(job.save_embeddings, overwrite=out.overwrite, overwrite_hint=out.overwrite_hint) as staged:
@@ -161,10 +179,11 @@ def match(ldm: LDM, source: str | os.PathLike, target: str | os.PathLike, points
           overwrite: bool = False) -> MatchResult:
     """Find where `source`'s points (N, 2) x, y are in `target` and write the outputs into `out`.
 
-    `cfg` defaults to ``Config()`` (the ``paper`` preset). See :func:`prepare_match` and :func:`run_match`.
+    `cfg` defaults to ``Config()`` (the ``paper`` preset). The keyword options are :class:`MatchOptions`'s; see
+    :func:`prepare_match` and :func:`run_match`.
     """
-    job = prepare_match(source, target, points, out=out, visualize=visualize, save_embeddings=save_embeddings,
-                        overwrite=overwrite)
+    options = MatchOptions(out=out, visualize=visualize, save_embeddings=save_embeddings, overwrite=overwrite)
+    job = prepare_match(source, target, points, options=options)
     if cfg is not None:
         job = dataclasses.replace(job, cfg=cfg)
     return run_match(ldm, job, progress=progress)

@@ -3,7 +3,9 @@
 Two steps, so that a caller (the CLI, a notebook) can check everything before it loads a model:
 :func:`prepare_track` reads and validates the video, the points (or embeddings), the frame range and the output
 folder and builds the config (no model, no torch work); :func:`run_track` fits, tracks and writes every output
-through one :class:`~vidcorr.io.outputs.OutputFolder`. :func:`track_to_folder` does both.
+through one :class:`~vidcorr.io.outputs.OutputFolder`. :func:`track_to_folder` does both. With ``reuse`` (an
+earlier output), the points whose labels did not change keep that output's embeddings byte for byte and only the
+others are fitted again (:func:`vidcorr.method.reuse.refit_changed`): the labelling loop's re-track.
 
     job = prepare_track("clip.mp4", "clip_vidcorr", queries=[[0, 60, 90]])
     ldm = vidcorr.LDM.from_pretrained(vidcorr.DEFAULT_MODEL, device="cuda")
@@ -25,10 +27,10 @@ from vidcorr.config import Config, config_for
 from vidcorr.errors import InputError
 from vidcorr.io.names import ANNOTATED_VIDEO, EMBEDDINGS
 from vidcorr.io.outputs import OutputFolder
-from vidcorr.io.points import PointLabels, check_labels
+from vidcorr.io.points import PointLabels, ReusePlan, check_labels, plan_reuse
 from vidcorr.io.reader import KeptFrames, VideoInfo, VideoReader
-from vidcorr.io.render import render_video
-from vidcorr.io.tracks import Tracks
+from vidcorr.io.render import RenderStyle, render_video
+from vidcorr.io.tracks import Tracks, hide_marked
 from vidcorr.io.video import open_video
 from vidcorr.memory import ModelSize
 from vidcorr.method import checkpoint as resume
@@ -37,10 +39,12 @@ from vidcorr.method.fit import Progress
 from vidcorr.method.locate import Location, locate
 from vidcorr.method.microbatch import device_available
 from vidcorr.method.model import LDM
+from vidcorr.method.reuse import refit_changed
 from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.options import TrackOptions
 from vidcorr.web.visuals import (
     KeyFrameMaps,
+    ViewOptions,
     choose_key_frames,
     write_track_visuals,
 )
@@ -88,6 +92,7 @@ class TrackJob:
         global_search: the embeddings come from another video: no frame is a reference.
         frames: the tracked frame indices (the options' start, end, stride applied).
         options: the run's :class:`TrackOptions`.
+        reuse: an earlier output's embeddings (on this video) that the points with unchanged labels keep, or None.
     """
 
     video: Path
@@ -99,6 +104,14 @@ class TrackJob:
     global_search: bool
     frames: np.ndarray
     options: TrackOptions = TrackOptions()
+    reuse: Embeddings | None = None
+
+    @property
+    def reuse_plan(self) -> ReusePlan | None:
+        """Which points keep `reuse`'s embeddings and which are fitted again (None without `reuse`)."""
+        if self.reuse is None or self.queries is None:
+            return None
+        return plan_reuse(self.reuse.point_labels(), self.queries)
 
     @property
     def num_points(self) -> int:
@@ -110,8 +123,9 @@ class TrackJob:
 
     @property
     def points_to_fit(self) -> int:
-        """The points this run fits (0 with loaded embeddings)."""
-        return 0 if self.embeddings is not None else self.num_points
+        """The points this run fits (0 with loaded embeddings; with `reuse`, those whose labels changed)."""
+        plan = self.reuse_plan
+        return len(plan.refit) if plan is not None else 0 if self.embeddings is not None else self.num_points
 
     def check_memory(self, sizes: ModelSize, device_available: float | None = None) -> None:
         """Refuse, in one line with the estimate, a run whose points, frames and outputs cannot fit in memory
@@ -139,6 +153,8 @@ class TrackResult:
         fitted: whether the embeddings were fitted in this run (then written as ``embeddings.safetensors``).
         out_dir: the output folder.
         written: the files written, in order (``annotated.mp4``, ``tracks.*``, ...).
+        refitted: with `reuse`, the ids of the points fitted again (the others kept the earlier embeddings); else
+            None.
     """
 
     tracks: Tracks
@@ -148,13 +164,15 @@ class TrackResult:
     written: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """One-line warnings for the caller to show (e.g. the mp4v fallback where no H.264 encoder is found)."""
+    refitted: list[str] | None = None
 
 
 def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None, *,
                   queries: QuerySpec | None = None, embeddings: str | os.PathLike | Embeddings | None = None,
                   preset: str | None = None, overrides: Mapping[str, Any] | None = None,
                   options: TrackOptions | None = None, overwrite: bool = False,
-                  overwrite_hint: str = "overwrite=True", model: str | None = None) -> TrackJob:
+                  overwrite_hint: str = "overwrite=True",
+                  reuse: str | os.PathLike | Embeddings | None = None, model: str | None = None) -> TrackJob:
     """Check a track run before any model work: the video, the output folder, the frame range, the queries or
     embeddings, the config.
 
@@ -169,6 +187,10 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
         options: the frames, visibility and outputs (:class:`TrackOptions`; None: the defaults).
         overwrite: replace an earlier run in `out` (whole) instead of refusing; overwrite_hint: how the
             caller's user asks for that, for the refusal's message (the CLI: "--overwrite").
+        reuse: an earlier track output of this video (its folder, its ``embeddings.safetensors``, or loaded
+            Embeddings): points of `queries` whose labels equal the ones it was fitted on keep its embeddings, the
+            others are fitted again, with its config (`preset` and `overrides` change only how points are
+            located). Read here, so `out` may be that output itself (with `overwrite`).
         model: the name of the model that will run it (``tiny``, a hub id, a folder), for the memory check
             before it loads (`memory.model_floor`; None: the smallest model's sizes). :func:`run_track` checks again
             with the model's own.
@@ -187,6 +209,9 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
     loaded: Embeddings | None = None
     checked: PointLabels | None = None
     global_search = False
+    earlier = None if reuse is None else reused_embeddings(reuse, info)
+    if earlier is not None and (queries is None or embeddings is not None):
+        raise InputError("--reuse needs the points to track (--points-file), not --embeddings")
     if embeddings is not None:
         if queries is not None:
             raise InputError("give either --embeddings or points to fit (--points, --points-file, --grid), not both")
@@ -206,12 +231,35 @@ def prepare_track(video: str | os.PathLike, out: str | os.PathLike | None = None
             raise InputError("give the points to track (queries) or fitted embeddings")
         given = queries(info) if callable(queries) else queries
         checked = check_labels(given, info.num_frames, info.size)
-        cfg = config_for(preset, overrides)
-    job = TrackJob(video, reader, folder, cfg, checked, loaded, global_search, frames, options)
+        cfg = config_for(preset, overrides, fitted=None if earlier is None else earlier.config)
+    job = TrackJob(video, reader, folder, cfg, checked, loaded, global_search, frames, options, earlier)
     if options.heatmap is not None and not 0 <= options.heatmap < job.num_points:
         raise InputError(f"--heatmap {options.heatmap} is not a point id (0..{job.num_points - 1})")
     job.check_memory(memory.model_floor(model))
     return job
+
+
+def reused_embeddings(reuse: str | os.PathLike | Embeddings, info: VideoInfo) -> Embeddings:
+    """The embeddings of an earlier output to reuse (its folder or its file), checked to be fitted on a video like
+    `info`'s (size and frame count).
+
+    Raises:
+        InputError: no embeddings there, or fitted on an image or on another video.
+    """
+    if isinstance(reuse, Embeddings):
+        earlier, name = reuse, "the embeddings to reuse"
+    else:
+        path = Path(reuse)
+        file = path / EMBEDDINGS if path.is_dir() else path
+        if not file.is_file():
+            raise InputError(f"--reuse {str(path)!r}: no {EMBEDDINGS} there (give a track output folder or its "
+                             "embeddings file)")
+        earlier, name = Embeddings.load(file), f"--reuse {str(path)!r}"
+    if earlier.frames is None or earlier.extra.get("video_size") != list(info.size) \
+            or earlier.extra.get("video_frames") != info.num_frames:
+        raise InputError(f"{name} was not fitted on this video ({info.width}x{info.height}, {info.num_frames} "
+                         "frames): track it afresh")
+    return earlier
 
 
 @dataclass
@@ -223,6 +271,7 @@ class _Tracked:
     key_frames: list[int]
     key_maps: KeyFrameMaps | None
     heat: dict[int, np.ndarray]
+    refitted: list[str] | None = None
 
 
 def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
@@ -255,11 +304,16 @@ def run_track(ldm: LDM, job: TrackJob, *, progress: Progress | None = None,
     reader = KeptFrames(job.reader, [*key_frames, *job.query_frames])
     tracked = _track(ldm, job, reader, key_frames, progress, checkpoint, checkpoint_every)
     tracked.tracks.meta["video"] = str(job.video)
+    if job.queries is not None and job.queries.hidden:  # the "not visible here" marks hold over the tracker
+        tracked.tracks.labels = job.queries
+        hide_marked(tracked.tracks)
+    if tracked.refitted is not None:
+        tracked.tracks.meta["refitted"] = tracked.refitted
     warnings: list[str] = []
     with job.out.writing():  # a hidden staging folder, made the output folder whole at the end (or deleted)
         _write_outputs(job, reader, tracked, warnings, progress)
     return TrackResult(tracked.tracks, tracked.embeddings, job.queries is not None, job.out.final,
-                       list(job.out.written), warnings)
+                       list(job.out.written), warnings, tracked.refitted)
 
 
 def _track(ldm: LDM, job: TrackJob, reader: VideoReader, key_frames: list[int], progress: Progress | None,
@@ -279,8 +333,10 @@ def _track(ldm: LDM, job: TrackJob, reader: VideoReader, key_frames: list[int], 
     return_maps: bool | set[int] = True if heatmap is not None else {int(f) for f in key_frames}
     if checkpoint is not None and return_maps is True:
         return_maps = {int(f) for f in job.frames}  # replayed on resume (True would not be)
-    embeddings = job.embeddings
-    if embeddings is None and checkpoint is None:
+    embeddings, refitted = job.embeddings, None
+    if job.reuse is not None:
+        embeddings, refitted = _reuse(ldm, job, reader, progress, checkpoint)
+    elif embeddings is None and checkpoint is None:
         embeddings = fit_queries(ldm, reader, job.queries, job.cfg, progress=progress)  # type: ignore[arg-type]
     tracks = track(ldm, reader, job.queries if embeddings is None else None, job.cfg, embeddings=embeddings,
                    global_search=job.global_search, start=options.start, end=options.end, stride=options.stride,
@@ -290,7 +346,24 @@ def _track(ldm: LDM, job: TrackJob, reader: VideoReader, key_frames: list[int], 
         embeddings = Embeddings.load(resume.embeddings_path(checkpoint))  # type: ignore[arg-type]
     if key_maps is not None and not job.global_search:
         add_reference_maps(key_maps, ldm, reader, embeddings, job.cfg, progress=progress)
-    return _Tracked(tracks, embeddings, key_frames, key_maps, heat)
+    return _Tracked(tracks, embeddings, key_frames, key_maps, heat, refitted)
+
+
+def _reuse(ldm: LDM, job: TrackJob, reader: VideoReader, progress: Progress | None,
+           checkpoint: str | os.PathLike | None) -> tuple[Embeddings, list[str]]:
+    """The job's embeddings with `job.reuse`'s kept (`refit_changed`), and the ids fitted again; beside a checkpoint
+    they are kept, so that a resumed run fits nothing again."""
+    assert job.reuse is not None and job.queries is not None  # prepare_track: reuse comes with labels
+    kept = None if checkpoint is None else resume.embeddings_path(checkpoint)
+    if kept is not None and kept.is_file():
+        done = Embeddings.load(kept)
+        if done.labels is not None and done.labels.ids == job.queries.ids and all(
+                np.array_equal(a, b) for a, b in zip(done.labels.labels, job.queries.labels, strict=True)):
+            return done, [str(i) for i in done.extra.get("refitted", [])]
+    embeddings, plan = refit_changed(ldm, reader, job.queries, job.reuse, progress=progress)
+    if kept is not None:
+        embeddings.save(kept)
+    return embeddings, plan.refit_ids
 
 
 def _write_outputs(job: TrackJob, reader: VideoReader, tracked: _Tracked, warnings: list[str],
@@ -299,7 +372,7 @@ def _write_outputs(job: TrackJob, reader: VideoReader, tracked: _Tracked, warnin
     out, options, tracks, heat = job.out, job.options, tracked.tracks, tracked.heat
     if options.video_out:
         rows = tracks.frame_indices
-        rendered = render_video(reader, tracks, out / ANNOTATED_VIDEO, trail=options.trail,
+        rendered = render_video(reader, tracks, out / ANNOTATED_VIDEO, RenderStyle(trail=options.trail),
                                 heatmaps=(lambda row: heat.get(int(rows[row]))) if heat else None,
                                 progress=(lambda done, total: progress("render", done, total))
                                 if progress is not None else None)
@@ -312,7 +385,8 @@ def _write_outputs(job: TrackJob, reader: VideoReader, tracked: _Tracked, warnin
         out.add(tracked.embeddings.save(out / EMBEDDINGS))
     if options.keyframes:
         out.add(write_track_visuals(out.path, reader, tracks, tracked.key_frames, tracked.key_maps,
-                                    trail=options.trail, global_search=job.global_search, progress=progress))
+                                    view=ViewOptions(trail=options.trail, global_search=job.global_search),
+                                    progress=progress))
 
 
 def track_to_folder(ldm: LDM, video: str | os.PathLike, out: str | os.PathLike | None = None, *,

@@ -516,3 +516,30 @@ class _ItemLoop(Generic[R]):
         if self.summary is not None:
             self.summary.add(record)
         self.report(name(key), seconds)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run goes, beside what it runs: the options of ``run_eval`` (pairs), ``run_tapvid`` and ``run_jhmdb``.
+
+    Attributes:
+        shard: (index, count) of this process; it names the results file.
+        setup: written to ``run.json``, or compared with the one there (:func:`check_setup`); None:
+            neither.
+        progress: called once before the first item and after each one (a KeyboardInterrupt raised there stops
+            the run with every finished item saved).
+        fsync: fsync each results line (off for tests).
+    """
+
+    shard: tuple[int, int] = (0, 1)
+    setup: Mapping[str, Any] | None = None
+    progress: Callable[[RunProgress], None] | None = None
+    fsync: bool = True
+
+    def run_items(self, kind: RecordKind[R], out_dir: str | os.PathLike, items: Items[T], process: Callable[[T], R],
+                  summary: RunningSummary[R]) -> RunOutcome[R]:
+        """Check ``run.json`` against `setup` (if given), then :func:`run_items` with these options."""
+        if self.setup is not None:
+            check_setup(out_dir, self.setup)
+        return run_items(kind, out_dir, items, process, shard=self.shard, summary=summary, progress=self.progress,
+                         fsync=self.fsync)

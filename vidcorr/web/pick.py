@@ -29,7 +29,6 @@ Content-Security-Policy allows only the page's own script and style (by hash) an
 from __future__ import annotations
 
 import base64
-import io
 import os
 import shlex
 from collections.abc import Callable
@@ -37,23 +36,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from vidcorr.errors import InputError
 from vidcorr.io.atomic import atomic_path
 from vidcorr.io.points import POINTS_FORMAT, POINTS_VERSION
 from vidcorr.io.reader import VideoReader, evenly_spaced
-from vidcorr.io.render import point_colors
 from vidcorr.io.staging import check_output
 from vidcorr.io.video import open_video
-from vidcorr.web.pages import embed_json, fill_page
+from vidcorr.web.pages import JPEG_QUALITY, embed_json, fill_page, jpeg_bytes, palette_hex
 
 DEFAULT_FRAMES = 50
 DEFAULT_MAX_SIDE = 960
 MAX_FRAMES = 500
-PALETTE_SIZE = 1024
-"""Colours embedded in the page (point i beyond them reuses colour i mod PALETTE_SIZE)."""
-JPEG_QUALITY = 85
 
 FrameProgress = Callable[[int, int], None]
 """Called as (frames done, frames in all) while frames are read and encoded."""
@@ -69,22 +63,9 @@ def sample_frames(num_frames: int, count: int) -> list[int]:
     return evenly_spaced(num_frames, count)
 
 
-def palette_hex(n: int = PALETTE_SIZE) -> list[str]:
-    """The first `n` colours of `vidcorr.render.point_colors` as ``#rrggbb``."""
-    return ["#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb)) for rgb in point_colors(n)]
-
-
 def jpeg_data_uri(image: np.ndarray, max_side: int, quality: int = JPEG_QUALITY) -> str:
-    """uint8 (H, W, 3) RGB -> a ``data:image/jpeg;base64,...`` URI, shrunk (area filter) so that its longer
-    side is at most `max_side` pixels; never enlarged."""
-    picture = Image.fromarray(np.ascontiguousarray(image))
-    scale = max_side / max(picture.size)
-    if scale < 1:
-        picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
-                                 Image.Resampling.BOX)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    """uint8 (H, W, 3) RGB -> a ``data:image/jpeg;base64,...`` URI of `jpeg_bytes`."""
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(image, max_side, quality)).decode("ascii")
 
 
 def pick_data(video: str | os.PathLike | VideoReader, *, frames: int = DEFAULT_FRAMES,

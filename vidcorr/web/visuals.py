@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +105,24 @@ def write_index(vis_dir: str | Path) -> Path:
 
 
 
-def write_match_visuals(vis_dir: str | Path, source: str | Path, target: str | Path, src_image: np.ndarray,
-                        trg_image: np.ndarray, src_xy: np.ndarray, trg_xy: np.ndarray, confidence: np.ndarray,
-                        src_maps: Any, trg_maps: Any,
+@dataclass(frozen=True)
+class MatchedImage:
+    """One image of a ``vidcorr match`` pair, as its pictures show it (`write_match_visuals`).
+
+    Attributes:
+        path: the image file (its name goes into the pair id).
+        image: uint8 (H, W, 3) RGB.
+        xy: float (K, 2) x, y in its pixels: the source's points, or where they were located on the target.
+        maps: float (K, L, S, S) ``Location.maps`` of the embeddings on it (a tensor or an array).
+    """
+
+    path: str | Path
+    image: np.ndarray
+    xy: np.ndarray
+    maps: Any
+
+
+def write_match_visuals(vis_dir: str | Path, source: MatchedImage, target: MatchedImage, confidence: np.ndarray,
                         layers: Sequence[int]) -> dict[str, Any]:
     """Write one matched pair's pictures, ``pair.json`` and the rebuilt ``index.json`` under `vis_dir`.
 
@@ -116,40 +132,39 @@ def write_match_visuals(vis_dir: str | Path, source: str | Path, target: str | P
 
     Args:
         vis_dir: the folder (created if missing).
-        source, target: the image files (their names become the pair id).
-        src_image, trg_image: uint8 (H, W, 3) RGB.
-        src_xy: float (K, 2) source points; trg_xy: float (K, 2) where they were located, image pixels.
+        source, target: the two images, their K points and maps (`MatchedImage`).
         confidence: float (K,).
-        src_maps, trg_maps: float (K, L, S, S) ``Location.maps`` of the embeddings on each image.
         layers: the seed's numbers of the L layers.
 
     Returns:
         The pair's index entry.
     """
     vis_dir = Path(vis_dir)
-    src_xy, trg_xy = np.asarray(src_xy, np.float64), np.asarray(trg_xy, np.float64)
-    pair_id = f"{Path(source).name} -> {Path(target).name}"
+    src_xy, trg_xy = np.asarray(source.xy, np.float64), np.asarray(target.xy, np.float64)
+    pair_id = f"{Path(source.path).name} -> {Path(target.path).name}"
     folder = safe_name(pair_id)
     pair_dir = vis_dir / folder
     pair_dir.mkdir(parents=True, exist_ok=True)
     num_points = len(src_xy)
-    write_image(pair_dir / "pair.png", side_by_side(src_image, trg_image, src_xy, trg_xy,
+    write_image(pair_dir / "pair.png", side_by_side(source.image, target.image, src_xy, trg_xy,
                                                     colors=np.tile(np.array(NEUTRAL_RGB, np.uint8), (num_points, 1))))
     layers = tuple(int(n) for n in layers)
     points = []
     for k in range(num_points):
         src_file, trg_file = f"{folder}/point{k:02d}_src.png", f"{folder}/point{k:02d}_trg.png"
-        write_image(vis_dir / src_file, map_strip(src_image, _numpy(src_maps[k]), layers, [(src_xy[k], _SOURCE_RGB)]))
-        write_image(vis_dir / trg_file, map_strip(trg_image, _numpy(trg_maps[k]), layers, [(trg_xy[k], NEUTRAL_RGB)]))
+        write_image(vis_dir / src_file,
+                    map_strip(source.image, _numpy(source.maps[k]), layers, [(src_xy[k], _SOURCE_RGB)]))
+        write_image(vis_dir / trg_file,
+                    map_strip(target.image, _numpy(target.maps[k]), layers, [(trg_xy[k], NEUTRAL_RGB)]))
         points.append({
             "index": k, "kps_id": None,
             "src_xy": [float(v) for v in src_xy[k]], "pred_xy": [float(v) for v in trg_xy[k]], "true_xy": None,
             "correct": None, "correct_by_protocol": {}, "confidence": float(confidence[k]),
             "maps": {"src": src_file, "trg": trg_file, "tiles": [f"layer {n}" for n in layers] + ["mean"]},
         })
-    record = {"pair_id": pair_id, "dataset": "match", "category": None, "src_image": str(source),
-              "trg_image": str(target), "image": f"{folder}/pair.png", "protocol": None, "alpha": None, "pck": None,
-              "points": points}
+    record = {"pair_id": pair_id, "dataset": "match", "category": None, "src_image": str(source.path),
+              "trg_image": str(target.path), "image": f"{folder}/pair.png", "protocol": None, "alpha": None,
+              "pck": None, "points": points}
     write_json(pair_dir / PAIR_FILE, record)
     write_index(vis_dir)
     return record
@@ -218,10 +233,27 @@ def colour_heat(heat: np.ndarray, side: int = HEAT_SIDE) -> np.ndarray:
     return cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)
 
 
+@dataclass(frozen=True)
+class ViewOptions:
+    """What the tracks page shows beside the tracks and the key frames (`write_track_visuals`).
+
+    Attributes:
+        trail: rows of trail the page draws behind each point.
+        global_search: no frame was a reference (the queries' frames are meaningless): no reference frames.
+        truth: float (T, N, 2) ground truth per tracked row (a benchmark's), drawn beside the predictions;
+            written as ``truth`` ([T][N] [x, y] or null). None: none.
+        names: one name per point (a benchmark's joints), written as each point's ``name``. None: none.
+    """
+
+    trail: int = 10
+    global_search: bool = False
+    truth: np.ndarray | None = None
+    names: Sequence[str] | None = None
+
+
 def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks, key_frames: Sequence[int],
-                        maps: KeyFrameMaps | None = None, *, trail: int = 10, global_search: bool = False,
-                        progress: Callable[[str, int, int], None] | None = None, truth: np.ndarray | None = None,
-                        names: Sequence[str] | None = None) -> Path:
+                        maps: KeyFrameMaps | None = None, *, view: ViewOptions | None = None,
+                        progress: Callable[[str, int, int], None] | None = None) -> Path:
     """Write ``<out_dir>/keyframes/``: key and query frames as JPEG, heat maps as PNG, ``index.json`` last
     (the format is in this module's docstring). Returns the index's path.
 
@@ -231,13 +263,11 @@ def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks,
         tracks: the tracks.
         key_frames: video frame indices for the page's slider; each must be a tracked frame.
         maps: heat maps collected during tracking (`KeyFrameMaps`), or None for none.
-        trail: rows of trail the page draws behind each point.
-        global_search: no frame was a reference (the queries' frames are meaningless).
+        view: the trail, whether it was a global search, a benchmark's ground truth and point names
+            (`ViewOptions`; None: its defaults).
         progress: called as progress("keyframes", done, total) after each frame written.
-        truth: float (T, N, 2) ground truth per tracked row (a benchmark's), drawn beside the predictions;
-            written as ``truth`` ([T][N] [x, y] or null).
-        names: one name per point (a benchmark's joints), written as each point's ``name``.
     """
+    view = view or ViewOptions()
     folder = Path(out_dir) / KEYFRAMES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     row_of = {int(f): r for r, f in enumerate(tracks.frame_indices.tolist())}
@@ -245,47 +275,55 @@ def write_track_visuals(out_dir: str | Path, video: VideoReader, tracks: Tracks,
     if missing:
         raise InputError(f"key frames {missing} were not tracked")
     heat = maps.heat if maps is not None else {}
-    num_points = tracks.num_points
-    query_frames = [] if global_search else sorted({int(t) for t in tracks.queries[:, 0]})
-
-    def write_frame(frame: int) -> dict[str, Any]:
-        image_file = f"frame{frame:06d}.jpg"
-        _write_jpeg(folder / image_file, video.get_frame(frame))
-        heat_files: list[str | None] = []
-        for point in range(num_points):
-            rgb = heat.get(frame, {}).get(point)
-            name = None
-            if rgb is not None:
-                name = f"frame{frame:06d}_point{point:03d}.png"
-                write_image(folder / name, rgb)
-            heat_files.append(name)
-        return {"frame": frame, "image": image_file, "heat": heat_files}
-
+    query_frames = [] if view.global_search else sorted({int(t) for t in tracks.queries[:, 0]})
     to_write = sorted({int(f) for f in key_frames} | set(query_frames))
     written = {}
     for done, frame in enumerate(to_write, start=1):
-        written[frame] = write_frame(frame)
+        written[frame] = _write_key_frame(folder, frame, video.get_frame(frame), heat.get(frame, {}),
+                                          tracks.num_points)
         if progress is not None:
             progress("keyframes", done, len(to_write))
-    colours = point_colors(num_points)
-    index = {
+    index = _tracks_index(tracks, view)
+    index["frames"] = [{**written[int(f)], "row": row_of[int(f)]} for f in sorted({int(f) for f in key_frames})]
+    index["references"] = [written[t] for t in query_frames]
+    if view.truth is not None:
+        index["truth"] = [[as_xy(p, 2) for p in row] for row in np.asarray(view.truth, dtype=np.float64)]
+    return write_json(folder / VIEW_INDEX, index, indent=1, allow_nan=False)
+
+
+def _write_key_frame(folder: Path, frame: int, image: np.ndarray, heat: dict[int, np.ndarray],
+                     num_points: int) -> dict[str, Any]:
+    """Write one frame's JPEG and its points' heat maps (those in `heat`) into `folder`; its index entry."""
+    image_file = f"frame{frame:06d}.jpg"
+    _write_jpeg(folder / image_file, image)
+    heat_files: list[str | None] = []
+    for point in range(num_points):
+        rgb = heat.get(point)
+        name = None
+        if rgb is not None:
+            name = f"frame{frame:06d}_point{point:03d}.png"
+            write_image(folder / name, rgb)
+        heat_files.append(name)
+    return {"frame": frame, "image": image_file, "heat": heat_files}
+
+
+def _tracks_index(tracks: Tracks, view: ViewOptions) -> dict[str, Any]:
+    """The index's header, points and rows (its ``frames`` and ``references`` are the caller's)."""
+    colours = point_colors(tracks.num_points)
+    names = view.names
+    return {
         "version": TRACKS_INDEX_VERSION, "kind": "tracks",
         "video": str(tracks.meta.get("video", "")), "size": [int(tracks.size[0]), int(tracks.size[1])],
-        "fps": float(tracks.fps), "trail": int(trail),
-        "points": [{"id": i, "query_frame": None if global_search else int(tracks.queries[i, 0]),
+        "fps": float(tracks.fps), "trail": int(view.trail),
+        "points": [{"id": i, "query_frame": None if view.global_search else int(tracks.queries[i, 0]),
                     "query_xy": as_xy(tracks.queries[i, 1:]), "color": "#{:02x}{:02x}{:02x}".format(*colours[i]),
                     **({"name": str(names[i])} if names is not None else {})}
-                   for i in range(num_points)],
+                   for i in range(tracks.num_points)],
         "rows": {"frames": [int(f) for f in tracks.frame_indices],
                  "points": [[as_xy(p, 2) for p in row] for row in tracks.points],
                  "visible": tracks.visible.tolist(),
                  "confidence": [[round(float(c), 4) for c in row] for row in tracks.confidence]},
-        "frames": [{**written[int(f)], "row": row_of[int(f)]} for f in sorted({int(f) for f in key_frames})],
-        "references": [written[t] for t in query_frames],
     }
-    if truth is not None:
-        index["truth"] = [[as_xy(p, 2) for p in row] for row in np.asarray(truth, dtype=np.float64)]
-    return write_json(folder / VIEW_INDEX, index, indent=1, allow_nan=False)
 
 
 def _write_jpeg(path: Path, image: np.ndarray) -> Path:

@@ -51,8 +51,14 @@ from vidcorr.method.embeddings import Embeddings
 from vidcorr.method.fit import Progress
 from vidcorr.method.track import fit_queries, track
 from vidcorr.pipelines.track import add_reference_maps
-from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, model_setup, run_items
-from vidcorr.web.visuals import DEFAULT_KEY_FRAMES, KeyFrameMaps, choose_key_frames, write_track_visuals
+from vidcorr.runs.folder import Items, RunOptions, RunOutcome, model_setup
+from vidcorr.web.visuals import (
+    DEFAULT_KEY_FRAMES,
+    KeyFrameMaps,
+    ViewOptions,
+    choose_key_frames,
+    write_track_visuals,
+)
 
 JhmdbPredictor = Callable[[JhmdbVideo, tuple[int, ...]], JhmdbPrediction]
 """predict(video, label frames) -> JhmdbPrediction (see :func:`predict_video`; tests pass their own)."""
@@ -131,7 +137,8 @@ def predict_video(ldm: Any, video: JhmdbVideo, frames: tuple[int, ...], cfg: Con
         reader = open_video(list(video.frames))
         add_reference_maps(maps, ldm, reader, embeddings, cfg)
         tracks.meta["video"] = video.name
-        write_track_visuals(Path(vis_dir), reader, tracks, key_frames, maps, truth=video.joints_xy, names=JOINTS)
+        write_track_visuals(Path(vis_dir), reader, tracks, key_frames, maps,
+                            view=ViewOptions(truth=video.joints_xy, names=JOINTS))
     return JhmdbPrediction(np.asarray(tracks.points, dtype=np.float64), np.asarray(tracks.visible, dtype=bool),
                            np.asarray(tracks.confidence, dtype=np.float64))
 
@@ -213,20 +220,17 @@ def run_jhmdb(
     predict: JhmdbPredictor,
     *,
     labels: int = 1,
-    shard: tuple[int, int] = (0, 1),
-    setup: Mapping[str, Any] | None = None,
     names: Sequence[str] | None = None,
-    progress: Callable[[RunProgress], None] | None = None,
-    fsync: bool = True,
+    options: RunOptions | None = None,
 ) -> RunOutcome[JhmdbScore]:
-    """Evaluate shard `shard` = (index, count) of `source`'s videos into `out_dir`, resuming what is there.
+    """Evaluate shard ``options.shard`` = (index, count) of `source`'s videos into `out_dir`, resuming what is
+    there.
 
     predict: called as predict(video, label frames) for each video still to do.
     labels: K, labels per joint (frame 0 and K - 1 later frames; see :func:`label_frames`).
-    setup: written to ``run.json``, or compared with the one there (``vidcorr.runs.check_setup``).
     names: ``source.names()`` when the caller has it already.
-    progress: called once before the first video and after each video (a KeyboardInterrupt raised there stops
-        the run with every finished video saved).
+    options: the shard, the setup for ``run.json``, progress (called once before the first video and after each
+        video) and fsync (:class:`~vidcorr.eval.options.RunOptions`; None: its defaults).
 
     Videos are read one at a time; reading stops after this shard's last pending video. Raises whatever
     `predict` raises; the videos finished before stay saved.
@@ -244,9 +248,6 @@ def run_jhmdb(
         return score
 
     keys = [(labels, name) for name in names]
-    if setup is not None:
-        check_setup(out_dir, setup)
     items = Items(keys, lambda todo: source.read({_video_name(k) for k in todo}, names),
                   lambda video: (labels, video.name), name=_video_name, source=str(source.root), noun="videos")
-    return run_items(JHMDB_RECORDS, out_dir, items, process, shard=shard, summary=_RunningPCK(), progress=progress,
-                     fsync=fsync)
+    return (options or RunOptions()).run_items(JHMDB_RECORDS, out_dir, items, process, _RunningPCK())

@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -95,6 +96,18 @@ class _Parts:
         return {part: (x, y) for part, x, y, visible in self._parts[image_id] if visible}
 
 
+class _Candidate(NamedTuple):
+    """Two images of a class that share a visible part: a pair, before selection."""
+
+    pair_id: str
+    category: str
+    src_id: int
+    trg_id: int
+    shared: list[int]  # the part ids visible in both, ascending
+    src_parts: dict[int, tuple[float, float]]
+    trg_parts: dict[int, tuple[float, float]]
+
+
 def read_pairs(
     data_root: str | Path,
     split: str = "test",
@@ -120,6 +133,23 @@ def read_pairs(
     root = resolve_root(data_root, "images.txt", ["CUB_200_2011"])
     images = _id_table(root / "images.txt", "'<image_id> <path>'")
     classes = _id_table(root / "classes.txt", "'<class_id> <class name>'")
+    by_class = _images_by_class(root, images, split, num_classes)
+    candidates = _candidates(root, classes, by_class, split)
+    keys = [(c.pair_id, c.category) for c in candidates]
+    aliases = {name.split(".", 1)[1]: name for _, name in keys if "." in name}
+    chosen = select_indices(
+        keys, categories=categories, pair_ids=pair_ids, limit=limit, category_aliases=aliases
+    )
+    if not chosen:
+        return []
+    boxes_path = root / "bounding_boxes.txt"
+    boxes = _boxes(boxes_path)
+    sizes: dict[int, tuple[int, int]] = {}  # read once per image, from its header
+    return [_pair(root, images, boxes_path, boxes, sizes, candidates[i]) for i in chosen]
+
+
+def _images_by_class(root: Path, images: dict[int, str], split: str, num_classes: int | None) -> dict[int, list[int]]:
+    """The image ids of `split` per class id, classes 1..`num_classes` (None: all), in ``images.txt`` order."""
     labels_path = root / "image_class_labels.txt"
     split_path = root / "train_test_split.txt"
     labels = {
@@ -140,10 +170,14 @@ def read_pairs(
         class_id = labels[image_id]
         if is_train[image_id] == want_train and (num_classes is None or class_id <= num_classes):
             by_class.setdefault(class_id, []).append(image_id)
+    return by_class
 
+
+def _candidates(root: Path, classes: dict[int, str], by_class: dict[int, list[int]], split: str) -> list[_Candidate]:
+    """Every two images of a class that share a visible part: classes in id order, then the images in
+    ``images.txt`` order, source before target (``itertools.combinations``)."""
     parts = _Parts(root / "parts" / "part_locs.txt")
     candidates = []
-    keys = []
     for class_id in sorted(by_class):
         if class_id not in classes:
             raise DataError(f"{root / 'classes.txt'}: expected a name for class {class_id}")
@@ -152,47 +186,43 @@ def read_pairs(
             src_parts, trg_parts = parts.get(src_id), parts.get(trg_id)
             shared = sorted(set(src_parts) & set(trg_parts))
             if shared:
-                candidates.append((src_id, trg_id, name, shared, src_parts, trg_parts))
-                keys.append((f"{src_id:05d}-{trg_id:05d}:{name}", name))
-    if not keys:
+                candidates.append(_Candidate(f"{src_id:05d}-{trg_id:05d}:{name}", name, src_id, trg_id, shared,
+                                             src_parts, trg_parts))
+    if not candidates:
         raise DataError(f"{root}: expected at least one {split} pair with a shared visible part, found none")
+    return candidates
 
-    aliases = {name.split(".", 1)[1]: name for _, name in keys if "." in name}
-    chosen = select_indices(
-        keys, categories=categories, pair_ids=pair_ids, limit=limit, category_aliases=aliases
-    )
-    if not chosen:
-        return []
-    boxes_path = root / "bounding_boxes.txt"
+
+def _boxes(path: Path) -> dict[int, tuple[float, float, float, float]]:
+    """Image id -> its box (x, y, x + width, y + height)."""
     boxes = {}
-    for line_no, fields in _records(boxes_path, 5, "'<image_id> <x> <y> <width> <height>'"):
-        where = f"{boxes_path}:{line_no}"
+    for line_no, fields in _records(path, 5, "'<image_id> <x> <y> <width> <height>'"):
+        where = f"{path}:{line_no}"
         x, y, w, h = (parse_float(v, where, "a box coordinate") for v in fields[1:])
         boxes[_int(fields[0], where, "an integer image id")] = (x, y, x + w, y + h)
+    return boxes
 
-    sizes: dict[int, tuple[int, int]] = {}
-    pairs = []
-    for i in chosen:
-        src_id, trg_id, name, shared, src_parts, trg_parts = candidates[i]
-        for image_id in (src_id, trg_id):
-            if image_id not in boxes:
-                raise DataError(f"{boxes_path}: expected a box for image {image_id}")
-            if image_id not in sizes:
-                sizes[image_id] = image_size(root / "images" / images[image_id])
-        pairs.append(
-            Pair(
-                dataset="cub",
-                pair_id=keys[i][0],
-                category=name,
-                src_path=root / "images" / images[src_id],
-                trg_path=root / "images" / images[trg_id],
-                src_size=sizes[src_id],
-                trg_size=sizes[trg_id],
-                src_kps=np.array([src_parts[p] for p in shared]),
-                trg_kps=np.array([trg_parts[p] for p in shared]),
-                src_bbox=boxes[src_id],
-                trg_bbox=boxes[trg_id],
-                kps_ids=tuple(str(p) for p in shared),
-            )
-        )
-    return pairs
+
+def _pair(root: Path, images: dict[int, str], boxes_path: Path, boxes: dict[int, tuple[float, float, float, float]],
+          sizes: dict[int, tuple[int, int]], candidate: _Candidate) -> Pair:
+    """The `Pair` of a chosen candidate; image sizes are read into `sizes` on first use."""
+    src_id, trg_id, shared = candidate.src_id, candidate.trg_id, candidate.shared
+    for image_id in (src_id, trg_id):
+        if image_id not in boxes:
+            raise DataError(f"{boxes_path}: expected a box for image {image_id}")
+        if image_id not in sizes:
+            sizes[image_id] = image_size(root / "images" / images[image_id])
+    return Pair(
+        dataset="cub",
+        pair_id=candidate.pair_id,
+        category=candidate.category,
+        src_path=root / "images" / images[src_id],
+        trg_path=root / "images" / images[trg_id],
+        src_size=sizes[src_id],
+        trg_size=sizes[trg_id],
+        src_kps=np.array([candidate.src_parts[p] for p in shared]),
+        trg_kps=np.array([candidate.trg_parts[p] for p in shared]),
+        src_bbox=boxes[src_id],
+        trg_bbox=boxes[trg_id],
+        kps_ids=tuple(str(p) for p in shared),
+    )

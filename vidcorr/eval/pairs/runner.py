@@ -27,7 +27,7 @@ local rank picks the GPU (``cuda:LOCAL_RANK``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from vidcorr.io.names import VIS_DIR
 from vidcorr.method.correspond import correspond
 from vidcorr.method.fit import Progress
 from vidcorr.method.streams import item_point_ids
-from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, model_setup, run_items
+from vidcorr.runs.folder import Items, RunOptions, RunOutcome, model_setup
 from vidcorr.web.visuals import write_index
 
 """Config fields that change how, never what, is computed: left out of the resume check."""
@@ -150,23 +150,19 @@ def run_eval(
     *,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     protocol: PCKProtocol | str = PCKProtocol.OFFICIAL,
-    shard: tuple[int, int] = (0, 1),
-    setup: Mapping[str, Any] | None = None,
     visualize: bool = False,
-    progress: Callable[[RunProgress], None] | None = None,
-    fsync: bool = True,
+    options: RunOptions | None = None,
 ) -> RunOutcome[PairScore]:
-    """Evaluate shard `shard` = (index, count) of `pairs` into `out_dir`, resuming what is there.
+    """Evaluate shard ``options.shard`` = (index, count) of `pairs` into `out_dir`, resuming what is there.
 
     pairs: the reader's list in its deterministic order (every shard must get the same list).
     predict: called as predict(pair, src_image, trg_image) for each pair still to do (see
         :func:`predict_pair`; tests pass their own).
     alphas: as in ``vidcorr.eval.pck.score_pair``; both protocols are always scored,
-        `protocol` only picks the one `progress` reports and visualizations colour by.
-    setup: written to ``run.json``, or compared with the one there (see ``vidcorr.runs.check_setup``).
+        `protocol` only picks the one ``options.progress`` reports and visualizations colour by.
     visualize: write ``vis/`` images and its index for every pair this run computes.
-    progress: called once before the first pair and after each pair (a KeyboardInterrupt raised there
-        stops the run with every finished pair saved).
+    options: the shard, the setup for ``run.json``, progress (called once before the first pair and after each
+        pair) and fsync (:class:`~vidcorr.eval.options.RunOptions`; None: its defaults).
 
     Returns the run's :class:`~vidcorr.runs.RunOutcome`. Raises whatever `predict` raises; the pairs finished
     before stay saved.
@@ -195,13 +191,11 @@ def run_eval(
             drawn += 1
         return score
 
+    items = Items([p.pair_id for p in pairs], lambda todo: (p for p in pairs if p.pair_id in todo),
+                  lambda pair: pair.pair_id, noun="pairs")
     try:
-        if setup is not None:
-            check_setup(out_dir, setup)
-        items = Items([p.pair_id for p in pairs], lambda todo: (p for p in pairs if p.pair_id in todo),
-                      lambda pair: pair.pair_id, noun="pairs")
-        return run_items(PAIR_RECORDS, out_dir, items, process, shard=shard, summary=_RunningPCK(alphas, protocol),
-                         progress=progress, fsync=fsync)
+        return (options or RunOptions()).run_items(PAIR_RECORDS, out_dir, items, process,
+                                                   _RunningPCK(alphas, protocol))
     finally:
         if drawn:
             write_index(out_dir / VIS_DIR)

@@ -87,6 +87,17 @@ def compute_tapvid_metrics_batched(
         tapnet.
     """
     query_mode = normalize_query_mode(query_mode)
+    query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks = _checked_inputs(
+        query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks)
+    evaluated = _evaluated_mask(query_points, gt_tracks.shape[2], query_mode, excluded)
+    metrics = _scores(gt_occluded, gt_tracks, pred_occluded, pred_tracks, evaluated)
+    return {name: metrics[name].astype(np.float64) for name in metric_names()}
+
+
+def _checked_inputs(query_points: np.ndarray, gt_occluded: np.ndarray, gt_tracks: np.ndarray,
+                    pred_occluded: np.ndarray, pred_tracks: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The five arrays of `compute_tapvid_metrics_batched` as numpy (tracks float64), their shapes and the
+    occlusion flags' dtype checked (ValueError naming the array)."""
     query_points = np.asarray(query_points)
     gt_tracks = np.asarray(gt_tracks, dtype=np.float64)
     pred_tracks = np.asarray(pred_tracks, dtype=np.float64)
@@ -107,7 +118,13 @@ def compute_tapvid_metrics_batched(
     for name, array in (("gt_occluded", gt_occluded), ("pred_occluded", pred_occluded)):
         if array.dtype != np.bool_:
             raise ValueError(f"{name} must be a bool array (True = occluded), got dtype {array.dtype}")
+    return query_points, gt_occluded, gt_tracks, pred_occluded, pred_tracks
 
+
+def _evaluated_mask(query_points: np.ndarray, num_frames: int, query_mode: str,
+                    excluded: np.ndarray | None) -> np.ndarray:
+    """bool (B, Q, T): the frames scored for each query, the query mode's (see `_evaluated_frames`) less
+    `excluded`."""
     query_frame = np.round(query_points[..., 0]).astype(np.int64)
     if query_frame.size and (query_frame.min() < 0 or query_frame.max() >= num_frames):
         raise ValueError(
@@ -119,6 +136,13 @@ def compute_tapvid_metrics_batched(
         if excluded.shape != evaluated.shape:
             raise ValueError(f"excluded must have shape {evaluated.shape} to match gt_tracks, got {excluded.shape}")
         evaluated = evaluated & ~excluded
+    return evaluated
+
+
+def _scores(gt_occluded: np.ndarray, gt_tracks: np.ndarray, pred_occluded: np.ndarray, pred_tracks: np.ndarray,
+            evaluated: np.ndarray) -> dict[str, np.ndarray]:
+    """tapnet's metrics over the `evaluated` frames, per video (B,): occlusion accuracy, then per threshold the
+    fraction within it and the Jaccard, then their means."""
     axes = (1, 2)
     visible = ~gt_occluded
     pred_visible = ~pred_occluded
@@ -145,7 +169,7 @@ def compute_tapvid_metrics_batched(
             jaccards.append(jaccard)
     metrics["average_jaccard"] = np.mean(np.stack(jaccards, axis=1), axis=1)
     metrics["average_pts_within_thresh"] = np.mean(np.stack(within_fractions, axis=1), axis=1)
-    return {name: metrics[name].astype(np.float64) for name in metric_names()}
+    return metrics
 
 
 def compute_tapvid_metrics(

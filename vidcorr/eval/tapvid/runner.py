@@ -34,7 +34,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,7 @@ from vidcorr.eval.tapvid.results import (
 from vidcorr.io.points import PointLabels
 from vidcorr.method.fit import Progress
 from vidcorr.method.track import track
-from vidcorr.runs.folder import Items, RunOutcome, RunProgress, check_setup, model_setup, run_items
+from vidcorr.runs.folder import Items, RunOptions, RunOutcome, model_setup
 
 DATASET_FILES: dict[str, tuple[str, ...]] = {
     "davis": ("tapvid_davis.pkl", "tapvid_davis/tapvid_davis.pkl"),
@@ -271,23 +271,20 @@ def run_tapvid(
     predict: TapVidPredictor,
     *,
     query_mode: str,
-    shard: tuple[int, int] = (0, 1),
-    setup: Mapping[str, Any] | None = None,
     names: Sequence[str] | None = None,
-    progress: Callable[[RunProgress], None] | None = None,
-    fsync: bool = True,
     labels: int = 1,
+    options: RunOptions | None = None,
 ) -> RunOutcome[VideoScore]:
-    """Evaluate shard ``shard`` = (index, count) of ``source``'s videos into ``out_dir``, resuming what is there.
+    """Evaluate shard ``options.shard`` = (index, count) of ``source``'s videos into ``out_dir``, resuming what is
+    there.
 
     predict: called as predict(video, queries) for each video still to do (see :func:`predict_video`; tests
         pass their own).
     query_mode: ``first`` (or ``query_first``) or ``strided``.
-    setup: written to ``run.json``, or compared with the one there (``vidcorr.runs.check_setup``).
     names: ``source.names()`` when the caller has it already.
-    progress: called once before the first video and after each video (a KeyboardInterrupt raised there stops
-        the run with every finished video saved).
     labels: K labels per query from the ground truth (see the module docstring); 1 is tapnet's protocol.
+    options: the shard, the setup for ``run.json``, progress (called once before the first video and after each
+        video) and fsync (:class:`~vidcorr.eval.options.RunOptions`; None: its defaults).
 
     Videos are read one at a time; reading stops after this shard's last pending video. Raises whatever
     ``predict`` raises; the videos finished before stay saved.
@@ -309,9 +306,6 @@ def run_tapvid(
         return score
 
     keys = [(*group, name) for name in (source.names() if names is None else names)]
-    if setup is not None:
-        check_setup(out_dir, setup)
     items = Items(keys, lambda todo: source.read(), lambda video: (*group, video.name), name=_video_name,
                   source=str(source.path), noun="videos")
-    return run_items(TAPVID_RECORDS, out_dir, items, process, shard=shard, summary=_RunningMeans(), progress=progress,
-                     fsync=fsync)
+    return (options or RunOptions()).run_items(TAPVID_RECORDS, out_dir, items, process, _RunningMeans())

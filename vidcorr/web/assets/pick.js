@@ -3,12 +3,11 @@
   // vidcorr pick: click query points on sampled frames, a point on one frame or several (its labels); the
   // page's data is the JSON block written by vidcorr.web.pick. Coordinates are the video's own pixels, pixel centres at +0.5: the overlay's viewBox is
   // "0 0 W H" over the picture, so a pointer at fraction f of the picture's width is at x = f * W.
-  const DATA = JSON.parse(document.getElementById("vidcorr-data").textContent);
+  const DATA = VC.data();
   const W = DATA.size[0];
   const H = DATA.size[1];
   const FRAMES = DATA.frames;
   const PALETTE = DATA.palette;
-  const SVG_NS = "http://www.w3.org/2000/svg";
   const MARKER_SCREEN_RADIUS = 7;
 
   const byId = (id) => document.getElementById(id);
@@ -25,12 +24,11 @@
 
   const snapshot = () => points.map((p) => ({ labels: p.labels.map((l) => ({ t: l.t, x: l.x, y: l.y })) }));
   const colour = (i) => PALETTE[i % PALETTE.length];
-  const round2 = (v) => Math.round(v * 100) / 100;
   const frameOf = () => FRAMES[current].frame;
   const labelOn = (p, t) => p.labels.find((l) => l.t === t) || null;
   const labelCount = () => points.reduce((n, p) => n + p.labels.length, 0);
   const labelledFrames = () => new Set(points.flatMap((p) => p.labels.map((l) => l.t)));
-  const plural = (n, word) => n + " " + word + (n === 1 ? "" : "s");
+  const plural = VC.plural;
 
   // The label nearest in time to frame t (on a tie the earlier one), as the tracker anchors a frame.
   function nearest(p, t) {
@@ -46,12 +44,7 @@
     history.push(snapshot());
   }
 
-  function toVideo(event) {
-    const box = svg.getBoundingClientRect();
-    const x = ((event.clientX - box.left) / box.width) * W;
-    const y = ((event.clientY - box.top) / box.height) * H;
-    return { x: round2(Math.min(W, Math.max(0, x))), y: round2(Math.min(H, Math.max(0, y))) };
-  }
+  const toVideo = (event) => VC.toVideo(svg, event, W, H);
 
   function markerIndex(event) {
     const marker = event.target.closest ? event.target.closest(".marker") : null;
@@ -61,10 +54,7 @@
   // The picture fills the column (up to 78 % of the window's height) whatever the embedded picture's own
   // size: small videos are enlarged, large ones shrunk; the overlay follows the picture's box.
   function layout() {
-    const column = document.querySelector(".viewer").clientWidth;
-    const scale = Math.max(0.05, Math.min(column / W, (window.innerHeight * 0.78) / H));
-    image.style.width = Math.floor(W * scale) + "px";
-    image.style.height = Math.floor(H * scale) + "px";
+    VC.fitPicture(image, document.querySelector(".viewer").clientWidth, W, H, 0.78);
     renderMarkers();
   }
 
@@ -104,11 +94,7 @@
 
   // ------------------------------------------------------------------------------------------ drawing
 
-  function svgNode(name, attributes) {
-    const node = document.createElementNS(SVG_NS, name);
-    Object.keys(attributes).forEach((key) => node.setAttribute(key, String(attributes[key])));
-    return node;
-  }
+  const svgNode = VC.svgNode;
 
   function idText(i, l, r, scale) {
     const text = svgNode("text", { x: l.x + r * 1.3, y: l.y - r * 1.3, "font-size": 14 * scale,
@@ -209,19 +195,7 @@
     return JSON.stringify(doc, null, 1) + "\n";
   }
 
-  // A command as one unbreakable span per shell word, so that its box wraps between words only, never inside
-  // a path or the point list (browsers break after "/" and "-"); the box's text is the command's.
-  function showCommand(box, command) {
-    while (box.firstChild) box.removeChild(box.firstChild);
-    const words = command.match(/(?:[^\s'"]+|'[^']*'|"[^"]*")+/g) || [];
-    words.forEach((word, k) => {
-      if (k) box.appendChild(document.createTextNode(" "));
-      const span = document.createElement("span");
-      span.className = "word";
-      span.textContent = word;
-      box.appendChild(span);
-    });
-  }
+  const showCommand = VC.showCommand;
 
   function renderCommands() {
     const base = "vidcorr track " + DATA.video_arg;
@@ -334,16 +308,7 @@
     selected = -1;
     render();
   });
-  byId("save").addEventListener("click", () => {
-    const url = URL.createObjectURL(new Blob([fileText()], { type: "application/json" }));
-    const link = document.createElement("a");
-    link.href = url;
-    link.download = "points.json";
-    document.body.appendChild(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-  });
+  byId("save").addEventListener("click", () => VC.download("points.json", fileText()));
   window.addEventListener("resize", layout);
   image.addEventListener("load", renderMarkers);
 

@@ -1,22 +1,10 @@
 
-"use strict";
 (function () {
-  const DATA = JSON.parse(document.getElementById("vidcorr-data").textContent);
-  const SVG_NS = "http://www.w3.org/2000/svg";
+  "use strict";
+  const DATA = VC.data();
   const byId = (id) => document.getElementById(id);
-
-  // Every node that shows data is built here: text goes in through textContent only.
-  function el(tag, attrs, text) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function svgEl(tag, attrs) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
-    return node;
-  }
+  const el = VC.el; // every node that shows data is built with it: text goes in through textContent only
+  const svgEl = VC.svgNode;
   function setMeta(dl, rows) {
     dl.replaceChildren();
     for (const [key, value] of rows) {
