@@ -488,8 +488,7 @@ def jhmdb(
         "--limit", help="Only the first N videos (after --actions and --videos), in the benchmark's order.")] = None,
     labels: Annotated[int, typer.Option(
         "--labels", help="Labels per joint: frame 1's ground truth and K-1 evenly spaced later frames (excluded "
-        "from scoring); rows kept apart from the standard protocol's (K=1). K > 1 needs the several-label fit, "
-        "which the tracker does not have yet: refused for now.")] = 1,
+        "from scoring), fitted jointly; rows kept apart from the standard protocol's (K=1).")] = 1,
     protocol: Annotated[JhmdbProtocol, typer.Option(
         "--protocol", help="PCK shown in progress and tables: crw (CRW's eval_pck.py, which the published numbers "
         "use) or tapnet (TAP-Net's and TAPIR's). Both are always computed and saved.")] = JhmdbProtocol.crw,
