@@ -109,7 +109,8 @@ class Display:
         pause_point(stage)
         if self.plain_steps is not None:
             self.plain_steps(stage, done, total)
-        elif self.enabled and not (self.unit is not None and stage == "track" and self.first_frames is not None):
+        elif self.enabled and not (stage == "track" and self.first_frames is not None):
+            # (a batch's frames have their own bars, from its items: not a second "track" bar)
             key = stage if self.unit is None else "step"
             self._bar(key, self.stage_labels.get(stage, f"  {stage}"), total, done)
 

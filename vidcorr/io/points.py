@@ -121,14 +121,9 @@ class PointLabels:
         order: dict[str, list[int]] = {}
         for index, point_id in enumerate(ids):
             order.setdefault(str(point_id), []).append(index)
-        labels = []
-        for point_id, indices in order.items():
-            group = table[indices]
-            frames = group[:, 0]
-            _, counts = np.unique(frames, return_counts=True)
-            if np.any(counts > 1):
-                raise InputError(f"point {point_id} has two labels on frame {int(np.unique(frames)[counts > 1][0])}")
-            labels.append(group[np.argsort(frames, kind="stable")])
+        # Two labels on one frame are refused by the constructor, once sorted.
+        groups = (table[indices] for indices in order.values())
+        labels = [group[np.argsort(group[:, 0], kind="stable")] for group in groups]
         marks: dict[str, list[float]] = {point_id: [] for point_id in order}
         for point_id, t in hidden:
             if str(point_id) not in marks:
